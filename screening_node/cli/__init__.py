@@ -17,9 +17,6 @@ from screening_node import __version__
 
 # Order here is the order in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
-    "serve",
-    "status",
-    "inspect",
 )
 
 
