@@ -17,6 +17,9 @@ from screening_node import __version__
 
 # Order here is the order in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "serve",
+    "status",
+    "complete",
 )
 
 

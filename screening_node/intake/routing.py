@@ -1,0 +1,199 @@
+"""Routing rules: should a complete series be screened? Each decision carries its reason.
+
+Pure functions over ``SeriesFacts`` (what the headers say) and the routing
+settings, so every rule is unit-testable without a network or a database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pydicom
+
+from screening_node.config import RoutingSection
+
+AXIAL_TOLERANCE = 0.95  # |slice normal . z| above this counts as axial (about 18 degrees of obliquity)
+REJECTED_IMAGE_TYPES = ("LOCALIZER", "SCOUT", "TOPOGRAM", "SURVIEW", "MPR", "REFORMATTED", "PROJECTION IMAGE",
+                        "MIP", "VOLUME", "SECONDARY")
+HEADER_TAGS = ["Modality", "ImageType", "ImageOrientationPatient", "ImagePositionPatient", "BodyPartExamined",
+               "ProtocolName", "SeriesDescription", "StudyDescription", "ConvolutionKernel", "SliceThickness",
+               "PatientAge", "PatientBirthDate", "StudyDate", "SeriesNumber", "SOPClassUID", "NumberOfFrames",
+               "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"]
+
+
+@dataclass(frozen=True)
+class SeriesFacts:
+    """What routing needs to know about one complete series."""
+
+    series_uid: str
+    modality: str | None
+    image_types: tuple[str, ...]  # the ImageType values of the first instance, upper case
+    orientation: tuple[float, ...] | None  # ImageOrientationPatient (6), None when missing or mixed
+    positions_along_normal_mm: tuple[float, ...]  # one per slice (frame), sorted
+    text_fields: tuple[str, ...]  # body part, protocol, series and study description
+    kernel: str | None
+    slice_thickness_mm: float | None
+    patient_age_years: float | None
+    series_number: int | None = None
+
+    @property
+    def slices(self) -> int:
+        return len(self.positions_along_normal_mm)
+
+    @property
+    def z_coverage_mm(self) -> float:
+        p = self.positions_along_normal_mm
+        return float(p[-1] - p[0]) if len(p) > 1 else 0.0
+
+    @property
+    def max_spacing_mm(self) -> float | None:
+        p = self.positions_along_normal_mm
+        return float(np.max(np.diff(p))) if len(p) > 1 else None
+
+
+@dataclass(frozen=True)
+class Decision:
+    eligible: bool
+    reason: str
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"[\s_\-^.]+", "", text.upper())
+
+
+def _age_years(age: str | None, birth: str | None, study_date: str | None) -> float | None:
+    if age:
+        match = re.fullmatch(r"(\d{1,3})([DWMY])", age.strip().upper())
+        if match:
+            value = int(match.group(1))
+            return value / {"D": 365.25, "W": 52.18, "M": 12.0, "Y": 1.0}[match.group(2)]
+    try:
+        if birth and study_date:
+            b = date(int(birth[:4]), int(birth[4:6]), int(birth[6:8]))
+            s = date(int(study_date[:4]), int(study_date[4:6]), int(study_date[6:8]))
+            return (s - b).days / 365.25
+    except (ValueError, IndexError):
+        return None
+    return None
+
+
+def decide(facts: SeriesFacts, rules: RoutingSection) -> Decision:
+    """Apply every rule in order; the first that fails gives the reason."""
+    if (facts.modality or "").upper() not in {m.upper() for m in rules.modalities}:
+        return Decision(False, f"modality {facts.modality or 'missing'} is not screened ({', '.join(rules.modalities)} only)")
+    if "ORIGINAL" not in facts.image_types or "PRIMARY" not in facts.image_types:
+        return Decision(False, f"not an original primary image series (ImageType {'/'.join(facts.image_types) or 'missing'})")
+    rejected = [t for t in facts.image_types if t in REJECTED_IMAGE_TYPES]
+    if rejected:
+        return Decision(False, f"image type {rejected[0]} is not an axial acquisition")
+    if facts.orientation is None:
+        return Decision(False, "image orientation missing or mixed within the series")
+    normal = np.cross(facts.orientation[:3], facts.orientation[3:])
+    if abs(normal[2]) < AXIAL_TOLERANCE:
+        return Decision(False, "slices are not axial (sagittal, coronal or strongly oblique)")
+    texts = [_normalise(t) for t in facts.text_fields if t]
+    for keyword in rules.reject_keywords:
+        if any(_normalise(keyword) in t for t in texts):
+            return Decision(False, f"body part / protocol names {keyword.lower()}: not a chest or abdomen scan")
+    if not texts:
+        if not rules.accept_unknown_body_part:
+            return Decision(False, "no body part, protocol or description to tell a chest or abdomen scan")
+    elif not any(_normalise(k) in t for k in rules.body_part_keywords for t in texts):
+        shown = "; ".join(t for t in facts.text_fields if t)[:120]
+        return Decision(False, f"body part / protocol / description ({shown}) is not chest, abdomen or trunk")
+    if facts.slices < rules.min_slices:
+        return Decision(False, f"{facts.slices} slices, fewer than the {rules.min_slices} required")
+    if facts.z_coverage_mm < rules.min_z_coverage_mm:
+        return Decision(False, f"covers {facts.z_coverage_mm:.0f} mm, less than the {rules.min_z_coverage_mm:.0f} mm required")
+    spacing = facts.max_spacing_mm
+    if spacing is not None and spacing > rules.max_slice_spacing_mm + 1e-3:
+        return Decision(False, f"slice spacing {spacing:.1f} mm exceeds {rules.max_slice_spacing_mm:.1f} mm")
+    if rules.min_patient_age_years > 0:
+        if facts.patient_age_years is None:
+            return Decision(False, "patient age unknown and a minimum age is configured")
+        if facts.patient_age_years < rules.min_patient_age_years:
+            return Decision(False, f"patient younger than {rules.min_patient_age_years} years")
+    thickness = f", {facts.slice_thickness_mm:g} mm slices" if facts.slice_thickness_mm else ""
+    return Decision(True, f"eligible: {facts.modality} original primary axial, {facts.slices} slices, "
+                          f"{facts.z_coverage_mm:.0f} mm coverage{thickness}")
+
+
+def preference_key(facts: SeriesFacts, rules: RoutingSection) -> tuple[float, int, int]:
+    """Sort key of eligible series: thinnest slices, then kernel preference, then more slices."""
+    thickness = facts.slice_thickness_mm or facts.max_spacing_mm or 99.0
+    kernel = (facts.kernel or "").upper()
+    rank = next((i for i, k in enumerate(rules.kernel_preference) if k.upper() in kernel), len(rules.kernel_preference))
+    return (round(thickness, 2), rank, -facts.slices)
+
+
+def choose_best(candidates: Sequence[SeriesFacts], rules: RoutingSection) -> SeriesFacts:
+    return min(candidates, key=lambda f: preference_key(f, rules))
+
+
+# -- reading facts from spooled headers ---------------------------------------------
+
+def _frames(ds: pydicom.Dataset) -> Iterable[tuple[Sequence[float] | None, Sequence[float] | None]]:
+    """(orientation, position) of each frame, for single-frame and Enhanced (multi-frame) CT."""
+    if "PerFrameFunctionalGroupsSequence" in ds:
+        shared = ds.get("SharedFunctionalGroupsSequence", [None])[0]
+        for frame in ds.PerFrameFunctionalGroupsSequence:
+            orient = None
+            for group in (frame, shared):
+                if group is not None and "PlaneOrientationSequence" in group:
+                    orient = group.PlaneOrientationSequence[0].get("ImageOrientationPatient")
+                    break
+            pos = None
+            if "PlanePositionSequence" in frame:
+                pos = frame.PlanePositionSequence[0].get("ImagePositionPatient")
+            yield orient, pos
+    else:
+        yield ds.get("ImageOrientationPatient"), ds.get("ImagePositionPatient")
+
+
+def facts_from_files(series_uid: str, files: Sequence[Path]) -> SeriesFacts:
+    """Read the headers (no pixel data) of a series' spooled files."""
+    orientations: set[tuple[float, ...]] = set()
+    positions: list[np.ndarray] = []
+    first: pydicom.Dataset | None = None
+    for path in files:
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        first = first or ds
+        for orient, pos in _frames(ds):
+            if orient is None or len(orient) != 6:
+                orientations.add(())
+                continue
+            orientations.add(tuple(round(float(v), 4) for v in orient))
+            if pos is not None and len(pos) == 3:
+                positions.append(np.array([float(v) for v in pos]))
+    if first is None:
+        raise ValueError("series has no files")
+    orientation = next(iter(orientations)) if len(orientations) == 1 and () not in orientations else None
+    along: list[float] = []
+    if orientation is not None:
+        normal = np.cross(orientation[:3], orientation[3:])
+        along = sorted(float(np.dot(p, normal)) for p in positions)
+    image_type = first.get("ImageType") or []
+    image_types = tuple(str(v).upper() for v in (image_type if not isinstance(image_type, str) else [image_type]))
+    kernel = first.get("ConvolutionKernel")
+    if kernel is not None and not isinstance(kernel, str):
+        kernel = "\\".join(str(k) for k in kernel)
+    thickness = first.get("SliceThickness")
+    number = first.get("SeriesNumber")
+    return SeriesFacts(
+        series_uid=series_uid,
+        modality=first.get("Modality"),
+        image_types=image_types,
+        orientation=orientation,
+        positions_along_normal_mm=tuple(along),
+        text_fields=tuple(str(first.get(k) or "") for k in ("BodyPartExamined", "ProtocolName",
+                                                                "SeriesDescription", "StudyDescription")),
+        kernel=kernel,
+        slice_thickness_mm=float(thickness) if thickness not in (None, "") else None,
+        patient_age_years=_age_years(first.get("PatientAge"), first.get("PatientBirthDate"), first.get("StudyDate")),
+        series_number=int(number) if number not in (None, "") else None,
+    )
