@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "status",
     "complete",
+    "inspect",
 )
 
 
