@@ -1,0 +1,118 @@
+"""DICOM Segmentation of the vertebral bodies, one segment per body, on the CT's own slices.
+
+The body mask arrives as a SimpleITK label volume in the CT volume's geometry (LPS). It is
+resampled (nearest neighbour) onto the plane of each source slice, so the SEG frames line up
+with the CT instances whatever order or orientation the volume was built in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import highdicom as hd
+import numpy as np
+import SimpleITK as sitk
+from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
+
+from screening_node.analysis.results import StudyResult, Vertebra
+from screening_node.reporting import codes as sn_codes
+from screening_node.reporting.common import (
+    ALGORITHM_NAME, DEVICE_SERIAL, MANUFACTURER, MODEL_NAME, SEG_SERIES, SOFTWARE_VERSION,
+    copy_patient_study, reference_dataset,
+)
+
+
+@dataclass(frozen=True)
+class SegResult:
+    dataset: hd.seg.Segmentation
+    segment_numbers: dict[int, int]  # index of the vertebra in result.vertebrae -> segment number
+
+
+def slice_grid(ds: Dataset) -> sitk.Image:
+    """A one-slice 3D SimpleITK image (x = column, y = row) with the geometry of a CT instance."""
+    row_dir = np.asarray(ds.ImageOrientationPatient[:3], dtype=float)  # direction of increasing column
+    col_dir = np.asarray(ds.ImageOrientationPatient[3:], dtype=float)  # direction of increasing row
+    normal = np.cross(row_dir, col_dir)
+    grid = sitk.Image(int(ds.Columns), int(ds.Rows), 1, sitk.sitkUInt16)
+    grid.SetOrigin(tuple(float(v) for v in ds.ImagePositionPatient))
+    # PixelSpacing is (spacing between rows, spacing between columns) = (y, x).
+    grid.SetSpacing((float(ds.PixelSpacing[1]), float(ds.PixelSpacing[0]), 1.0))
+    grid.SetDirection(tuple(np.column_stack([row_dir, col_dir, normal]).ravel()))
+    return grid
+
+
+def labels_on_source_slices(mask: sitk.Image, source_datasets: Sequence[Dataset]) -> np.ndarray:
+    """Label values on each source slice, numpy (frame, row, column), frames in source order."""
+    frames = []
+    for ds in source_datasets:
+        resampled = sitk.Resample(mask, slice_grid(ds), sitk.Transform(), sitk.sitkNearestNeighbor, 0,
+                                  mask.GetPixelID())
+        frames.append(sitk.GetArrayViewFromImage(resampled)[0].copy())  # (1, rows, cols) -> (rows, cols)
+    return np.stack(frames)
+
+
+def segment_label(vertebra: Vertebra) -> str:
+    return f"{vertebra.label or 'Unlabelled'} vertebral body"
+
+
+def algorithm_family(engine: str):
+    """DICOM CID 7162 family: networks are AI; the analytic engine is classical image analysis."""
+    return codes.cid7162.ArtificialIntelligence if engine == "neural" else codes.cid7162.MorphologicalOperations
+
+
+def tracking_uids(result: StudyResult) -> dict[int, str]:
+    """One Tracking UID per vertebra, shared by its SEG segment and its SR measurement groups."""
+    return {i: hd.UID() for i in range(len(result.vertebrae))}
+
+
+def _description(number: int, vertebra: Vertebra, engine: str, tracking_uid: str) -> hd.seg.SegmentDescription:
+    return hd.seg.SegmentDescription(
+        segment_number=number,
+        segment_label=segment_label(vertebra),
+        segmented_property_category=sn_codes.ANATOMICAL_STRUCTURE,
+        segmented_property_type=sn_codes.vertebra_code(vertebra.label),
+        algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+        algorithm_identification=hd.AlgorithmIdentificationSequence(
+            name=f"{ALGORITHM_NAME} ({engine} engine)", version=SOFTWARE_VERSION, family=algorithm_family(engine),
+        ),
+        tracking_uid=tracking_uid,
+        tracking_id=segment_label(vertebra),
+    )
+
+
+def build_seg(result: StudyResult, mask: sitk.Image, source_datasets: Sequence[Dataset],
+              series_uid: str | None = None, tracking: dict[int, str] | None = None) -> SegResult:
+    """One binary segment per vertebral body that has voxels in ``mask``.
+
+    Raises ValueError when no vertebra has a body in the mask (there is nothing to segment).
+    """
+    labels = labels_on_source_slices(mask, source_datasets)
+    present = set(np.unique(labels).tolist()) - {0}
+    chosen = [(i, v) for i, v in enumerate(result.vertebrae) if v.mask_label is not None and v.mask_label in present]
+    if not chosen:
+        raise ValueError("no vertebral body of the result lies in the body mask on the CT slices")
+    pixel_array = np.stack([labels == v.mask_label for _, v in chosen], axis=-1)  # (frame, row, col, segment)
+    tracking = tracking or tracking_uids(result)
+    descriptions = [_description(n, v, result.engine, tracking[i]) for n, (i, v) in enumerate(chosen, start=1)]
+    seg = hd.seg.Segmentation(
+        source_images=list(source_datasets),
+        pixel_array=pixel_array,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=series_uid or hd.UID(),
+        series_number=SEG_SERIES.number,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        manufacturer_model_name=MODEL_NAME,
+        software_versions=SOFTWARE_VERSION,
+        device_serial_number=DEVICE_SERIAL,
+        content_label="VERTEBRAE",
+        content_description="Vertebral bodies",
+        series_description=SEG_SERIES.description,
+        omit_empty_frames=True,
+    )
+    copy_patient_study(seg, reference_dataset(source_datasets))
+    return SegResult(seg, {i: n for n, (i, _) in enumerate(chosen, start=1)})
