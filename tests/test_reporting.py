@@ -76,17 +76,23 @@ def _write_ct(folder: Path) -> list[Path]:
     return paths[::-1]  # source order: cranial first, i.e. descending z (opposite to the volume)
 
 
+def lps_of_indices(image: sitk.Image, ijk: np.ndarray) -> np.ndarray:
+    """LPS mm of SimpleITK (x, y, z) voxel indices, shape (n, 3)."""
+    direction = np.asarray(image.GetDirection()).reshape(3, 3)
+    return np.asarray(image.GetOrigin()) + (ijk * np.asarray(image.GetSpacing())) @ direction.T
+
+
 def _mask_like(ct: sitk.Image) -> sitk.Image:
-    """Label volume in the CT volume's geometry: each box filled with its mask value (LPS tests)."""
+    """Label volume in the CT volume's geometry: each box filled with its mask value."""
     size = ct.GetSize()  # (x, y, z)
-    labels = np.zeros(size[::-1], np.uint16)  # numpy (z, y, x)
-    for k in range(size[2]):
-        for j in range(size[1]):
-            for i in range(size[0]):
-                x, y, z = ct.TransformIndexToPhysicalPoint((i, j, k))
-                for value, xs, ys, zs in BOXES.values():
-                    if xs[0] <= x <= xs[1] and ys[0] <= y <= ys[1] and zs[0] <= z <= zs[1]:
-                        labels[k, j, i] = value
+    zyx = np.indices(size[::-1]).reshape(3, -1).T  # numpy order (z, y, x)
+    lps = lps_of_indices(ct, zyx[:, ::-1]).reshape(*size[::-1], 3)
+    labels = np.zeros(size[::-1], np.uint16)
+    for value, xs, ys, zs in BOXES.values():
+        inside = np.ones(labels.shape, bool)
+        for axis, (low, high) in enumerate((xs, ys, zs)):
+            inside &= (lps[..., axis] >= low) & (lps[..., axis] <= high)
+        labels[inside] = value
     mask = sitk.GetImageFromArray(labels)
     mask.CopyInformation(ct)
     return mask
@@ -163,5 +169,203 @@ def study(tmp_path_factory):
     return {"result": result, "objects": objects, "sources": sources, "ct": ct, "dir": result_dir, "root": root}
 
 
-def test_smoke(study):
-    print(study["objects"])
+def _dciodvfy(path: Path) -> list[str]:
+    run = subprocess.run(["/usr/bin/dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+    return (run.stdout + run.stderr).splitlines()
+
+
+def test_all_objects_are_written(study):
+    objects = study["objects"]
+    assert objects.missing == {}
+    for path in (objects.seg, objects.sr, objects.summary_dcm, objects.summary_png):
+        assert path is not None and path.exists() and path.stat().st_size > 0
+
+
+def test_every_object_passes_dciodvfy(study):
+    for path in study["objects"].dicom_paths:
+        lines = _dciodvfy(path)
+        errors = [line for line in lines if line.startswith("Error")]
+        assert errors == [], f"{path.name}: {errors}"
+        # the only warning we accept is dciodvfy not knowing our documented private scheme
+        other = [line for line in lines if line.startswith("Warning") and "99SCRNODE" not in line]
+        assert other == [], f"{path.name}: {other}"
+
+
+def test_dsrdump_renders_the_report(study):
+    run = subprocess.run([dcmtk_tool("dsrdump"), str(study["objects"].sr)], capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "Imaging Measurement Report" in run.stdout
+    assert '"L1 vertebra"' in run.stdout and '"Moderate"' in run.stdout
+
+
+def test_sr_values_equal_results_json(study):
+    result = StudyResult.read(study["dir"] / "results.json")
+    values = read_sr_values(study["objects"].sr)
+    assert [v.label for v in values.vertebrae] == [v.label for v in result.vertebrae]
+    seg = hd.seg.segread(study["objects"].seg)
+    for expected, got in zip(result.vertebrae, values.vertebrae):
+        assert got.assessable == expected.assessable
+        if expected.assessable:
+            assert got.heights_mm == pytest.approx(expected.heights_mm, abs=1e-6)
+            assert got.height_loss_percent == pytest.approx(100 * expected.height_loss, abs=1e-3)
+            assert got.grade == expected.grade and got.morphology == expected.morphology
+            for name, (top, bottom) in {"anterior": ("superior_anterior", "inferior_anterior"),
+                                        "middle": ("superior_middle", "inferior_middle"),
+                                        "posterior": ("superior_posterior", "inferior_posterior")}.items():
+                np.testing.assert_allclose(
+                    got.endpoints_lps_mm[name],
+                    [expected.keypoints_lps_mm[top], expected.keypoints_lps_mm[bottom]], atol=1e-4)
+        else:
+            assert got.reason == expected.reason and got.grade is None and not got.heights_mm
+        if expected.mask_label is not None:  # the group names the SEG segment of the same vertebra
+            assert got.segmentation_uid == seg.SOPInstanceUID
+            description = seg.get_segment_description(got.segment_number)
+            assert description.segment_label == f"{expected.label} vertebral body"
+            assert description.tracking_uid == got.tracking_uid
+        else:
+            assert got.segment_number is None
+    assert values.worst_grade == result.max_grade == 2
+    assert values.fracture_suspected is True
+    assert values.vertebrae_assessed == 2
+    assert values.device_name is not None and hd.__name__ and "0.1.0" in values.device_name
+
+
+def _segment_centroids_from_frames(seg) -> dict[int, tuple[np.ndarray, int]]:
+    """LPS centroid and voxel count per segment, computed from the SEG's own frame positions."""
+    shared = seg.SharedFunctionalGroupsSequence[0]
+    iop = np.asarray(shared.PlaneOrientationSequence[0].ImageOrientationPatient, float)
+    row_spacing, col_spacing = (float(v) for v in shared.PixelMeasuresSequence[0].PixelSpacing)
+    pixels = seg.pixel_array.reshape(-1, seg.Rows, seg.Columns)
+    sums: dict[int, list] = {}
+    for frame, item in zip(pixels, seg.PerFrameFunctionalGroupsSequence):
+        number = int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        ipp = np.asarray(item.PlanePositionSequence[0].ImagePositionPatient, float)
+        rows, cols = np.nonzero(frame)
+        lps = ipp + np.outer(cols * col_spacing, iop[:3]) + np.outer(rows * row_spacing, iop[3:])
+        acc = sums.setdefault(number, [np.zeros(3), 0])
+        acc[0] += lps.sum(axis=0)
+        acc[1] += len(rows)
+    return {n: (total / count, count) for n, (total, count) in sums.items()}
+
+
+def test_seg_geometry_round_trip(study):
+    """Per-segment LPS centroids and voxel counts equal the body mask's: no flipped or swapped axis."""
+    result, ct = study["result"], study["ct"]
+    mask = sitk.ReadImage(str(study["dir"] / "body_mask.nii.gz"))
+    labels = sitk.GetArrayFromImage(mask)  # numpy (z, y, x)
+    seg = hd.seg.segread(study["objects"].seg)
+    from_frames = _segment_centroids_from_frames(seg)
+    numbers = {d.segment_label.split()[0]: d.segment_number for d in seg.SegmentSequence and
+               [seg.get_segment_description(n) for n in seg.segment_numbers]}
+    assert set(numbers) == {"T12", "L1", "L2"}
+    for v in result.vertebrae:
+        if v.mask_label is None:
+            continue
+        zyx = np.argwhere(labels == v.mask_label)
+        expected = lps_of_indices(mask, zyx[:, ::-1]).mean(axis=0)
+        centroid, count = from_frames[numbers[v.label]]
+        assert count == len(zyx)
+        np.testing.assert_allclose(centroid, expected, atol=1e-3)
+        _, xs, ys, zs = BOXES[v.label]  # and the mask itself is where the boxes are (LPS)
+        np.testing.assert_allclose(expected, [np.mean(xs), np.mean(ys), np.mean(zs)], atol=2.0)
+    # highdicom's own reading, resampled onto the CT grid, reproduces the mask voxel for voxel
+    volume = seg.get_volume(combine_segments=True, relabel=False).to_simpleitk()
+    on_ct = sitk.GetArrayFromImage(sitk.Resample(sitk.Cast(volume, sitk.sitkUInt16), ct, sitk.Transform(),
+                                                 sitk.sitkNearestNeighbor, 0))
+    mapping = {numbers[v.label]: v.mask_label for v in result.vertebrae if v.mask_label is not None}
+    relabelled = np.vectorize(lambda n: mapping.get(int(n), 0))(on_ct)
+    assert np.array_equal(relabelled, labels)
+
+
+def test_seg_segment_descriptions(study):
+    seg = hd.seg.segread(study["objects"].seg)
+    for number in seg.segment_numbers:
+        d = seg.get_segment_description(number)
+        label = d.segment_label.split()[0]
+        assert d.segmented_property_type.scheme_designator == "SCT"
+        assert d.segmented_property_type.meaning == f"{label} vertebra"
+        assert d.segmented_property_category.value == "91723000"  # Anatomical Structure
+        assert d.algorithm_type == hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
+        assert d.algorithm_identification[0].AlgorithmVersion == "0.1.0"
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == study["sources"][0].SeriesInstanceUID
+
+
+def test_objects_carry_the_source_patient_and_study(study):
+    source = study["sources"][0]
+    series_uids = set()
+    for path, number in zip(study["objects"].dicom_paths, (9001, 9002, 9003)):
+        ds = pydicom.dcmread(path)
+        for keyword in PATIENT_STUDY_KEYWORDS:
+            assert ds.get(keyword) == source.get(keyword), f"{path.name} {keyword}"
+        assert ds.SeriesNumber == number
+        assert ds.SeriesDescription.startswith("Vertebral fracture screening - ")
+        series_uids.add(ds.SeriesInstanceUID)
+    assert len(series_uids) == 3 and source.SeriesInstanceUID not in series_uids
+
+
+def _colour_near(picture: np.ndarray, x: float, y: float, colour, radius: int = 4) -> bool:
+    patch = picture[int(y) - radius:int(y) + radius + 1, int(x) - radius:int(x) + radius + 1].astype(int)
+    return bool((np.abs(patch - np.asarray(colour)).sum(axis=-1) < 30).any())
+
+
+def test_summary_picture_shows_grades_in_colour(study):
+    from screening_node.reporting.summary import (
+        GRADE_COLOURS, HEADER_PX, LEFT_PX, NOT_ASSESSABLE_COLOUR, SagittalView, scale_for)
+
+    png = np.asarray(Image.open(study["objects"].summary_png).convert("RGB"))
+    sc = pydicom.dcmread(study["objects"].summary_dcm)
+    assert (sc.Rows, sc.Columns, sc.SamplesPerPixel, sc.PhotometricInterpretation) == (*png.shape[:2], 3, "RGB")
+    assert np.array_equal(sc.pixel_array, png)
+    view = SagittalView.load(study["dir"] / "sagittal_view.npz")
+    s = scale_for(view.image.shape[0])
+    assert png.shape[0] >= view.image.shape[0] * s and png.shape[1] >= LEFT_PX + view.image.shape[1] * s
+    result = study["result"]
+    for v in result.vertebrae:
+        if not v.keypoints_lps_mm:
+            continue
+        row, col = view.to_pixel(v.keypoints_lps_mm["superior_middle"])
+        x, y = LEFT_PX + (col + 0.5) * s, HEADER_PX + (row + 0.5) * s
+        assert _colour_near(png, x, y, GRADE_COLOURS[v.grade]), v.label
+    # a colour at the L1 (moderate) keypoint is orange, not the green of T12: grades are distinguishable
+    row, col = view.to_pixel(result.vertebrae[1].keypoints_lps_mm["inferior_posterior"])
+    assert not _colour_near(png, LEFT_PX + (col + 0.5) * s, HEADER_PX + (row + 0.5) * s, GRADE_COLOURS[0])
+    # the not-assessable level label is drawn in grey in the left margin
+    row, _ = view.to_pixel(result.vertebrae[2].centroid_lps_mm)
+    assert _colour_near(png[:, :LEFT_PX], 20, HEADER_PX + (row + 0.5) * s, NOT_ASSESSABLE_COLOUR, radius=10)
+
+
+def test_missing_inputs_give_reasons_not_crashes(study, tmp_path):
+    empty = StudyResult(status="not_assessable", reason="no spine found in the field of view", engine="analytic",
+                        vertebrae=())
+    objects = write_report_objects(empty, tmp_path, study["sources"], study["ct"])
+    assert objects.seg is None and "body mask" in objects.missing["seg"]
+    assert objects.summary_dcm is None and "sagittal_view.npz" in objects.missing["summary"]
+    assert objects.sr is not None and not [e for e in _dciodvfy(objects.sr) if e.startswith("Error")]
+    values = read_sr_values(objects.sr)
+    assert values.vertebrae == [] and values.vertebrae_assessed == 0
+    assert values.study_reason == "no spine found in the field of view" and values.fracture_suspected is None
+
+    # a mask in another geometry is refused with a reason; the SR is still written, without segment references
+    other = tmp_path / "other"
+    other.mkdir()
+    small = sitk.Image(8, 8, 8, sitk.sitkUInt16)
+    sitk.WriteImage(small, str(other / "body_mask.nii.gz"))
+    objects = write_report_objects(replace(study["result"], body_mask_path="body_mask.nii.gz"), other,
+                                   study["sources"], study["ct"])
+    assert objects.seg is None and "geometry" in objects.missing["seg"]
+    assert all(v.segment_number is None for v in read_sr_values(objects.sr).vertebrae)
+    assert write_report_objects(empty, tmp_path, [], study["ct"]).missing.keys() == {"seg", "sr", "summary"}
+
+
+def test_vertebra_codes_and_private_codes_are_documented():
+    from screening_node.analysis.results import LEVELS
+    from screening_node.reporting import codes
+
+    for level in LEVELS:
+        code = codes.vertebra_code(level)
+        assert codes.level_from_code(code) == level
+        assert code.scheme_designator == ("99SCRNODE" if level in ("T13", "L6", "S1") else "SCT")
+    conformance = (Path(__file__).resolve().parents[1] / "docs" / "conformance.md").read_text()
+    for code in codes.private_codes():
+        assert f"`{code.value}`" in conformance and code.meaning in conformance, code.value

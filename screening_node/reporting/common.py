@@ -49,6 +49,8 @@ def copy_patient_study(target: Dataset, source: Dataset) -> None:
     highdicom copies most of these already; doing it once here guarantees every object agrees
     with the CT even where a constructor leaves an optional attribute out.
     """
+    if "SpecificCharacterSet" in source:  # names copied below may need the source's character set
+        target.SpecificCharacterSet = source.SpecificCharacterSet
     for keyword in PATIENT_STUDY_KEYWORDS:
         if keyword in source:
             setattr(target, keyword, source.data_element(keyword).value)

@@ -81,9 +81,9 @@ def read_sr_values(path: Path) -> ReportValues:
         v.reason = reasons[0] if reasons else None
         roi = segments.get(g.tracking_uid)
         if roi is not None:
-            ref = roi.roi  # ReferencedSegment content
-            v.segment_number = int(ref[0].ReferencedSOPSequence[0].ReferencedSegmentNumber)
-            v.segmentation_uid = ref[0].ReferencedSOPSequence[0].ReferencedSOPInstanceUID
+            item = roi.referenced_segment[0]  # the IMAGE content item "Referenced Segment"
+            v.segment_number = int(item.ReferencedSOPSequence[0].ReferencedSegmentNumber)
+            v.segmentation_uid = item.ReferencedSOPSequence[0].ReferencedSOPInstanceUID
         vertebrae.append(v)
     if summary is None:
         raise ValueError(f"{path}: no study summary group")

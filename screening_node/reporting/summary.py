@@ -18,6 +18,7 @@ import highdicom as hd
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian
 
 from screening_node.analysis.results import HEIGHT_KEYPOINTS, KEYPOINT_NAMES, StudyResult, Vertebra
 from screening_node.reporting.codes import GRADE_NAMES
@@ -166,7 +167,7 @@ def build_summary_sc(picture: Image.Image, source_datasets: Sequence[Dataset],
         coordinate_system=hd.CoordinateSystemNames.PATIENT, patient_orientation=("P", "F"),
         series_instance_uid=series_uid or hd.UID(), series_number=SUMMARY_SERIES.number,
         sop_instance_uid=hd.UID(), instance_number=1, manufacturer=MANUFACTURER,
-        series_description=SUMMARY_SERIES.description,
+        series_description=SUMMARY_SERIES.description, transfer_syntax_uid=ExplicitVRLittleEndian,
     )
     sc.ImageComments = SCREENING_AID_NOTICE
     sc.BodyPartExamined = "SPINE"  # unpaired, so Laterality (type 2C) is correctly absent
