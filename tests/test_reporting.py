@@ -23,8 +23,9 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from screening_node.analysis.results import StudyResult, Vertebra
 from screening_node.reporting import write_report_objects
 from screening_node.reporting.common import PATIENT_STUDY_KEYWORDS
+from screening_node.reporting.seg import build_seg
 from screening_node.reporting.sr_read import read_sr_values  # noqa: F401
-from tests.conftest import dcmtk_tool
+from tests.conftest import dcmtk_tool, shared_case
 
 ROWS, COLS, SLICES = 64, 56, 44
 PIXEL = (1.5, 1.25)  # (row spacing, column spacing) mm
@@ -166,7 +167,8 @@ def study(tmp_path_factory):
     result.write(result_dir / "results.json")
     sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
     objects = write_report_objects(result, result_dir, sources, ct)
-    return {"result": result, "objects": objects, "sources": sources, "ct": ct, "dir": result_dir, "root": root}
+    return {"result": result, "objects": objects, "sources": sources, "ct": ct, "dir": result_dir, "root": root,
+            "paths": paths}
 
 
 def _dciodvfy(path: Path) -> list[str]:
@@ -369,3 +371,75 @@ def test_vertebra_codes_and_private_codes_are_documented():
     conformance = (Path(__file__).resolve().parents[1] / "docs" / "conformance.md").read_text()
     for code in codes.private_codes():
         assert f"`{code.value}`" in conformance and code.meaning in conformance, code.value
+
+
+def _assert_seg_matches_mask(seg_path: Path, mask: sitk.Image, result: StudyResult) -> None:
+    seg = hd.seg.segread(seg_path)
+    numbers = {seg.get_segment_description(n).segment_label.split()[0]: n for n in seg.segment_numbers}
+    from_frames = _segment_centroids_from_frames(seg)
+    labels = sitk.GetArrayFromImage(mask)
+    for v in result.vertebrae:
+        zyx = np.argwhere(labels == v.mask_label)
+        centroid, count = from_frames[numbers[v.label]]
+        assert count == len(zyx)
+        np.testing.assert_allclose(centroid, lps_of_indices(mask, zyx[:, ::-1]).mean(axis=0), atol=1e-3)
+
+
+def test_multiframe_source_gets_a_seg_on_its_frames(study, tmp_path):
+    """An Enhanced (multi-frame) CT source: frame geometry comes from the functional groups."""
+    full = [pydicom.dcmread(p) for p in study["paths"]]
+    enhanced = hd.legacy.LegacyConvertedEnhancedCTImage(full, hd.UID(), 4, hd.UID(), 1)
+    result = replace(study["result"], vertebrae=study["result"].vertebrae[:3])
+    mask = sitk.ReadImage(str(study["dir"] / "body_mask.nii.gz"))
+    seg = build_seg(result, mask, [enhanced])
+    seg.dataset.save_as(tmp_path / "seg.dcm", enforce_file_format=True)
+    assert not [e for e in _dciodvfy(tmp_path / "seg.dcm") if e.startswith("Error")]
+    _assert_seg_matches_mask(tmp_path / "seg.dcm", mask, result)
+
+
+def test_real_ct_series(tmp_path):
+    """A real Philips CT series (TCIA, 134 slices): objects validate and the SEG lands on the boxes."""
+    from screening_node.imaging.volume import load_volume
+
+    folder = shared_case("tcia-pancreas-ct-cb-001")
+    volume = load_volume(sorted(folder.glob("*.dcm")))
+    ct = volume.image
+    size = np.asarray(ct.GetSize())
+    centre = np.asarray(ct.TransformContinuousIndexToPhysicalPoint((size - 1) / 2.0))
+    boxes = {"L1": (1, centre + (-15, 30, 0)), "L2": (2, centre + (10, 35, -40))}  # LPS mm, left-right apart
+    labels = np.zeros(size[::-1], np.uint16)  # numpy (z, y, x)
+    vertebrae = []
+    for label, (value, c) in boxes.items():  # boxes by their corner indices (this CT is axial)
+        corners = np.array([ct.TransformPhysicalPointToIndex(tuple(c + s * np.array((20.0, 15.0, 12.0))))
+                            for s in (-1, 1)])
+        (x0, y0, z0), (x1, y1, z1) = corners.min(axis=0), corners.max(axis=0)
+        labels[z0:z1 + 1, y0:y1 + 1, x0:x1 + 1] = value
+        kp = _keypoints((c[0] - 20, c[0] + 20), (c[1] - 15, c[1] + 15), (c[2] - 12, c[2] + 12))
+        h = _heights(kp)
+        vertebrae.append(Vertebra(label=label, label_confidence=0.9, centroid_lps_mm=tuple(c), keypoints_lps_mm=kp,
+                                  heights_mm=h, height_loss=0.0, grade=0, morphology="normal", assessable=True,
+                                  mask_label=value))
+    mask = sitk.GetImageFromArray(labels)
+    mask.CopyInformation(ct)
+    sitk.WriteImage(mask, str(tmp_path / "body_mask.nii.gz"))
+    # a straight 'straightened' view: the mid-sagittal CT plane through the boxes, 1 mm pixels
+    rows, cols, centre_col = 160, 120, 60
+    top = np.array([centre[0], centre[1] + 32 - centre_col, centre[2] + 50])
+    grid = sitk.Image(cols, rows, 1, sitk.sitkFloat32)
+    grid.SetOrigin(tuple(top))
+    grid.SetDirection((0, 0, -1, 1, 0, 0, 0, -1, 0))  # columns +y (A->P), rows -z (cranial->caudal)
+    image = sitk.GetArrayFromImage(sitk.Resample(ct, grid, sitk.Transform(), sitk.sitkLinear, -1000.0))[0]
+    centre_lps = np.array([top + (0, centre_col, -r) for r in range(rows)])
+    np.savez(tmp_path / "sagittal_view.npz", image=image, centre_lps=centre_lps,
+             col_dir_lps=np.tile([0.0, 1.0, 0.0], (rows, 1)), row_dir_lps=np.tile([0.0, 0.0, -1.0], (rows, 1)),
+             centre_col=np.int64(centre_col))
+    result = StudyResult(status="reported", reason=None, engine="analytic", vertebrae=tuple(vertebrae),
+                         body_mask_path="body_mask.nii.gz")
+    objects = write_report_objects(result, tmp_path, list(volume.reference_datasets), ct)
+    assert objects.missing == {}
+    for path in objects.dicom_paths:
+        assert not [e for e in _dciodvfy(path) if e.startswith("Error")], path.name
+    _assert_seg_matches_mask(objects.seg, mask, result)
+    values = read_sr_values(objects.sr)
+    for got, expected in zip(values.vertebrae, vertebrae):
+        assert got.label == expected.label and got.heights_mm == pytest.approx(expected.heights_mm)

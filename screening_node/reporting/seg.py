@@ -30,24 +30,66 @@ class SegResult:
     segment_numbers: dict[int, int]  # index of the vertebra in result.vertebrae -> segment number
 
 
-def slice_grid(ds: Dataset) -> sitk.Image:
-    """A one-slice 3D SimpleITK image (x = column, y = row) with the geometry of a CT instance."""
-    row_dir = np.asarray(ds.ImageOrientationPatient[:3], dtype=float)  # direction of increasing column
-    col_dir = np.asarray(ds.ImageOrientationPatient[3:], dtype=float)  # direction of increasing row
+@dataclass(frozen=True)
+class Plane:
+    """Geometry of one source frame: LPS of pixel (0, 0), direction cosines, spacing, size."""
+
+    position: tuple[float, float, float]
+    orientation: tuple[float, ...]  # ImageOrientationPatient: row direction then column direction
+    pixel_spacing: tuple[float, float]  # (between rows, between columns) as in DICOM
+    rows: int
+    columns: int
+
+
+def _item(group: Dataset | None, sequence: str) -> Dataset | None:
+    if group is None or sequence not in group or not group[sequence].value:
+        return None
+    return group[sequence].value[0]
+
+
+def source_planes(source_datasets: Sequence[Dataset]) -> list[Plane]:
+    """Frame geometry in source order: one per single-frame instance, or per frame of a multi-frame one."""
+    planes = []
+    for ds in source_datasets:
+        if "PerFrameFunctionalGroupsSequence" in ds:
+            shared = ds.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in ds else None
+            for frame in ds.PerFrameFunctionalGroupsSequence:
+                def pick(sequence: str, keyword: str) -> object:
+                    for group in (frame, shared):
+                        item = _item(group, sequence)
+                        if item is not None and keyword in item:
+                            return item.data_element(keyword).value
+                    raise ValueError(f"multi-frame source lacks {keyword} for a frame")
+                planes.append(Plane(
+                    tuple(float(v) for v in pick("PlanePositionSequence", "ImagePositionPatient")),
+                    tuple(float(v) for v in pick("PlaneOrientationSequence", "ImageOrientationPatient")),
+                    tuple(float(v) for v in pick("PixelMeasuresSequence", "PixelSpacing")),
+                    int(ds.Rows), int(ds.Columns)))
+        else:
+            planes.append(Plane(tuple(float(v) for v in ds.ImagePositionPatient),
+                                tuple(float(v) for v in ds.ImageOrientationPatient),
+                                tuple(float(v) for v in ds.PixelSpacing), int(ds.Rows), int(ds.Columns)))
+    return planes
+
+
+def plane_grid(plane: Plane) -> sitk.Image:
+    """A one-slice 3D SimpleITK image (x = column, y = row) with the geometry of a source frame."""
+    row_dir = np.asarray(plane.orientation[:3], dtype=float)  # direction of increasing column
+    col_dir = np.asarray(plane.orientation[3:], dtype=float)  # direction of increasing row
     normal = np.cross(row_dir, col_dir)
-    grid = sitk.Image(int(ds.Columns), int(ds.Rows), 1, sitk.sitkUInt16)
-    grid.SetOrigin(tuple(float(v) for v in ds.ImagePositionPatient))
+    grid = sitk.Image(plane.columns, plane.rows, 1, sitk.sitkUInt16)
+    grid.SetOrigin(plane.position)
     # PixelSpacing is (spacing between rows, spacing between columns) = (y, x).
-    grid.SetSpacing((float(ds.PixelSpacing[1]), float(ds.PixelSpacing[0]), 1.0))
+    grid.SetSpacing((plane.pixel_spacing[1], plane.pixel_spacing[0], 1.0))
     grid.SetDirection(tuple(np.column_stack([row_dir, col_dir, normal]).ravel()))
     return grid
 
 
 def labels_on_source_slices(mask: sitk.Image, source_datasets: Sequence[Dataset]) -> np.ndarray:
-    """Label values on each source slice, numpy (frame, row, column), frames in source order."""
+    """Label values on each source frame, numpy (frame, row, column), frames in source order."""
     frames = []
-    for ds in source_datasets:
-        resampled = sitk.Resample(mask, slice_grid(ds), sitk.Transform(), sitk.sitkNearestNeighbor, 0,
+    for plane in source_planes(source_datasets):
+        resampled = sitk.Resample(mask, plane_grid(plane), sitk.Transform(), sitk.sitkNearestNeighbor, 0,
                                   mask.GetPixelID())
         frames.append(sitk.GetArrayViewFromImage(resampled)[0].copy())  # (1, rows, cols) -> (rows, cols)
     return np.stack(frames)
