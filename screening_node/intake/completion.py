@@ -35,20 +35,28 @@ def complete_due_series(session: Session, settings: Settings, now: datetime | No
     threshold = now - timedelta(seconds=settings.intake.stable_age_s)
     receiving = session.scalars(select(Series).where(Series.state == "receiving")).all()
     due = [s for s in receiving if _as_utc(s.last_received_at) <= threshold]
+    # Complete every due series first, then route each study once, so that series of one study
+    # that finish together compete for screening in one decision.
     for series in due:
-        mark_complete(session, settings, series, forced=False, actor="stable-age", now=now)
+        _complete(session, series, forced=False, actor="stable-age", now=now)
+    for study in {s.study_id: s.study for s in due}.values():
+        route_study(session, settings, study, actor="stable-age")
     return [s.id for s in due]
 
 
 def mark_complete(session: Session, settings: Settings, series: Series, *, forced: bool, actor: str,
                   now: datetime | None = None) -> None:
-    now = now or datetime.now(timezone.utc)
+    """Complete one series now (the administrator's ``complete`` command) and route its study."""
+    _complete(session, series, forced=forced, actor=actor, now=now or datetime.now(timezone.utc))
+    route_study(session, settings, series.study, actor=actor)
+
+
+def _complete(session: Session, series: Series, *, forced: bool, actor: str, now: datetime) -> None:
     series.state = "complete"
     series.completed_at = now
     series.completion_forced = forced
     record_event(session, "series.complete", actor=actor, study_uid=series.study.study_uid,
                  series_uid=series.series_uid, detail={"instances": series.instance_count, "forced": forced})
-    route_study(session, settings, series.study, actor=actor)
 
 
 def _series_files(session: Session, settings: Settings, series: Series) -> list[Path]:

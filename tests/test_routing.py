@@ -1,0 +1,77 @@
+"""Every routing rule, with its reason, and the choice of the best series of a study."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from screening_node.config import RoutingSection
+from screening_node.intake.routing import SeriesFacts, choose_best, decide, facts_from_files
+from tests.synthetic_ct import write_series
+
+RULES = RoutingSection()
+
+
+def facts(**changes) -> SeriesFacts:
+    base = SeriesFacts(series_uid="1.2.3", modality="CT", image_types=("ORIGINAL", "PRIMARY", "AXIAL"),
+                       orientation=(1, 0, 0, 0, 1, 0), positions_along_normal_mm=tuple(float(z) for z in range(0, 300, 2)),
+                       text_fields=("ABDOMEN", "CT ABD/PEL W CONTRAST", "Venous 2.0 B30f", ""), kernel="B30f",
+                       slice_thickness_mm=2.0, patient_age_years=67.0, series_number=3)
+    return dataclasses.replace(base, **changes)
+
+
+def test_a_standard_abdomen_series_is_eligible_with_a_reason():
+    decision = decide(facts(), RULES)
+    assert decision.eligible and "150 slices" in decision.reason and "298 mm" in decision.reason
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"modality": "MR"}, "modality MR"),
+    ({"image_types": ("DERIVED", "SECONDARY", "AXIAL")}, "not an original primary"),
+    ({"image_types": ("ORIGINAL", "PRIMARY", "LOCALIZER")}, "LOCALIZER"),
+    ({"image_types": ("ORIGINAL", "PRIMARY", "AXIAL", "MPR")}, "MPR"),
+    ({"orientation": (0, 1, 0, 0, 0, -1)}, "not axial"),
+    ({"orientation": None}, "orientation missing"),
+    ({"text_fields": ("HEAD", "CT HEAD", "", "")}, "head"),
+    ({"text_fields": ("KNEE", "", "", "")}, "knee"),
+    ({"text_fields": ("EXTREMITY", "", "", "")}, "not chest, abdomen"),
+    ({"text_fields": ("", "", "", "")}, "no body part"),
+    ({"positions_along_normal_mm": tuple(float(z) for z in range(0, 60, 2))}, "fewer than the 40"),
+    ({"positions_along_normal_mm": tuple(float(z) for z in range(0, 60))}, "less than the 100 mm"),
+    ({"positions_along_normal_mm": tuple(float(z) for z in range(0, 600, 6))}, "exceeds 5.0 mm"),
+])
+def test_each_rule_refuses_with_its_reason(changes, reason):
+    decision = decide(facts(**changes), RULES)
+    assert not decision.eligible
+    assert reason.lower() in decision.reason.lower(), decision.reason
+
+
+def test_body_part_keywords_ignore_case_and_separators():
+    for text in ("Chest", "thorax", "WHOLE_BODY", "Whole-Body", "trunk", "c/a/p abdomen-pelvis", "TORSO"):
+        assert decide(facts(text_fields=(text, "", "", "")), RULES).eligible, text
+
+
+def test_optional_rules_are_configurable():
+    rules = dataclasses.replace(RULES, min_patient_age_years=50, accept_unknown_body_part=True)
+    assert decide(facts(text_fields=("", "", "", "")), rules).eligible
+    young = decide(facts(patient_age_years=30.0), rules)
+    assert not young.eligible and "younger than 50" in young.reason
+    unknown = decide(facts(patient_age_years=None), rules)
+    assert not unknown.eligible and "age unknown" in unknown.reason
+
+
+def test_best_series_is_thinnest_then_preferred_kernel():
+    thick = facts(series_uid="thick", slice_thickness_mm=5.0, kernel="B30f")
+    thin_bone = facts(series_uid="thin-bone", slice_thickness_mm=1.0, kernel="B70f")
+    thin_soft = facts(series_uid="thin-soft", slice_thickness_mm=1.0, kernel="B30f")
+    assert choose_best([thick, thin_bone, thin_soft], RULES).series_uid == "thin-soft"
+    assert choose_best([thick, thin_bone], RULES).series_uid == "thin-bone"
+
+
+def test_facts_are_read_from_headers_including_feet_first_and_age(tmp_path):
+    files = write_series(tmp_path, n_slices=4, spacing=2.5, origin=(0, 0, 100), orientation=(-1, 0, 0, 0, 1, 0))
+    read = facts_from_files("x", files)
+    assert read.slices == 4 and read.z_coverage_mm == pytest.approx(7.5)
+    assert read.max_spacing_mm == pytest.approx(2.5) and read.patient_age_years == 70
+    assert read.image_types == ("ORIGINAL", "PRIMARY", "AXIAL") and read.text_fields[0] == "ABDOMEN"
