@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "status",
     "complete",
     "inspect",
+    "report",
 )
 
 
