@@ -20,6 +20,7 @@ from PIL import Image
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+from screening_node import __version__
 from screening_node.analysis.results import StudyResult, Vertebra
 from screening_node.reporting import write_report_objects
 from screening_node.reporting.common import PATIENT_STUDY_KEYWORDS
@@ -230,7 +231,7 @@ def test_sr_values_equal_results_json(study):
     assert values.worst_grade == result.max_grade == 2
     assert values.fracture_suspected is True
     assert values.vertebrae_assessed == 2
-    assert values.device_name is not None and hd.__name__ and "0.1.0" in values.device_name
+    assert values.device_name == f"screening-node {__version__}"
 
 
 def _segment_centroids_from_frames(seg) -> dict[int, tuple[np.ndarray, int]]:
@@ -258,8 +259,7 @@ def test_seg_geometry_round_trip(study):
     labels = sitk.GetArrayFromImage(mask)  # numpy (z, y, x)
     seg = hd.seg.segread(study["objects"].seg)
     from_frames = _segment_centroids_from_frames(seg)
-    numbers = {d.segment_label.split()[0]: d.segment_number for d in seg.SegmentSequence and
-               [seg.get_segment_description(n) for n in seg.segment_numbers]}
+    numbers = {seg.get_segment_description(n).segment_label.split()[0]: n for n in seg.segment_numbers}
     assert set(numbers) == {"T12", "L1", "L2"}
     for v in result.vertebrae:
         if v.mask_label is None:
@@ -289,7 +289,7 @@ def test_seg_segment_descriptions(study):
         assert d.segmented_property_type.meaning == f"{label} vertebra"
         assert d.segmented_property_category.value == "91723000"  # Anatomical Structure
         assert d.algorithm_type == hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
-        assert d.algorithm_identification[0].AlgorithmVersion == "0.1.0"
+        assert d.algorithm_identification[0].AlgorithmVersion == __version__
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == study["sources"][0].SeriesInstanceUID
 
 
@@ -358,6 +358,17 @@ def test_missing_inputs_give_reasons_not_crashes(study, tmp_path):
     assert objects.seg is None and "geometry" in objects.missing["seg"]
     assert all(v.segment_number is None for v in read_sr_values(objects.sr).vertebrae)
     assert write_report_objects(empty, tmp_path, [], study["ct"]).missing.keys() == {"seg", "sr", "summary"}
+
+    # sources without a frame of reference: no SEG and no SR (coordinates need one), each with a reason
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    sitk.WriteImage(sitk.ReadImage(str(study["dir"] / "body_mask.nii.gz")), str(broken / "body_mask.nii.gz"))
+    sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in study["paths"]]
+    for ds in sources:
+        del ds.FrameOfReferenceUID
+    objects = write_report_objects(study["result"], broken, sources, study["ct"])
+    assert objects.seg is None and objects.sr is None
+    assert "FrameOfReferenceUID" in objects.missing["seg"] + objects.missing["sr"]
 
 
 def test_vertebra_codes_and_private_codes_are_documented():

@@ -15,6 +15,7 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
 from screening_node.analysis.results import StudyResult
+from screening_node.audit.events import study_key
 from screening_node.reporting.seg import SegResult, build_seg, tracking_uids
 from screening_node.reporting.sr import build_sr
 from screening_node.reporting.summary import SagittalView, build_summary_sc, render_summary
@@ -60,8 +61,11 @@ def _write_seg(result: StudyResult, result_dir: Path, sources: Sequence[Dataset]
         mask = sitk.ReadImage(str(mask_path))
         _check_geometry(mask, ct_image)
         seg = build_seg(result, mask, sources, tracking=tracking)
-    except (ValueError, RuntimeError) as exc:
+    except ValueError as exc:  # our own refusals: clear reasons
         objects.missing["seg"] = str(exc)
+        return None
+    except Exception as exc:  # noqa: BLE001 - a library failure on odd input must not stop the other objects
+        objects.missing["seg"] = f"SEG could not be built ({type(exc).__name__}: {exc})"
         return None
     objects.seg = result_dir / "seg.dcm"
     seg.dataset.save_as(objects.seg, enforce_file_format=True)
@@ -81,7 +85,11 @@ def _write_summary(result: StudyResult, result_dir: Path, sources: Sequence[Data
         return
     objects.summary_png = result_dir / "summary.png"
     picture.save(objects.summary_png)
-    sc = build_summary_sc(picture, sources)
+    try:
+        sc = build_summary_sc(picture, sources)
+    except Exception as exc:  # noqa: BLE001 - the PNG stays; the DICOM copy is reported missing
+        objects.missing["summary"] = f"Secondary Capture could not be built ({type(exc).__name__}: {exc})"
+        return
     objects.summary_dcm = result_dir / "summary.dcm"
     sc.save_as(objects.summary_dcm, enforce_file_format=True)
 
@@ -105,9 +113,10 @@ def write_report_objects(result: StudyResult, result_dir: Path, source_datasets:
         sr = build_sr(result, source_datasets, seg, tracking=tracking)
         objects.sr = result_dir / "sr.dcm"
         sr.save_as(objects.sr, enforce_file_format=True)
-    except (ValueError, TypeError, KeyError) as exc:
-        objects.missing["sr"] = f"SR could not be built: {exc}"
+    except Exception as exc:  # noqa: BLE001 - recorded as the reason; the summary is still attempted
+        objects.missing["sr"] = f"SR could not be built ({type(exc).__name__}: {exc})"
     _write_summary(result, result_dir, source_datasets, objects)
+    key = study_key(str(result.input.get("study_uid") or source_datasets[0].get("StudyInstanceUID", "")))
     for name, reason in objects.missing.items():
-        log.info("report object %s not made: %s", name, reason)
+        log.info("study %s: report object %s not made: %s", key, name, reason)
     return objects
