@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -54,3 +57,14 @@ def copy_patient_study(target: Dataset, source: Dataset) -> None:
     for keyword in PATIENT_STUDY_KEYWORDS:
         if keyword in source:
             setattr(target, keyword, source.data_element(keyword).value)
+
+
+@contextmanager
+def no_phi_warnings() -> Iterator[None]:
+    """Silence highdicom's person-name warning: its text quotes the patient's name (PHI in logs).
+
+    The name is copied from the source unchanged; judging its form is not our business.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name.*")
+        yield

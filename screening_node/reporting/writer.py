@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset
 
 from screening_node.analysis.results import StudyResult
 from screening_node.audit.events import study_key
+from screening_node.reporting.common import no_phi_warnings
 from screening_node.reporting.seg import SegResult, build_seg, tracking_uids
 from screening_node.reporting.sr import build_sr
 from screening_node.reporting.summary import SagittalView, build_summary_sc, render_summary
@@ -102,20 +103,23 @@ def write_report_objects(result: StudyResult, result_dir: Path, source_datasets:
     ``ct_image``: the CT volume (LPS) the body mask shares its geometry with.
     """
     result_dir = Path(result_dir)
+    result_dir.mkdir(parents=True, exist_ok=True)
     objects = ReportObjects()
     if not source_datasets:
         for name in ("seg", "sr", "summary"):
             objects.missing[name] = "no source CT instances were given"
         return objects
     tracking = tracking_uids(result)
-    seg = _write_seg(result, result_dir, source_datasets, ct_image, objects, tracking)
-    try:
-        sr = build_sr(result, source_datasets, seg, tracking=tracking)
-        objects.sr = result_dir / "sr.dcm"
-        sr.save_as(objects.sr, enforce_file_format=True)
-    except Exception as exc:  # noqa: BLE001 - recorded as the reason; the summary is still attempted
-        objects.missing["sr"] = f"SR could not be built ({type(exc).__name__}: {exc})"
-    _write_summary(result, result_dir, source_datasets, objects)
+    with no_phi_warnings():
+        seg = _write_seg(result, result_dir, source_datasets, ct_image, objects, tracking)
+        try:
+            sr = build_sr(result, source_datasets, seg, tracking=tracking)
+        except Exception as exc:  # noqa: BLE001 - recorded as the reason; the summary is still attempted
+            objects.missing["sr"] = f"SR could not be built ({type(exc).__name__}: {exc})"
+        else:
+            objects.sr = result_dir / "sr.dcm"
+            sr.save_as(objects.sr, enforce_file_format=True)
+        _write_summary(result, result_dir, source_datasets, objects)
     key = study_key(str(result.input.get("study_uid") or source_datasets[0].get("StudyInstanceUID", "")))
     for name, reason in objects.missing.items():
         log.info("study %s: report object %s not made: %s", key, name, reason)
