@@ -385,6 +385,7 @@ def test_vertebra_codes_and_private_codes_are_documented():
 
 
 def _assert_seg_matches_mask(seg_path: Path, mask: sitk.Image, result: StudyResult) -> None:
+    """Per-segment voxel count and LPS centroid (from the SEG's frame positions) equal the mask's."""
     seg = hd.seg.segread(seg_path)
     numbers = {seg.get_segment_description(n).segment_label.split()[0]: n for n in seg.segment_numbers}
     from_frames = _segment_centroids_from_frames(seg)
@@ -400,11 +401,13 @@ def test_multiframe_source_gets_a_seg_on_its_frames(study, tmp_path):
     """An Enhanced (multi-frame) CT source: frame geometry comes from the functional groups."""
     full = [pydicom.dcmread(p) for p in study["paths"]]
     enhanced = hd.legacy.LegacyConvertedEnhancedCTImage(full, hd.UID(), 4, hd.UID(), 1)
-    result = replace(study["result"], vertebrae=study["result"].vertebrae[:3])
+    first, *rest = study["result"].vertebrae[:3]  # the first body relabelled T13: a privately coded level
+    result = replace(study["result"], vertebrae=(replace(first, label="T13"), *rest))
     mask = sitk.ReadImage(str(study["dir"] / "body_mask.nii.gz"))
     seg = build_seg(result, mask, [enhanced])
     seg.dataset.save_as(tmp_path / "seg.dcm", enforce_file_format=True)
     assert not [e for e in _dciodvfy(tmp_path / "seg.dcm") if e.startswith("Error")]
+    assert seg.dataset.CodingSchemeIdentificationSequence[0].CodingSchemeDesignator == "99SCRNODE"
     _assert_seg_matches_mask(tmp_path / "seg.dcm", mask, result)
 
 

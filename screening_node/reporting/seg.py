@@ -156,5 +156,8 @@ def build_seg(result: StudyResult, mask: sitk.Image, source_datasets: Sequence[D
         series_description=SEG_SERIES.description,
         omit_empty_frames=True,
     )
+    if any(d.SegmentedPropertyTypeCodeSequence[0].CodingSchemeDesignator == sn_codes.PRIVATE_SCHEME
+           for d in descriptions):  # T13 / L6 / S1 segments: declare our private scheme
+        seg.CodingSchemeIdentificationSequence = [sn_codes.coding_scheme_identification()]
     copy_patient_study(seg, reference_dataset(source_datasets))
     return SegResult(seg, {i: n for n, (i, _) in enumerate(chosen, start=1)})
