@@ -30,27 +30,42 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a crash leaves either nothing or the whole file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".incoming-", suffix=".tmp")
+def write_durable_temp(folder: Path, data: bytes) -> Path:
+    """Write ``data`` to a new hidden temporary file in ``folder`` and fsync it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=".incoming-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
     except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
+        discard(Path(tmp_name))
         raise
+    return Path(tmp_name)
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Atomically give a durable temporary file its final name, and make the rename durable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def discard(tmp: Path) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves either nothing or the whole file."""
+    publish(write_durable_temp(path.parent, data), path)
 
 
 def spool_relpath(study_key: str, series_uid: str, sop_instance_uid: str) -> Path:

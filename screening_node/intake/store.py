@@ -13,15 +13,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pydicom.dataset import Dataset
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from screening_node.audit.db import Database
 from screening_node.audit.events import record_event, study_key
 from screening_node.audit.models import Instance, Job, QuarantinedObject, Series, Study
-from screening_node.intake.spool import (is_valid_uid, quarantine_relpath, sha256_bytes, spool_relpath,
-                                         write_atomic)
+from screening_node.intake.spool import (discard, is_valid_uid, publish, quarantine_relpath, sha256_bytes,
+                                         spool_relpath, write_atomic, write_durable_temp)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,8 @@ class InstanceStore:
         self.db = db
         self.spool_dir = spool_dir
         self.quarantine_dir = quarantine_dir
+        # series UID -> (series id, study id): rows never disappear, so the cache cannot go stale.
+        self._series_ids: dict[str, tuple[int, int]] = {}
 
     # -- refusal and quarantine ------------------------------------------------
     def quarantine(self, raw: bytes, reason: str, *, association_id: int | None, actor: str | None,
@@ -114,54 +116,81 @@ class InstanceStore:
     # -- storing ---------------------------------------------------------------
     def store(self, raw: bytes, ds: Dataset, *, transfer_syntax: str, association_id: int | None,
               actor: str | None) -> StoreOutcome:
-        """Spool and index one checked instance. ``raw`` is the complete Part 10 file."""
+        """Spool and index one checked instance. ``raw`` is the complete Part 10 file.
+
+        Order matters for "nothing received is lost": the bytes are fsynced to a
+        temporary file first; the index row is inserted (the SOP Instance UID is
+        unique, so a second copy fails here); the file is renamed into place;
+        then the transaction commits and the sender hears success.
+        """
         sop_uid = str(ds.SOPInstanceUID)
         study_uid = str(ds.StudyInstanceUID)
         series_uid = str(ds.SeriesInstanceUID)
         key = study_key(study_uid)
         digest = sha256_bytes(raw)
-        for _ in range(3):  # a concurrent store of the same UIDs loses the unique race: look again
-            try:
-                return self._store_once(raw, ds, digest, key, sop_uid, study_uid, series_uid,
-                                        transfer_syntax, association_id, actor)
-            except IntegrityError:
-                continue
-        return StoreOutcome(STATUS_OUT_OF_RESOURCES, "refused", "database contention: please resend")
+        rel = spool_relpath(key, series_uid, sop_uid)
+        final = self.spool_dir / rel
+        tmp = write_durable_temp(final.parent, raw)
+        try:
+            for _ in range(3):
+                try:
+                    self._index(ds, rel, final, tmp, len(raw), digest, key, sop_uid, study_uid, series_uid,
+                                transfer_syntax, association_id, actor)
+                    return StoreOutcome(STATUS_SUCCESS, "stored")
+                except IntegrityError:
+                    self._series_ids.pop(series_uid, None)
+                    outcome = self._already_stored(tmp, digest, sop_uid, study_uid, series_uid, association_id, actor)
+                    if outcome is not None:
+                        return outcome
+                    # The unique race was on the study or series row (two senders at once): try again.
+            return StoreOutcome(STATUS_OUT_OF_RESOURCES, "refused", "database contention: please resend")
+        finally:
+            discard(tmp)  # no-op once published
 
-    def _store_once(self, raw: bytes, ds: Dataset, digest: str, key: str, sop_uid: str, study_uid: str,
-                    series_uid: str, transfer_syntax: str, association_id: int | None,
-                    actor: str | None) -> StoreOutcome:
+    def _index(self, ds: Dataset, rel: Path, final: Path, tmp: Path, size: int, digest: str, key: str,
+               sop_uid: str, study_uid: str, series_uid: str, transfer_syntax: str,
+               association_id: int | None, actor: str | None) -> None:
+        now = datetime.now(timezone.utc)
+        number = _number(ds, "InstanceNumber")
+        with self.db.session() as session:
+            ids = self._series_ids.get(series_uid)
+            if ids is None:
+                study = self._upsert_study(session, ds, study_uid, key, now)
+                series = self._upsert_series(session, ds, study, series_uid, now, actor)
+                ids = (series.id, study.id)
+            session.execute(insert(Instance).values(
+                series_id=ids[0], association_id=association_id, sop_instance_uid=sop_uid,
+                sop_class_uid=str(ds.SOPClassUID), transfer_syntax_uid=transfer_syntax,
+                instance_number=int(number) if number is not None else None, path=str(rel), size_bytes=size,
+                sha256=digest, received_at=now))
+            # Fast path: the series is still receiving. Otherwise this instance re-opens it.
+            updated = session.execute(
+                update(Series).where(Series.id == ids[0], Series.state == "receiving")
+                .values(instance_count=Series.instance_count + 1, last_received_at=now)).rowcount
+            if updated == 0:
+                series = session.get(Series, ids[0])
+                assert series is not None
+                self._reopen(session, series, actor)
+                series.instance_count += 1
+                series.last_received_at = now
+            publish(tmp, final)  # durable under its name before the commit says it is there
+        self._series_ids[series_uid] = ids
+
+    def _already_stored(self, tmp: Path, digest: str, sop_uid: str, study_uid: str, series_uid: str,
+                        association_id: int | None, actor: str | None) -> StoreOutcome | None:
+        """The outcome for a SOP Instance UID we already hold, or None if we do not hold it."""
         with self.db.session() as session:
             existing = session.scalars(select(Instance).where(Instance.sop_instance_uid == sop_uid)).first()
-            if existing is not None:
-                if existing.sha256 == digest:
-                    record_event(session, "instance.duplicate", actor=actor, study_uid=study_uid,
-                                 series_uid=series_uid, detail={"identical": True})
-                    return StoreOutcome(STATUS_SUCCESS, "duplicate")
-                conflict = True
-            else:
-                conflict = False
-        if conflict:
-            reason = "a different object arrived under an already stored SOP Instance UID; the stored one is kept"
-            self.quarantine(raw, reason, association_id=association_id, actor=actor, tag="conflict",
-                            sop_instance_uid=sop_uid, series_uid=series_uid, study_uid=study_uid)
-            return StoreOutcome(STATUS_SUCCESS, "conflict_quarantined", reason)
-
-        rel = spool_relpath(key, series_uid, sop_uid)
-        write_atomic(self.spool_dir / rel, raw)  # durable before the database says it is there
-        now = datetime.now(timezone.utc)
-        with self.db.session() as session:
-            study = self._upsert_study(session, ds, study_uid, key, now)
-            series = self._upsert_series(session, ds, study, series_uid, now, actor)
-            number = _number(ds, "InstanceNumber")
-            session.add(Instance(series_id=series.id, association_id=association_id, sop_instance_uid=sop_uid,
-                                 sop_class_uid=str(ds.SOPClassUID), transfer_syntax_uid=transfer_syntax,
-                                 instance_number=int(number) if number is not None else None,
-                                 path=str(rel), size_bytes=len(raw), sha256=digest, received_at=now))
-            series.instance_count += 1
-            series.last_received_at = now
-            study.last_received_at = now
-        return StoreOutcome(STATUS_SUCCESS, "stored")
+            if existing is None:
+                return None
+            if existing.sha256 == digest:
+                record_event(session, "instance.duplicate", actor=actor, study_uid=study_uid,
+                             series_uid=series_uid, detail={"identical": True})
+                return StoreOutcome(STATUS_SUCCESS, "duplicate")
+        reason = "a different object arrived under an already stored SOP Instance UID; the stored one is kept"
+        self.quarantine(tmp.read_bytes(), reason, association_id=association_id, actor=actor, tag="conflict",
+                        sop_instance_uid=sop_uid, series_uid=series_uid, study_uid=study_uid)
+        return StoreOutcome(STATUS_SUCCESS, "conflict_quarantined", reason)
 
     @staticmethod
     def _upsert_study(session: Session, ds: Dataset, study_uid: str, key: str, now: datetime) -> Study:
@@ -180,6 +209,21 @@ class InstanceStore:
         return study
 
     @staticmethod
+    def _reopen(session: Session, series: Series, actor: str | None) -> None:
+        """A late instance for a closed series: receive again, cancel its queued job, record it."""
+        previous = series.state
+        series.state = "receiving"
+        series.reopened_count += 1
+        series.completed_at = None
+        series.completion_forced = False
+        for job in session.scalars(select(Job).where(Job.series_id == series.id, Job.state == "queued")):
+            job.state, job.outcome, job.reason = "cancelled", "cancelled", "series re-opened by a late instance"
+        record_event(session, "series.reopened", outcome="warning", actor=actor, study_uid=series.study.study_uid,
+                     series_uid=series.series_uid, detail={"previous_state": previous,
+                                                           "reopened_count": series.reopened_count})
+        log.warning("study %s: late instance re-opened a %s series", series.study.study_key, previous)
+
+    @staticmethod
     def _upsert_series(session: Session, ds: Dataset, study: Study, series_uid: str, now: datetime,
                        actor: str | None) -> Series:
         series = session.scalars(select(Series).where(Series.series_uid == series_uid)).first()
@@ -196,15 +240,5 @@ class InstanceStore:
             session.flush()
             record_event(session, "series.started", actor=actor, study_uid=study.study_uid, series_uid=series_uid)
         elif series.state in CLOSED_SERIES_STATES:
-            previous = series.state
-            series.state = "receiving"
-            series.reopened_count += 1
-            series.completed_at = None
-            series.completion_forced = False
-            for job in session.scalars(select(Job).where(Job.series_id == series.id, Job.state == "queued")):
-                job.state, job.outcome, job.reason = "cancelled", "cancelled", "series re-opened by a late instance"
-            record_event(session, "series.reopened", outcome="warning", actor=actor, study_uid=study.study_uid,
-                         series_uid=series_uid, detail={"previous_state": previous,
-                                                        "reopened_count": series.reopened_count})
-            log.warning("study %s: late instance re-opened a %s series", study.study_key, previous)
+            InstanceStore._reopen(session, series, actor)
         return series

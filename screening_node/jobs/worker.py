@@ -129,9 +129,9 @@ class AnalysisWorker:
                                                        "max_grade": result.max_grade,
                                                        "vertebrae": len(result.vertebrae)})
         objects = write_report_objects(result, result_dir, volume.reference_datasets, volume.image)
-        files_to_send = objects.dicom_files()
+        files_to_send = list(objects.dicom_paths)
         self._record(job, "report.written", "ok", {"objects": [p.name for p in files_to_send],
-                                                    "absent": objects.absent_reasons()})
+                                                    "absent": dict(objects.missing)})
         destinations = self.settings.delivery.destinations
         if destinations and files_to_send:
             with self.db.session() as session:
