@@ -124,7 +124,8 @@ def check_stack(refs: Sequence[SliceRef]) -> Stack:
     extent = along[-1] - along[0]
     if np.linalg.norm(drift, axis=1).max() > TILT_TOLERANCE * extent + 0.05:
         raise NotAssessable("gantry tilt: slices are not stacked along their normal (sheared volume)")
-    step = float(np.median(steps))
+    # The regular step is the one most slices share; missing slices only ever make steps longer.
+    step = float(np.median(steps[steps <= steps.min() * 1.1]))
     tolerance = max(SPACING_ABSOLUTE_TOLERANCE_MM, SPACING_RELATIVE_TOLERANCE * step)
     irregular = np.abs(steps - step) > tolerance
     problems: list[str] = []
