@@ -17,6 +17,7 @@ from screening_node import __version__
 
 # Order here is the order in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "demo",
     "serve",
     "status",
     "complete",
