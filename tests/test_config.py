@@ -59,3 +59,14 @@ def test_invalid_values_name_the_key(tmp_path, text, key):
 def test_invalid_environment_value_names_the_key():
     with pytest.raises(ConfigError, match="node.port"):
         load_settings(None, environ={"SCREENING_NODE_NODE_PORT": "eleven"})
+
+
+def test_serve_refuses_to_start_with_an_invalid_value(tmp_path):
+    from tests.node_process import cli
+
+    result = cli("serve", "--data-dir", str(tmp_path), "--port", "70000", check=False)
+    assert result.returncode == 2 and "node.port" in result.stderr and "65535" in result.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[intake]\nstable_age_s = "soon"\n')
+    result = cli("status", "--config", str(bad), "--data-dir", str(tmp_path), check=False)
+    assert result.returncode == 2 and "intake.stable_age_s" in result.stderr

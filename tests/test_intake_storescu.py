@@ -34,6 +34,27 @@ def node(tmp_path_factory):
         yield proc
 
 
+def _assert_spooled_series_equals_gdcm_reader(node, files, folder: Path) -> None:
+    """The volume the node builds from what it received equals SimpleITK's GDCM reader on the originals."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from screening_node.imaging.volume import load_volume
+
+    spooled = _spooled(node.data_dir)
+    uids = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in files]
+    volume = load_volume([spooled[uid] for uid in uids])
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    reference = reader.Execute()
+    assert volume.image.GetSize() == reference.GetSize()
+    np.testing.assert_allclose(volume.image.GetOrigin(), reference.GetOrigin(), atol=1e-3)
+    np.testing.assert_allclose(volume.image.GetSpacing(), reference.GetSpacing(), atol=1e-4)
+    np.testing.assert_allclose(volume.image.GetDirection(), reference.GetDirection(), atol=1e-6)
+    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(volume.image),
+                                  sitk.GetArrayViewFromImage(reference).astype(np.float32))
+
+
 def test_tcia_series_arrives_complete_and_byte_identical(node):
     case = shared_case("tcia-pancreas-ct-cb-001")
     files = sorted(case.glob("*.dcm"))
@@ -51,6 +72,7 @@ def test_tcia_series_arrives_complete_and_byte_identical(node):
         stored = pydicom.dcmread(spooled[uid])
         assert stored.PixelData == original.PixelData
         assert stored.PatientName == original.PatientName
+    _assert_spooled_series_equals_gdcm_reader(node, files, case)
 
 
 def test_jpeg2000_series_keeps_its_compressed_pixel_data(node):
@@ -69,6 +91,7 @@ def test_jpeg2000_series_keeps_its_compressed_pixel_data(node):
         stored = pydicom.dcmread(spooled[original.SOPInstanceUID])
         assert stored.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID
         assert stored.PixelData == original.PixelData  # the encapsulated JPEG 2000 stream, untouched
+    _assert_spooled_series_equals_gdcm_reader(node, files, case)
 
 
 def test_careless_peer_with_empty_uids_is_refused_recorded_and_node_keeps_serving(node):
