@@ -24,6 +24,7 @@ from screening_node.audit.events import record_event, study_key
 from screening_node.audit.models import Instance
 from screening_node.config import Settings
 from screening_node.errors import NotAssessable
+from screening_node.imaging.volume import load_volume
 from screening_node.jobs import queue
 from screening_node.jobs.queue import ClaimedJob
 
@@ -110,18 +111,16 @@ class AnalysisWorker:
         return [self.settings.spool_dir / p for p in paths]
 
     def _analyse_and_report(self, job: ClaimedJob, result_dir: Path) -> tuple[str, str | None]:
-        # Imported here so that the intake process can start before heavy modules are needed.
-        from screening_node.analysis.pipeline import analyze_volume
-        from screening_node.delivery.outbox import enqueue
-        from screening_node.imaging.volume import load_volume
-        from screening_node.reporting import write_report_objects
-
         files = self._series_files(job.series_id)
         try:
             volume = load_volume(files)
         except NotAssessable as exc:
             self._record(job, "volume.not_assessable", "warning", {"reason": exc.reason})
             return "not_assessable", exc.reason
+        # Imported on first use: the node starts receiving before the analysis stack is loaded.
+        from screening_node.analysis.pipeline import analyze_volume
+        from screening_node.delivery.outbox import enqueue
+        from screening_node.reporting import write_report_objects
         self._record(job, "volume.built", "ok", {"size": list(volume.image.GetSize()),
                                                   "problems": list(volume.problems)})
         result = analyze_volume(volume, result_dir, engine=self.settings.analysis.engine)
