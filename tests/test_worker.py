@@ -40,3 +40,9 @@ def test_unsound_series_ends_not_assessable_with_reason_and_worker_continues(tmp
         assert session.query(Series).one().state == "not_assessable"
         kinds = [e.kind for e in session.query(Event).order_by(Event.id)]
         assert "volume.not_assessable" in kinds and kinds[-1] == "job.not_assessable"
+    from tests.node_process import cli
+    import json
+
+    events = json.loads(cli("audit", "--json", "--data-dir", str(tmp_path / "data"), "--kind", "job").stdout)
+    assert [e["kind"] for e in events] == ["job.queued", "job.claimed", "job.not_assessable"]
+    assert events[-1]["detail"]["reason"].startswith("gap in the slice positions")
