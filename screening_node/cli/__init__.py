@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "complete",
     "inspect",
     "report",
+    "outbox",
     "audit",
 )
 
