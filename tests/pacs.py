@@ -151,3 +151,26 @@ def orthanc_server(work_dir: Path, **kwargs: Any) -> Iterator[Orthanc]:
         yield server
     finally:
         server.stop()
+
+
+def write_sc_objects(folder: Path, count: int = 3, *, study_uid: str | None = None) -> list[Path]:
+    """``count`` tiny Secondary Capture images (highdicom) of one study: objects to deliver in tests."""
+    import highdicom as hd
+    import numpy as np
+    from pydicom.uid import generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    study_uid = study_uid or generate_uid()
+    series_uid = generate_uid()
+    paths = []
+    for number in range(1, count + 1):
+        pixels = np.full((8, 8), number * 10, dtype=np.uint8)
+        image = hd.sc.SCImage(pixel_array=pixels, photometric_interpretation="MONOCHROME2", bits_allocated=8,
+                              coordinate_system="PATIENT", study_instance_uid=study_uid,
+                              series_instance_uid=series_uid, series_number=900, sop_instance_uid=generate_uid(),
+                              instance_number=number, manufacturer="screening-node tests", patient_id="DLV-TEST",
+                              patient_name="Delivery^Test", patient_orientation=("L", "P"))
+        path = folder / f"sc{number:03d}.dcm"
+        image.save_as(path)
+        paths.append(path)
+    return paths
