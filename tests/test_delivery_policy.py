@@ -259,3 +259,31 @@ def test_outbox_cli_lists_and_requeues_dead_letters(peer_factory, tmp_path: Path
         assert len(requeued) == 2 and {e.actor for e in requeued} == {"cli"}
     assert [(r.state, r.attempts) for r in rows(db)] == [("sent", 1)] * 2  # attempts restart after requeue
     db.dispose()
+
+
+def test_two_senders_on_one_database_send_each_object_once(peer_factory, tmp_path: Path) -> None:
+    peer = peer_factory(0x0000)
+    settings = settings_for(tmp_path, peer.destination)
+    setup = Database(settings.database_url)
+    with setup.session() as session:
+        enqueue(session, write_sc_objects(tmp_path / "objects", 24), settings.delivery.destinations)
+    setup.dispose()
+    databases = [Database(settings.database_url) for _ in range(2)]  # own engines, as two processes would
+    services = [DeliveryService(settings, db, batch_size=4) for db in databases]
+    counts = [0, 0]
+    barrier = threading.Barrier(2)
+
+    def sender(index: int) -> None:
+        barrier.wait()
+        while (attempted := services[index].run_once()) > 0:
+            counts[index] += attempted
+
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sum(counts) == 24 and sorted(peer.stored) == sorted(set(peer.stored)) and len(peer.stored) == 24
+    assert [(r.state, r.attempts) for r in rows(databases[0])] == [("sent", 1)] * 24
+    for db in databases:
+        db.dispose()

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pydicom import dcmread
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from screening_node.audit.events import record_event
@@ -108,20 +108,39 @@ def enqueue(session: Session, files: Sequence[Path], destinations: Sequence[Dest
 
 def claim_due(session: Session, *, now: datetime | None = None, lease: timedelta = DEFAULT_LEASE,
               limit: int = 64) -> list[ClaimedDelivery]:
-    """Take up to ``limit`` pending deliveries that are due, oldest first, for one lease."""
+    """Take up to ``limit`` pending deliveries that are due, oldest first, for one lease.
+
+    Each row is taken by a conditional UPDATE (still pending and still due) and
+    counts as ours only if that UPDATE changed it: the check runs under the
+    write lock, so two senders cannot both take a row even on SQLite, where the
+    SELECT before it runs without one.
+    """
     now = now or utcnow()
-    query = (select(Delivery)
-             .where(Delivery.state == "pending", Delivery.next_attempt_at <= now)
-             .order_by(Delivery.next_attempt_at, Delivery.id)
-             .limit(limit))
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    claimed = []
-    for row in session.scalars(query).all():
-        row.next_attempt_at = now + lease
-        claimed.append(ClaimedDelivery(row.id, row.destination, Path(row.object_path), row.sop_class_uid,
-                                       row.study_uid, row.attempts))
-    session.flush()
+    claimed: list[ClaimedDelivery] = []
+    tried: set[int] = set()
+    while len(claimed) < limit:  # rows another sender took meanwhile are skipped, not the end of the queue
+        query = (select(Delivery.id, Delivery.destination, Delivery.object_path, Delivery.sop_class_uid,
+                        Delivery.study_uid, Delivery.attempts)
+                 .where(Delivery.state == "pending", Delivery.next_attempt_at <= now)
+                 .order_by(Delivery.next_attempt_at, Delivery.id)
+                 .limit(limit - len(claimed)))
+        if tried:
+            query = query.where(Delivery.id.not_in(tried))
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        candidates = session.execute(query).all()
+        if not candidates:
+            break
+        for row in candidates:
+            tried.add(row.id)
+            taken = session.execute(
+                update(Delivery)
+                .where(Delivery.id == row.id, Delivery.state == "pending", Delivery.next_attempt_at <= now)
+                .values(next_attempt_at=now + lease)
+                .execution_options(synchronize_session=False))
+            if taken.rowcount == 1:
+                claimed.append(ClaimedDelivery(row.id, row.destination, Path(row.object_path),
+                                               row.sop_class_uid, row.study_uid, row.attempts))
     return claimed
 
 
