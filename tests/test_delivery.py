@@ -156,3 +156,37 @@ def test_pending_and_interrupted_deliveries_survive_a_restart(pacs: Orthanc, tmp
     assert states(second) == ["sent"] * 4
     assert len(pacs.instances()) == 4
     second.dispose()
+
+
+def test_report_objects_from_the_reporting_writers_are_accepted_by_orthanc(pacs: Orthanc, tmp_path: Path) -> None:
+    """The node's own SEG, TID 1500 SR and summary image, as the worker queues them, land in the PACS."""
+    import SimpleITK as sitk
+
+    from screening_node.reporting import write_report_objects
+    from tests.test_reporting import _mask_like, _result, _sagittal_view, _write_ct
+
+    ct_paths = _write_ct(tmp_path / "ct")
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames([str(p) for p in sorted(ct_paths)])
+    ct = reader.Execute()
+    result_dir = tmp_path / "result"
+    result_dir.mkdir()
+    sitk.WriteImage(_mask_like(ct), str(result_dir / "body_mask.nii.gz"))
+    _sagittal_view(result_dir / "sagittal_view.npz")
+    result = _result()
+    result.write(result_dir / "results.json")
+    objects = write_report_objects(result, result_dir, [dcmread(p, stop_before_pixels=True) for p in ct_paths], ct)
+    files = list(objects.dicom_paths)
+    assert len(files) >= 2
+
+    settings = node_settings(tmp_path / "node", pacs.destination)
+    db = Database(settings.database_url)
+    with db.session() as session:
+        enqueue(session, files, settings.delivery.destinations)
+    assert DeliveryService(settings, db).run_once() == len(files)
+    assert states(db) == ["sent"] * len(files)
+    sent_classes = sorted(str(dcmread(f, stop_before_pixels=True).SOPClassUID) for f in files)
+    assert sorted(pacs.instance_tags(i)["SOPClassUID"] for i in pacs.instances()) == sent_classes
+    assert "1.2.840.10008.5.1.4.1.1.66.4" in sent_classes  # Segmentation Storage
+    assert {"1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.88.22"} & set(sent_classes)  # 3D / Enhanced SR
+    db.dispose()
