@@ -167,7 +167,7 @@ def _non_negative(value: float) -> bool:
 # key -> (predicate, what is allowed). Type checks come from the dataclass annotations.
 _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "node.ae_title": (lambda v: bool(AE_TITLE_RE.match(v)) and bool(v.strip()), "1-16 printable characters, no backslash"),
-    "node.port": (lambda v: 1 <= v <= 65535, "an integer between 1 and 65535"),
+    "node.port": (lambda v: 0 <= v <= 65535, "an integer between 1 and 65535 (0: any free port)"),
     "node.max_pdu": (lambda v: v == 0 or 4096 <= v <= 2**32 - 1, "0 (unlimited) or 4096..4294967295 bytes"),
     "node.max_associations": (lambda v: 1 <= v <= 1000, "an integer between 1 and 1000"),
     "node.network_timeout_s": (_positive, "a number of seconds > 0"),
