@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from screening_node.audit.events import record_event
-from screening_node.audit.models import Instance, Job, Series, Study
+from screening_node.audit.models import Instance, Job, Series, Study, as_utc
 from screening_node.config import Settings
 from screening_node.intake.routing import SeriesFacts, choose_best, decide, facts_from_files
 
@@ -25,16 +25,12 @@ log = logging.getLogger(__name__)
 ACTIVE_JOB_STATES = ("queued", "running", "done")
 
 
-def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-
-
 def complete_due_series(session: Session, settings: Settings, now: datetime | None = None) -> list[int]:
     """Mark series without new instances for the stable age as complete and route them."""
     now = now or datetime.now(timezone.utc)
     threshold = now - timedelta(seconds=settings.intake.stable_age_s)
     receiving = session.scalars(select(Series).where(Series.state == "receiving")).all()
-    due = [s for s in receiving if _as_utc(s.last_received_at) <= threshold]
+    due = [s for s in receiving if as_utc(s.last_received_at) <= threshold]
     # Complete every due series first, then route each study once, so that series of one study
     # that finish together compete for screening in one decision.
     for series in due:

@@ -9,13 +9,13 @@ job; on SQLite the database-wide write lock gives the same guarantee. A lease
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from screening_node.audit.events import record_event
-from screening_node.audit.models import Job, Series
+from screening_node.audit.models import Job, Series, utcnow
 
 DEFAULT_LEASE = timedelta(minutes=10)
 MAX_ATTEMPTS = 3  # a job that crashed a worker this often is failed, not retried forever
@@ -30,17 +30,6 @@ class ClaimedJob:
     series_uid: str
     study_uid: str
     attempt: int
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes even for timezone-aware columns."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
 
 
 def claim_next(session: Session, worker_id: str, *, now: datetime | None = None,
