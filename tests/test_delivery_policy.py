@@ -287,3 +287,34 @@ def test_two_senders_on_one_database_send_each_object_once(peer_factory, tmp_pat
     assert [(r.state, r.attempts) for r in rows(databases[0])] == [("sent", 1)] * 24
     for db in databases:
         db.dispose()
+
+
+def test_two_processes_queueing_the_same_objects_both_succeed_once(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, "PACS@127.0.0.1:11112")
+    files = write_sc_objects(tmp_path / "objects", 6)
+    databases = [Database(settings.database_url) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    returned: list[list[int]] = [[], []]
+    errors: list[BaseException] = []
+
+    def queue(index: int) -> None:
+        barrier.wait()
+        try:
+            with databases[index].session() as session:
+                returned[index] = [d.id for d in enqueue(session, files, settings.delivery.destinations)]
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=queue, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert returned[0] == returned[1] and len(set(returned[0])) == 6
+    assert len(rows(databases[0])) == 6
+    with databases[0].session() as session:
+        queued = session.scalars(select(Event).where(Event.kind == "delivery.queued")).all()
+        assert sorted(json.loads(e.detail)["new_deliveries"] for e in queued) == [0, 6]
+    for db in databases:
+        db.dispose()

@@ -74,31 +74,41 @@ def _object_uids(path: Path) -> tuple[str, str, str | None]:
     return str(sop_class), str(sop_instance), str(study) if study else None
 
 
+def _insert_ignoring_duplicates(session: Session):  # type: ignore[no-untyped-def]
+    """INSERT ... ON CONFLICT DO NOTHING for the node's two database dialects."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise DeliveryError(f"the outbox supports SQLite and PostgreSQL, not {dialect}")
+    return insert(Delivery).on_conflict_do_nothing(index_elements=["destination", "sop_instance_uid"])
+
+
 def enqueue(session: Session, files: Sequence[Path], destinations: Sequence[Destination | str], *,
             job_id: int | None = None, study_uid: str | None = None) -> list[Delivery]:
     """Queue each file for each destination; idempotent per (destination, SOP instance).
 
     Returns one ``Delivery`` per (file, destination): the new row, or the existing
     one when that object was already queued for that destination (in any state).
+    The insert skips an existing (destination, SOP instance) in the database
+    itself, so two processes queueing the same object at once both succeed.
     """
     headers = [(Path(f).resolve(), *_object_uids(Path(f))) for f in files]
     targets = [str(d) if isinstance(d, Destination) else str(Destination.parse(d)) for d in destinations]
     out: list[Delivery] = []
     created = 0
+    now = utcnow()
     for path, sop_class, sop_instance, file_study in headers:
         for target in targets:
-            existing = session.scalars(select(Delivery).where(Delivery.destination == target,
-                                                              Delivery.sop_instance_uid == sop_instance)).first()
-            if existing is not None:
-                out.append(existing)
-                continue
-            row = Delivery(job_id=job_id, study_uid=study_uid or file_study, destination=target,
-                           object_path=str(path), sop_class_uid=sop_class, sop_instance_uid=sop_instance,
-                           state="pending", attempts=0, next_attempt_at=utcnow())
-            session.add(row)
-            session.flush()  # the unique constraint catches a concurrent duplicate here
-            out.append(row)
-            created += 1
+            inserted = session.execute(_insert_ignoring_duplicates(session).values(
+                job_id=job_id, study_uid=study_uid or file_study, destination=target, object_path=str(path),
+                sop_class_uid=sop_class, sop_instance_uid=sop_instance, state="pending", attempts=0,
+                next_attempt_at=now, created_at=now))
+            created += inserted.rowcount
+            out.append(session.scalars(select(Delivery).where(Delivery.destination == target,
+                                                              Delivery.sop_instance_uid == sop_instance)).one())
     study_for_event = study_uid or next((h[3] for h in headers if h[3]), None)
     record_event(session, "delivery.queued", actor="delivery", study_uid=study_for_event,
                  detail={"job_id": job_id, "objects": len(headers), "destinations": targets,
