@@ -13,7 +13,7 @@ no patient identifiers). The retry policy is in ``backoff``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from screening_node.audit.events import record_event
-from screening_node.audit.models import Delivery, DeliveryAttempt
+from screening_node.audit.models import Delivery, DeliveryAttempt, as_utc, utcnow
 from screening_node.config import DeliverySection, Destination
 from screening_node.delivery.backoff import (DEFAULT_JITTER, backoff_delay, classify_status,
                                              refusal_attempt_limit)
@@ -46,17 +46,6 @@ class ClaimedDelivery:
     sop_class_uid: str
     study_uid: str | None
     attempts_before: int
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes even for timezone-aware columns."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
 
 
 def _object_uids(path: Path) -> tuple[str, str, str | None]:
@@ -243,7 +232,7 @@ def requeue(session: Session, *, delivery_id: int | None = None, all_dead: bool 
 def describe(row: Delivery) -> dict[str, Any]:
     """One delivery as plain JSON-able values (for the CLI and the dashboard)."""
     def iso(value: datetime | None) -> str | None:
-        value = _as_utc(value)
+        value = as_utc(value)
         return value.isoformat() if value else None
     return {"id": row.id, "job_id": row.job_id, "destination": row.destination, "state": row.state,
             "attempts": row.attempts, "sop_class_uid": row.sop_class_uid, "object": Path(row.object_path).name,
