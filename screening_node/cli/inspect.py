@@ -1,4 +1,9 @@
-"""``screening-node inspect PATH``: the geometry and soundness of a series or volume file."""
+"""``screening-node inspect PATH``: the geometry and soundness of a series or volume file.
+
+Exit codes: 0 the inspection finished (the series may still be not assessable:
+``problems`` says so), 2 usage error (PATH does not exist, bad arguments),
+1 an unexpected internal error.
+"""
 
 from __future__ import annotations
 
@@ -12,36 +17,46 @@ import numpy as np
 import SimpleITK as sitk
 
 from screening_node.errors import NotAssessable
-from screening_node.imaging.volume import load_volume
+from screening_node.imaging.geometry import orientation_code
+from screening_node.imaging.volume import is_volume_file, load_volume
+
+GEOMETRY_FIELDS = ("size", "spacing", "origin", "direction", "orientation", "hu_min", "hu_max", "slices")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("inspect", help="show the geometry of a DICOM series or volume file",
-                                   description="Reconstruct PATH (DICOM folder, NIfTI, NRRD or MHA) and print "
-                                               "size, spacing, origin, direction, HU range, slices and problems. "
-                                               "Exit 0 when inspected (sound or not), 2 for usage errors.")
-    parser.add_argument("path", type=Path, help="DICOM series folder or volume file")
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser = subparsers.add_parser(
+        "inspect", help="show the geometry of a DICOM series or volume file",
+        description="Reconstruct PATH (DICOM series folder or file, NIfTI, NRRD or MHA) and print size, spacing, "
+                    "origin, direction (LPS), HU range, slices and problems. A series that cannot be a sound "
+                    "volume is reported as 'not assessable: <reason>'. Exit codes: 0 inspected (sound or not), "
+                    "2 usage error such as a path that does not exist, 1 internal error.")
+    parser.add_argument("path", type=Path, help="DICOM series folder (or one file) or a volume file")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object: size/spacing/origin [x,y,z], direction (9, row-major), "
+                             "hu_min, hu_max, slices, problems; geometry null when not assessable")
     parser.set_defaults(func=run)
 
 
 def describe(path: Path) -> dict[str, Any]:
     """The inspection report; geometry fields are None when the volume cannot be built."""
+    kind = "volume file" if is_volume_file(path) else "dicom"
     try:
         volume = load_volume(path)
     except NotAssessable as exc:
-        return {"path": str(path), "size": None, "spacing": None, "origin": None, "direction": None,
-                "hu_min": None, "hu_max": None, "slices": None, "problems": [f"not assessable: {exc.reason}"]}
+        return {"path": str(path), "kind": kind, "study_uid": None, "series_uid": None,
+                **{name: None for name in GEOMETRY_FIELDS}, "problems": [f"not assessable: {exc.reason}"]}
     image = volume.image
-    array = sitk.GetArrayViewFromImage(image)
+    array = sitk.GetArrayViewFromImage(image)  # (z, y, x), no copy
     return {
         "path": str(path),
+        "kind": kind,
         "study_uid": volume.meta.get("study_uid"),
         "series_uid": volume.meta.get("series_uid"),
         "size": list(image.GetSize()),
         "spacing": [round(v, 6) for v in image.GetSpacing()],
         "origin": [round(v, 6) for v in image.GetOrigin()],
         "direction": [round(v, 8) for v in image.GetDirection()],
+        "orientation": orientation_code(image),
         "hu_min": float(np.min(array)),
         "hu_max": float(np.max(array)),
         "slices": int(image.GetSize()[2]),
@@ -49,23 +64,29 @@ def describe(path: Path) -> dict[str, Any]:
     }
 
 
+def human(report: dict[str, Any]) -> str:
+    """Readable lines for a terminal."""
+    if report["size"] is None:
+        return f"path       {report['path']}\nproblems   {'; '.join(report['problems'])}"
+
+    def fmt(values: list[float]) -> str:
+        return " x ".join(f"{v:g}" for v in values)
+
+    return "\n".join([
+        f"path       {report['path']} ({report['kind']})",
+        f"size       {fmt(report['size'])} voxels ({report['slices']} slices)",
+        f"spacing    {fmt(report['spacing'])} mm",
+        f"origin     {', '.join(f'{v:.2f}' for v in report['origin'])} (LPS mm)",
+        f"direction  {' '.join(f'{v:.3f}' for v in report['direction'])} (axes point {report['orientation']})",
+        f"HU range   {report['hu_min']:.0f} .. {report['hu_max']:.0f}",
+        f"problems   {'; '.join(report['problems']) or 'none'}",
+    ])
+
+
 def run(args: argparse.Namespace) -> int:
     if not args.path.exists():
         print(f"screening-node inspect: {args.path} does not exist", file=sys.stderr)
         return 2
     report = describe(args.path)
-    if args.json:
-        print(json.dumps(report, indent=1))
-        return 0
-    if report["size"] is None:
-        print(f"{args.path}: {report['problems'][0]}")
-        return 0
-    fmt = lambda values: " x ".join(f"{v:g}" for v in values)  # noqa: E731
-    print(f"path       {report['path']}")
-    print(f"size       {fmt(report['size'])} voxels ({report['slices']} slices)")
-    print(f"spacing    {fmt(report['spacing'])} mm")
-    print(f"origin     {', '.join(f'{v:.2f}' for v in report['origin'])} (LPS mm)")
-    print(f"direction  {' '.join(f'{v:.3f}' for v in report['direction'])}")
-    print(f"HU range   {report['hu_min']:.0f} .. {report['hu_max']:.0f}")
-    print(f"problems   {'; '.join(report['problems']) or 'none'}")
+    print(json.dumps(report, indent=1) if args.json else human(report))
     return 0

@@ -3,7 +3,8 @@
 Each slice (a single-frame image or one frame of an Enhanced CT) becomes a
 ``SliceRef``. ``check_stack`` orders them along the slice normal and decides
 whether they form a regular grid. Hard failures raise ``NotAssessable``;
-tolerable irregularities are returned as ``problems``.
+tolerable irregularities (position jitter within tolerance, a coarse
+step) are returned as ``problems``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ SPACING_RELATIVE_TOLERANCE = 0.02  # steps within 2 % of the median are uniform 
 SPACING_ABSOLUTE_TOLERANCE_MM = 0.02
 TILT_TOLERANCE = 0.01  # in-plane drift per mm of stack: above this the stack is sheared (gantry tilt)
 ORTHONORMAL_TOLERANCE = 1e-3
+PIXEL_SPACING_TOLERANCE_MM = 1e-4  # "0.976562" and "0.9765625" are the same pixel spacing
+JITTER_REPORTED_MM = 0.005  # position jitter (within tolerance) above this is reported as a problem
+COARSE_STEP_MM = 5.0  # a slice step above this still builds, but is reported as a problem
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,8 @@ def check_stack(refs: Sequence[SliceRef]) -> Stack:
         raise NotAssessable(f"missing geometry: {', '.join(missing)} absent on some slices")
     if len({(r.rows, r.columns) for r in refs}) > 1:
         raise NotAssessable("mixed matrix sizes within the series")
-    if len({r.pixel_spacing for r in refs}) > 1:
+    pixel_spacings = np.array([r.pixel_spacing for r in refs], dtype=float)
+    if np.abs(pixel_spacings - pixel_spacings[0]).max() > PIXEL_SPACING_TOLERANCE_MM:
         raise NotAssessable("mixed pixel spacing within the series")
     orientations = np.array([r.orientation for r in refs], dtype=float)
     if np.abs(orientations - orientations[0]).max() > ORIENTATION_TOLERANCE:
@@ -125,17 +130,25 @@ def check_stack(refs: Sequence[SliceRef]) -> Stack:
     if np.linalg.norm(drift, axis=1).max() > TILT_TOLERANCE * extent + 0.05:
         raise NotAssessable("gantry tilt: slices are not stacked along their normal (sheared volume)")
     # The regular step is the one most slices share; missing slices only ever make steps longer.
-    step = float(np.median(steps[steps <= steps.min() * 1.1]))
-    tolerance = max(SPACING_ABSOLUTE_TOLERANCE_MM, SPACING_RELATIVE_TOLERANCE * step)
-    irregular = np.abs(steps - step) > tolerance
-    problems: list[str] = []
+    usual = float(np.median(steps[steps <= steps.min() * 1.1]))
+    tolerance = max(SPACING_ABSOLUTE_TOLERANCE_MM, SPACING_RELATIVE_TOLERANCE * usual)
+    irregular = np.abs(steps - usual) > tolerance
     if np.any(irregular):
         gaps = steps[irregular]
-        if np.any(gaps > 1.5 * step):
-            missing_slices = int(np.sum(np.round(gaps[gaps > 1.5 * step] / step) - 1))
+        if np.any(gaps > 1.5 * usual):
+            missing_slices = int(np.sum(np.round(gaps[gaps > 1.5 * usual] / usual) - 1))
             raise NotAssessable(f"gap in the slice positions: about {missing_slices} slice(s) missing "
-                                f"(steps of {gaps.max():.2f} mm where {step:.2f} mm is usual)")
+                                f"(steps of {gaps.max():.2f} mm where {usual:.2f} mm is usual)")
         raise NotAssessable(f"non-uniform slice spacing ({steps.min():.2f} to {steps.max():.2f} mm)")
+    # Uniform: the mean step spans first to last slice exactly (a median would let rounding accumulate).
+    step = float((along[-1] - along[0]) / (len(along) - 1))
+    problems: list[str] = []
+    deviation = float(np.abs(along - along[0] - step * np.arange(len(along))).max())
+    if deviation > JITTER_REPORTED_MM:
+        problems.append(f"slice positions deviate up to {deviation:.3f} mm from a uniform {step:.3f} mm step "
+                        "(within tolerance; the uniform step is used)")
+    if step > COARSE_STEP_MM:
+        problems.append(f"slice step {step:.1f} mm is coarse: heights along the body axis are imprecise")
     spacing_y, spacing_x = ordered[0].pixel_spacing  # type: ignore[misc]
     direction = np.column_stack([row_cos, col_cos, normal])
     return Stack(slices=ordered, origin=tuple(float(v) for v in positions[0]),  # type: ignore[arg-type]

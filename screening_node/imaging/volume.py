@@ -2,12 +2,26 @@
 
 DICOM: slices are ordered by their position along the slice normal (never by
 file name or InstanceNumber), each slice's rescale slope / intercept is
-applied, and the stack's geometry is checked. A stack that cannot be a sound
-volume (gaps, duplicates, mixed orientations, gantry tilt, missing geometry,
-...) raises ``NotAssessable`` with the reason; it never crashes the node.
+applied, and the stack's geometry is checked (``stack.check_stack``).
 
-Pixel type: float32 HU (exact for every integer-valued CT and for fractional
-rescale slopes; 512 x 512 x 400 is 420 MB).
+Two kinds of trouble:
+
+- **Not assessable** (``NotAssessable(reason)``, nothing is built): no DICOM
+  images, files of several series, modality other than CT, a single slice,
+  missing geometry (ImagePositionPatient / ImageOrientationPatient /
+  PixelSpacing), mixed matrix sizes or pixel spacings, mixed orientations,
+  non-orthonormal cosines, duplicate positions, gaps, non-uniform spacing,
+  gantry tilt (sheared stack), pixel data that cannot be decoded, an
+  unreadable or non-3-D volume file.
+- **Problems** (``Volume.problems``, the volume is built and can be
+  analysed): empty Study / Series Instance UID (results cannot be linked),
+  given files that are not DICOM (ignored), slice positions that jitter
+  within tolerance (the mean step is used), a coarse slice step.
+
+Pixel type: float32 HU. Exact for integer-valued CT and keeps fractional
+rescale slopes; 512 x 512 x 400 is 420 MB (about twice that at the peak,
+while SimpleITK copies the array). int16 would halve it but round every
+fractional slope, and the analysis works in float anyway.
 
 Axis order: numpy arrays here are (z, y, x) = (slice, row, column);
 SimpleITK sizes, spacings and indices are (x, y, z).
@@ -16,31 +30,31 @@ SimpleITK sizes, spacings and indices are (x, y, z).
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import pydicom
 import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
 from screening_node.errors import NotAssessable
+from screening_node.imaging.dicom_files import SeriesFile, read_files
 from screening_node.imaging.stack import SliceRef, check_stack, slice_refs_from_dataset
 
 log = logging.getLogger(__name__)
 
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+PIXEL_TYPE = sitk.sitkFloat32
 
 
 @dataclass(frozen=True)
 class Volume:
-    """A CT volume in patient LPS with HU values, plus where it came from."""
+    """A CT volume in patient LPS with HU values (float32), plus where it came from."""
 
     image: sitk.Image
-    meta: dict[str, Any] = field(default_factory=dict)  # study_uid, series_uid, modality, ...
-    reference_datasets: tuple[Dataset, ...] = ()  # source headers (no pixels) in slice order
+    meta: dict[str, Any] = field(default_factory=dict)  # study_uid, series_uid, modality, ... (no patient data)
+    reference_datasets: tuple[Dataset, ...] = ()  # source headers (no pixels) in slice order; () for volume files
     source_files: tuple[Path, ...] = ()  # in slice order (a multi-frame file appears once)
     problems: tuple[str, ...] = ()  # minor issues that still allow analysis
 
@@ -51,112 +65,128 @@ def is_volume_file(path: Path) -> bool:
 
 
 def load_volume(source: Path | str | Sequence[Path | str]) -> Volume:
-    """Build the volume of a DICOM folder, a list of DICOM files, or a NIfTI / NRRD / MHA file."""
+    """Build the volume of a DICOM folder, a list of DICOM files, or a NIfTI / NRRD / MHA file.
+
+    Raises ``NotAssessable`` (with a plain reason) when the input cannot be a sound
+    volume and ``FileNotFoundError`` when a named path does not exist.
+    """
     if isinstance(source, (str, Path)):
         path = Path(source)
         if not path.exists():
             raise FileNotFoundError(f"{path} does not exist")
         if is_volume_file(path):
             return _load_volume_file(path)
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    else:
-        files = [Path(p) for p in source]
-    return _load_dicom(files)
+        if path.is_dir():  # a folder may hold READMEs and licences: skipped silently
+            return _load_dicom(sorted(p for p in path.rglob("*") if p.is_file()), explicit=False)
+        return _load_dicom([path], explicit=True)
+    files = [Path(p) for p in source]
+    missing = [p for p in files if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} of the given files do not exist (first: {missing[0]})")
+    return _load_dicom(files, explicit=True)
 
 
 def _load_volume_file(path: Path) -> Volume:
+    """NIfTI / NRRD / MetaImage through SimpleITK, which maps their frames to LPS physical space."""
     try:
-        image = sitk.ReadImage(str(path), sitk.sitkFloat32)
+        image = sitk.ReadImage(str(path), PIXEL_TYPE)
     except RuntimeError as exc:
-        raise NotAssessable(f"volume file could not be read ({str(exc).splitlines()[0][:160]})") from exc
-    if image.GetDimension() != 3:
-        raise NotAssessable(f"volume file has {image.GetDimension()} dimensions, not 3")
-    return Volume(image=image, meta={"path": str(path)}, source_files=(path,))
+        raise NotAssessable(f"volume file could not be read ({str(exc).strip().splitlines()[-1][:160]})") from exc
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise NotAssessable(f"volume file is not a 3-D scalar image ({image.GetDimension()}-D, "
+                            f"{image.GetNumberOfComponentsPerPixel()} component(s))")
+    if min(image.GetSize()) < 2:
+        raise NotAssessable("a single slice is not a volume")
+    meta = {"study_uid": None, "series_uid": None, "frame_of_reference_uid": None, "modality": None,
+            "path": str(path)}
+    return Volume(image=image, meta=meta, source_files=(path,))
 
 
-def _read_headers(files: Sequence[Path]) -> list[tuple[Path, Dataset]]:
-    headers = []
-    for path in files:
-        try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except Exception:  # not DICOM (a README, a DICOMDIR fragment): ignored, counted
-            continue
-        if "SOPClassUID" in ds and str(ds.SOPClassUID) == "1.2.840.10008.1.3.10":  # DICOMDIR
-            continue
-        headers.append((path, ds))
-    return headers
-
-
-def _load_dicom(files: Sequence[Path]) -> Volume:
-    headers = _read_headers(files)
-    if not headers:
-        raise NotAssessable("no readable DICOM images")
-    series = {str(ds.get("SeriesInstanceUID", "")) for _, ds in headers}
+def _load_dicom(paths: Sequence[Path], *, explicit: bool) -> Volume:
+    files, skipped = read_files(paths)
+    if not files:
+        volume_files = [p.name for p in skipped if is_volume_file(p)]
+        hint = f" (volume files such as {volume_files[0]} are read when named directly)" if volume_files else ""
+        raise NotAssessable(f"no readable DICOM images{hint}")
+    series = {str(f.header.get("SeriesInstanceUID", "")) for f in files}
     if len(series) > 1:
         raise NotAssessable(f"files of {len(series)} different series were mixed")
-    modalities = {str(ds.get("Modality", "")) for _, ds in headers}
+    modalities = {str(f.header.get("Modality", "")) for f in files}
     if modalities != {"CT"}:
         raise NotAssessable(f"modality {'/'.join(sorted(modalities)) or 'missing'} is not CT")
     refs: list[SliceRef] = []
-    for path, ds in headers:
-        refs.extend(slice_refs_from_dataset(path, ds))
+    for f in files:
+        refs.extend(slice_refs_from_dataset(f.path, f.header))
     stack = check_stack(refs)  # raises NotAssessable with the reason
-    array = _read_pixels(stack.slices)
+    by_path = {f.path: f for f in files}
+    array = _fill(stack.slices, by_path)
     image = sitk.GetImageFromArray(array, isVector=False)
+    del array
     image.SetSpacing(stack.spacing_xyz)
     image.SetOrigin(stack.origin)
     image.SetDirection(stack.direction)
-    ordered_files: list[Path] = []
-    for ref in stack.slices:
-        if not ordered_files or ordered_files[-1] != ref.path:
-            ordered_files.append(ref.path)
-    by_path = {path: ds for path, ds in headers}
-    first = by_path[stack.slices[0].path]
-    meta = {
-        "study_uid": str(first.get("StudyInstanceUID", "")) or None,
-        "series_uid": str(first.get("SeriesInstanceUID", "")) or None,
-        "frame_of_reference_uid": str(first.get("FrameOfReferenceUID", "")) or None,
-        "modality": "CT",
-        "sop_class_uid": str(first.get("SOPClassUID", "")),
-    }
+    ordered = list(dict.fromkeys(ref.path for ref in stack.slices))
+    first = by_path[ordered[0]].header
     problems = list(stack.problems)
+    meta = _meta(first)
     for key, name in (("study_uid", "Study Instance UID"), ("series_uid", "Series Instance UID")):
         if not meta[key]:
             problems.append(f"{name} is empty: results cannot be linked to the study")
-    return Volume(image=image, meta=meta, reference_datasets=tuple(by_path[p] for p in ordered_files),
-                  source_files=tuple(ordered_files), problems=tuple(problems))
+    if explicit and skipped:
+        problems.append(f"{len(skipped)} of the given files are not DICOM images and were ignored")
+    return Volume(image=image, meta=meta, reference_datasets=tuple(by_path[p].header for p in ordered),
+                  source_files=tuple(ordered), problems=tuple(problems))
 
 
-def _decode_file(path: Path) -> np.ndarray:
-    ds = pydicom.dcmread(path)
-    return ds.pixel_array
+def _meta(first: Dataset) -> dict[str, Any]:
+    """Identifiers and technique of the series (never patient data: that stays in the datasets)."""
+    def text(keyword: str) -> str | None:
+        value = first.get(keyword)
+        return str(value) if value not in (None, "") else None
+
+    thickness = first.get("SliceThickness")
+    return {
+        "study_uid": text("StudyInstanceUID"),
+        "series_uid": text("SeriesInstanceUID"),
+        "frame_of_reference_uid": text("FrameOfReferenceUID"),
+        "modality": "CT",
+        "sop_class_uid": text("SOPClassUID"),
+        "transfer_syntax_uid": str(first.file_meta.TransferSyntaxUID) if "TransferSyntaxUID" in getattr(
+            first, "file_meta", {}) else None,
+        "manufacturer": text("Manufacturer"),
+        "convolution_kernel": text("ConvolutionKernel"),
+        "slice_thickness": float(thickness) if thickness not in (None, "") else None,
+    }
 
 
-def _read_pixels(slices: Sequence[SliceRef]) -> np.ndarray:
-    """Decode every slice (threads: the codecs release the GIL) into a float32 (z, y, x) HU array."""
+def _fill(slices: Sequence[SliceRef], by_path: dict[Path, SeriesFile]) -> np.ndarray:
+    """The float32 (z, y, x) HU array; each file's stored pixels are released once used."""
     first = slices[0]
     array = np.empty((len(slices), first.rows, first.columns), dtype=np.float32)
-    paths = list(dict.fromkeys(ref.path for ref in slices))
-
-    def decode(path: Path) -> tuple[Path, np.ndarray | Exception]:
-        try:
-            return path, _decode_file(path)
-        except Exception as exc:  # unsupported compression, truncated data
-            return path, exc
-
-    decoded: dict[Path, np.ndarray] = {}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        for path, pixels in pool.map(decode, paths):
-            if isinstance(pixels, Exception):
-                raise NotAssessable(f"pixel data could not be decoded ({type(pixels).__name__}: "
-                                    f"{str(pixels).splitlines()[0][:160] if str(pixels) else 'no detail'})")
-            decoded[path] = pixels
+    last_use = {ref.path: z for z, ref in enumerate(slices)}
     for z, ref in enumerate(slices):
-        pixels = decoded[ref.path]
-        frame = pixels[ref.frame] if ref.frame is not None and pixels.ndim == 3 else pixels
+        source = by_path[ref.path]
+        if source.pixels is None:
+            raise NotAssessable(f"pixel data could not be decoded ({source.error})")
+        frame = _frame(source.pixels, ref)
         if frame.shape != (first.rows, first.columns):
-            raise NotAssessable(f"slice {z} has matrix {frame.shape[1]}x{frame.shape[0]}, "
+            raise NotAssessable(f"slice {z} has a {frame.shape[-1]}x{frame.shape[0]} pixel matrix, "
                                 f"expected {first.columns}x{first.rows}")
         np.multiply(frame, ref.slope, out=array[z], casting="unsafe")
         array[z] += ref.intercept
+        if last_use[ref.path] == z:
+            source.pixels = None
     return array
+
+
+def _frame(pixels: np.ndarray, ref: SliceRef) -> np.ndarray:
+    if ref.frame is None:
+        if pixels.ndim != 2:
+            raise NotAssessable(f"{pixels.shape[0]} frames without per-frame functional groups "
+                                "(positions of the frames are unknown)")
+        return pixels
+    if pixels.ndim == 2 and ref.frame == 0:
+        return pixels  # a one-frame Enhanced CT decodes to 2-D
+    if pixels.ndim != 3 or ref.frame >= pixels.shape[0]:
+        raise NotAssessable("the number of frames does not match the per-frame functional groups")
+    return pixels[ref.frame]

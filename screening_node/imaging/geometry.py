@@ -1,0 +1,67 @@
+"""Voxel index <-> patient LPS mm for many points at once, and orientation helpers.
+
+SimpleITK's ``TransformIndexToPhysicalPoint`` takes one point per call; these
+helpers do the same arithmetic on (N, 3) arrays:
+
+    lps = origin + D @ (spacing * index_xyz)        D = direction as a 3 x 3 matrix
+
+Axis order, always: ``index_xyz`` is SimpleITK order (x = column, y = row,
+z = slice); ``index_zyx`` is numpy order, the order of
+``sitk.GetArrayFromImage(image)[z, y, x]``. Points are patient LPS millimetres.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import SimpleITK as sitk
+from numpy.typing import ArrayLike
+
+
+def direction_matrix(image: sitk.Image) -> np.ndarray:
+    """The 3 x 3 direction matrix; column k is the LPS direction of index axis k (x, y, z)."""
+    return np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)
+
+
+def index_to_lps(image: sitk.Image, index_xyz: ArrayLike) -> np.ndarray:
+    """LPS mm of continuous (x, y, z) indices; shape (..., 3) in, (..., 3) out."""
+    index = np.asarray(index_xyz, dtype=float)
+    scaled = index * np.asarray(image.GetSpacing(), dtype=float)
+    return scaled @ direction_matrix(image).T + np.asarray(image.GetOrigin(), dtype=float)
+
+
+def lps_to_index(image: sitk.Image, points_lps: ArrayLike) -> np.ndarray:
+    """Continuous (x, y, z) indices of LPS points; shape (..., 3) in, (..., 3) float out.
+
+    Round (``np.rint``) for the nearest voxel; values outside [0, size - 1] are outside the image.
+    """
+    points = np.asarray(points_lps, dtype=float) - np.asarray(image.GetOrigin(), dtype=float)
+    local = points @ np.linalg.inv(direction_matrix(image)).T  # the inverse: the direction may not be exactly orthogonal
+    return local / np.asarray(image.GetSpacing(), dtype=float)
+
+
+def lps_to_voxel_zyx(image: sitk.Image, points_lps: ArrayLike) -> np.ndarray:
+    """Nearest voxel of each LPS point as integer numpy indices (z, y, x); shape (..., 3)."""
+    return np.rint(lps_to_index(image, points_lps)[..., ::-1]).astype(np.int64)
+
+
+def voxel_zyx_to_lps(image: sitk.Image, index_zyx: ArrayLike) -> np.ndarray:
+    """LPS mm of numpy (z, y, x) indices (integer or continuous); shape (..., 3)."""
+    return index_to_lps(image, np.asarray(index_zyx, dtype=float)[..., ::-1])
+
+
+def inside(image: sitk.Image, index_xyz: ArrayLike) -> np.ndarray:
+    """Whether continuous (x, y, z) indices fall within the voxel grid (centres 0 .. size - 1, +- half a voxel)."""
+    index = np.asarray(index_xyz, dtype=float)
+    size = np.asarray(image.GetSize(), dtype=float)
+    return np.all((index >= -0.5) & (index < size - 0.5), axis=-1)
+
+
+def orientation_code(image: sitk.Image) -> str:
+    """Three letters naming where the x, y, z index axes point (e.g. "LPS" for axial head-first supine,
+    "PIR" for VerSe files), following the DICOM convention of SimpleITK's DICOMOrient filter."""
+    return str(sitk.DICOMOrientImageFilter.GetOrientationFromDirectionCosines(image.GetDirection()))
+
+
+def reorient(image: sitk.Image, code: str = "LPS") -> sitk.Image:
+    """The same voxels permuted / flipped so the index axes point as ``code`` says; world positions unchanged."""
+    return sitk.DICOMOrient(image, code)
