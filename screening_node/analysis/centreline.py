@@ -1,0 +1,120 @@
+"""Spine centre line: a smooth curve through the vertebral column, cranial to caudal, in LPS mm.
+
+Method: resample the CT to an axis-aligned LPS grid at thresholds.COARSE_MM, turn HU into a
+soft bone indicator, smooth it so the thick continuous column outweighs ribs, sternum and a
+contrast-filled aorta, weight by a prior that the spine sits left-right central in the body, take
+the best position per slice with a bounded step from the previous one (a dynamic-programming
+path), and smooth the path. Arrays in this module are numpy (z, y, x) of the coarse LPS grid, with
+z increasing towards superior.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import SimpleITK as sitk
+from scipy import ndimage
+
+from screening_node.analysis import thresholds as T
+from screening_node.errors import NotAssessable
+
+
+@dataclass(frozen=True)
+class Centreline:
+    points_lps: np.ndarray  # (n, 3) LPS mm, ordered cranial -> caudal, roughly 1 mm apart
+
+
+def resample_axis_aligned(image: sitk.Image, spacing_mm: float, default: float = -1024.0) -> sitk.Image:
+    """Resample onto an identity-direction (LPS-aligned) grid covering the image's bounding box."""
+    size = np.array(image.GetSize())
+    corners = []
+    for i in (0, size[0] - 1):
+        for j in (0, size[1] - 1):
+            for k in (0, size[2] - 1):
+                corners.append(image.TransformContinuousIndexToPhysicalPoint((float(i), float(j), float(k))))
+    corners = np.array(corners)
+    lo, hi = corners.min(0), corners.max(0)
+    new_size = [int(np.floor((hi[d] - lo[d]) / spacing_mm)) + 1 for d in range(3)]
+    return sitk.Resample(image, new_size, sitk.Transform(), sitk.sitkLinear, tuple(lo.tolist()),
+                         (spacing_mm,) * 3, (1, 0, 0, 0, 1, 0, 0, 0, 1), default, sitk.sitkFloat32)
+
+
+def find_centreline(image: sitk.Image) -> Centreline:
+    """Locate the column; raises NotAssessable when no spine-like column is present."""
+    coarse = resample_axis_aligned(image, T.COARSE_MM)
+    arr = sitk.GetArrayViewFromImage(coarse)  # (z, y, x); z up = superior
+    h = T.COARSE_MM
+    bone = np.clip((arr - T.BONE_SOFT_LOW) / (T.BONE_SOFT_HIGH - T.BONE_SOFT_LOW), 0, 1).astype(np.float32)
+    score = ndimage.gaussian_filter(bone, sigma=(T.SPINE_AXIAL_SMOOTH_MM / h, T.SPINE_SMOOTH_MM / h,
+                                                 T.SPINE_SMOOTH_MM / h))
+    # Left-right prior: the spine lies near the middle of the body outline of each slice.
+    body = arr > T.AIR_HU
+    nz, ny, nx = arr.shape
+    xs = np.arange(nx)
+    for k in range(nz):
+        cols = body[k].any(axis=0)
+        if cols.sum() < 3:
+            score[k] = 0
+            continue
+        idx = np.flatnonzero(cols)
+        width = idx[-1] - idx[0] + 1
+        if width * h < 160:  # a tight crop around the spine: no left-right prior
+            continue
+        xc = 0.5 * (idx[0] + idx[-1])
+        score[k] *= np.exp(-0.5 * ((xs - xc) / (0.18 * width)) ** 2)[None, :]
+    path = _dp_path(score, max_step=max(1, int(round(T.SPINE_MAX_STEP_MM / h))))
+    strength = np.array([score[k, j, i] for k, (j, i) in enumerate(path)])
+    present = strength > 0.25 * np.percentile(strength, 90)
+    ks = np.flatnonzero(present)
+    if ks.size * h < T.MIN_SPINE_LENGTH_MM or strength.max() < 0.05:
+        raise NotAssessable("no vertebral column found in the field of view")
+    k0, k1 = ks[0], ks[-1]
+    pts_idx = np.array([(path[k][1], path[k][0], k) for k in range(k0, k1 + 1)], dtype=float)  # (x, y, z)
+    sig = T.SPINE_PATH_SMOOTH_MM / h
+    pts_idx[:, 0] = ndimage.gaussian_filter1d(ndimage.median_filter(pts_idx[:, 0], 7, mode="nearest"), sig, mode="nearest")
+    pts_idx[:, 1] = ndimage.gaussian_filter1d(ndimage.median_filter(pts_idx[:, 1], 7, mode="nearest"), sig, mode="nearest")
+    origin = np.array(coarse.GetOrigin())
+    lps = origin + pts_idx * h
+    lps = lps[::-1]  # cranial (high z) first
+    return Centreline(points_lps=resample_by_arclength(lps, 1.0))
+
+
+def _dp_path(score: np.ndarray, max_step: int) -> list[tuple[int, int]]:
+    """Best (y, x) per slice maximising summed score with |step| <= max_step between slices."""
+    nz = score.shape[0]
+    acc = score[0].copy()
+    back = []
+    size = 2 * max_step + 1
+    offsets = [(dy, dx) for dy in range(-max_step, max_step + 1) for dx in range(-max_step, max_step + 1)]
+    for k in range(1, nz):
+        best = ndimage.maximum_filter(acc, size=size, mode="constant", cval=-np.inf)
+        # argmax of the neighbourhood: recover by comparing shifted copies (cheap: size**2 shifts)
+        arg = np.zeros(acc.shape, dtype=np.int16)
+        for n, (dy, dx) in enumerate(offsets):
+            shifted = np.full_like(acc, -np.inf)
+            ys = slice(max(0, dy), acc.shape[0] + min(0, dy))
+            yd = slice(max(0, -dy), acc.shape[0] + min(0, -dy))
+            xs_ = slice(max(0, dx), acc.shape[1] + min(0, dx))
+            xd = slice(max(0, -dx), acc.shape[1] + min(0, -dx))
+            shifted[yd, xd] = acc[ys, xs_]
+            arg[shifted == best] = n
+        back.append(arg)
+        acc = best + score[k]
+    j, i = np.unravel_index(int(np.argmax(acc)), acc.shape)
+    path = [(int(j), int(i))]
+    for k in range(nz - 2, -1, -1):
+        dy, dx = offsets[int(back[k][j, i])]
+        j, i = j + dy, i + dx
+        path.append((int(j), int(i)))
+    return path[::-1]
+
+
+def resample_by_arclength(points: np.ndarray, step_mm: float) -> np.ndarray:
+    """Points along a polyline at equal arc-length steps (linear interpolation)."""
+    seg = np.linalg.norm(np.diff(points, axis=0), axis=1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    if s[-1] <= 0:
+        return points[:1]
+    t = np.arange(0.0, s[-1] + 1e-6, step_mm)
+    return np.stack([np.interp(t, s, points[:, d]) for d in range(3)], axis=1)

@@ -1,0 +1,57 @@
+"""Genant semi-quantitative grade and morphology from three body heights.
+
+Why here and nowhere else: the SR, the summary and the evaluator all trust these
+rules; every band edge is in thresholds.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from screening_node.analysis import thresholds as T
+
+
+@dataclass(frozen=True)
+class GenantRead:
+    height_loss: float  # fraction 0..1
+    grade: int
+    morphology: str  # normal | wedge | biconcave | crush
+
+
+def grade_from_loss(loss: float) -> int:
+    """Genant band of a height-loss fraction: <20 % 0, 20-25 % 1, 25-40 % 2, >40 % 3."""
+    if loss > T.GENANT_SEVERE:
+        return 3
+    if loss >= T.GENANT_MODERATE:
+        return 2
+    if loss >= T.GENANT_MILD:
+        return 1
+    return 0
+
+
+def genant(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()) -> GenantRead:
+    """Grade one body.
+
+    Shape reduction r = 1 - min(h)/max(h); crush reduction = 1 - max(h)/mean(neighbours' h_p)
+    (all heights lower than the neighbours' posterior heights). The larger decides.
+    """
+    h = {k: float(heights[k]) for k in ("anterior", "middle", "posterior")}
+    hmax = max(h.values())
+    hmin = min(h.values())
+    if hmax <= 0:
+        raise ValueError("heights must be positive")
+    shape_loss = 1.0 - hmin / hmax
+    crush_loss = 0.0
+    if len(neighbour_posteriors) >= T.CRUSH_MIN_NEIGHBOURS:
+        ref = sum(neighbour_posteriors) / len(neighbour_posteriors)
+        if ref > 0:
+            crush_loss = max(0.0, 1.0 - hmax / ref)
+    if crush_loss > shape_loss:
+        loss, morph = crush_loss, "crush"
+    else:
+        loss = shape_loss
+        lowest = min(h, key=h.get)  # type: ignore[arg-type]
+        morph = {"anterior": "wedge", "middle": "biconcave", "posterior": "crush"}[lowest]
+    grade = grade_from_loss(loss)
+    return GenantRead(height_loss=round(loss, 4), grade=grade, morphology=morph if grade > 0 else "normal")

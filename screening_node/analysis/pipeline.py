@@ -1,0 +1,175 @@
+"""The analysis pipeline: CT volume -> StudyResult (+ body mask and straightened sagittal view).
+
+analyze_volume is what the node's worker calls; analyze_path is the CLI's entry. Both return a
+finished StudyResult: `reported`, or `not_assessable` with the reason. Internal errors propagate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import SimpleITK as sitk
+
+from screening_node.analysis import thresholds as T
+from screening_node.analysis.genant import genant
+from screening_node.analysis.results import GRADED_LEVELS, HEIGHT_KEYPOINTS, KEYPOINT_NAMES, StudyResult, Vertebra
+from screening_node.analysis.stages import Engine, get_engine
+from screening_node.analysis.straighten import Straightened
+from screening_node.analysis.vertebrae import BodyFinding
+from screening_node.errors import NotAssessable
+
+log = logging.getLogger(__name__)
+
+RESULTS_NAME = "results.json"
+BODY_MASK_NAME = "body_mask.nii.gz"
+SAGITTAL_NAME = "sagittal_view.npz"
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 4)
+
+
+def analyze_path(path: Path | str, out_dir: Path | None, engine: str = "analytic") -> StudyResult:
+    """Load a DICOM series folder or a volume file and analyse it."""
+    from screening_node.imaging.volume import load_volume
+    try:
+        volume = load_volume(Path(path))
+    except NotAssessable as exc:
+        result = StudyResult(status="not_assessable", reason=exc.reason, engine=engine, vertebrae=(),
+                             input={"path": str(path)})
+        if out_dir is not None:
+            result.write(Path(out_dir) / RESULTS_NAME)
+        return result
+    result = analyze_volume(volume, out_dir, engine=engine, path=str(path))
+    return result
+
+
+def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "analytic",
+                   path: str | None = None) -> StudyResult:
+    """Analyse a Volume (or a SimpleITK image in LPS, HU); write outputs to out_dir when given."""
+    eng = get_engine(engine)
+    if isinstance(volume_or_image, sitk.Image):
+        image, meta = volume_or_image, {}
+    else:
+        image, meta = volume_or_image.image, dict(getattr(volume_or_image, "meta", {}) or {})
+    inp = {"study_uid": meta.get("study_uid"), "series_uid": meta.get("series_uid"),
+           "path": path or meta.get("path")}
+    timer = _Timer()
+    out_dir = Path(out_dir) if out_dir is not None else None
+    try:
+        result = _run(eng, image, inp, timer, out_dir)
+    except NotAssessable as exc:
+        result = StudyResult(status="not_assessable", reason=exc.reason, engine=eng.name, vertebrae=(),
+                             input=inp, timings_s=timer.timings)
+    if out_dir is not None:
+        result.write(out_dir / RESULTS_NAME)
+    return result
+
+
+def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path | None) -> StudyResult:
+    if image.GetDimension() != 3 or min(image.GetSize()) < 2:
+        raise NotAssessable("the image is not a 3-D volume")
+    with timer.stage("centreline"):
+        line = eng.centreline(image)
+    array = sitk.GetArrayViewFromImage(image)
+    with timer.stage("straighten"):
+        st0 = eng.straighten(image, line.points_lps, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array)
+    with timer.stage("body_centre"):
+        ap_c, lat_c = eng.body_centre(st0)
+        from screening_node.analysis.centreline import resample_by_arclength
+        pts = resample_by_arclength(st0.to_lps(np.arange(len(st0.points)), ap_c, lat_c), T.STRAIGHT_MM)
+    with timer.stage("straighten"):
+        st = eng.straighten(image, pts, T.STRAIGHT_HALF_AP_MM, T.LABEL_HALF_LAT_MM, array)
+    with timer.stage("vertebrae"):
+        bodies, _ = eng.bodies(st)
+    if not bodies:
+        raise NotAssessable("no vertebral body could be separated along the spine")
+    with timer.stage("labelling"):
+        lab = eng.label(st, bodies)
+    with timer.stage("grading"):
+        vertebrae = _measure(st, bodies, lab.labels, lab.confidence)
+    body_mask_path = None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with timer.stage("mask"):
+            pairs = [(v.mask_label, b) for v, b in zip(vertebrae, bodies) if v.mask_label is not None]
+            mask = eng.mask(image, st, pairs)
+            sitk.WriteImage(mask, str(out_dir / BODY_MASK_NAME), useCompression=True)
+            body_mask_path = BODY_MASK_NAME
+        with timer.stage("sagittal_view"):
+            write_sagittal_view(st, out_dir / SAGITTAL_NAME)
+    reported = [v for v in vertebrae if v.label is not None and v.label in GRADED_LEVELS and v.assessable]
+    status = "reported" if reported else "not_assessable"
+    reason = None if reported else "no labelled thoracic or lumbar vertebra could be measured"
+    return StudyResult(status=status, reason=reason, engine=eng.name, vertebrae=tuple(vertebrae), input=inp,
+                       timings_s=timer.timings, notes=tuple(lab.notes), body_mask_path=body_mask_path)
+
+
+def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | None],
+             confidence: float) -> list[Vertebra]:
+    """Keypoints to LPS, heights, Genant grades (crush against assessable neighbours)."""
+    kps_lps: list[dict[str, tuple[float, float, float]] | None] = []
+    heights: list[dict[str, float] | None] = []
+    for b in bodies:
+        if b.keypoints is None:
+            kps_lps.append(None)
+            heights.append(None)
+            continue
+        kp = {n: tuple(round(float(c), 2) for c in st.to_lps(*b.keypoints[n])) for n in KEYPOINT_NAMES}
+        kps_lps.append(kp)  # type: ignore[arg-type]
+        heights.append({h: round(float(np.linalg.norm(np.subtract(kp[s], kp[i]))), 2)
+                        for h, (s, i) in HEIGHT_KEYPOINTS.items()})
+    out = []
+    next_mask = 1
+    for i, b in enumerate(bodies):
+        label = labels[i]
+        centroid = tuple(round(float(c), 2) for c in st.to_lps(b.centre_row, float(np.mean(b.ap_range)), 0.0))
+        reason = b.reason
+        hts = heights[i]
+        assessable = hts is not None
+        if assessable and not all(T.BODY_MIN_HEIGHT_MM <= h <= T.BODY_MAX_HEIGHT_MM for h in hts.values()):
+            assessable, reason = False, "measured heights outside the plausible range"
+        if assessable and label is not None and label not in GRADED_LEVELS:
+            assessable, reason = False, f"{label} is localised only (grades are for T1-L5)"
+        if assessable and label is None:
+            assessable, reason = False, "level could not be labelled"
+        grade = loss = morph = None
+        if assessable and hts is not None:
+            neighbours = [heights[j]["posterior"] for j in (i - 1, i + 1)
+                          if 0 <= j < len(bodies) and heights[j] is not None and labels[j] in GRADED_LEVELS]
+            g = genant(hts, neighbours)
+            grade, loss, morph = g.grade, g.height_loss, g.morphology
+        mask_label = None
+        if b.keypoints is not None:
+            mask_label, next_mask = next_mask, next_mask + 1
+        out.append(Vertebra(label=label, label_confidence=confidence if label else 0.0,
+                            centroid_lps_mm=centroid, keypoints_lps_mm=kps_lps[i], heights_mm=hts,  # type: ignore[arg-type]
+                            height_loss=loss, grade=grade, morphology=morph, assessable=assessable,
+                            reason=None if assessable else reason, mask_label=mask_label))
+    return out
+
+
+def write_sagittal_view(st: Straightened, path: Path) -> None:
+    """The straightened mid-sagittal view (contract in the issue: 1 mm, row 0 cranial, cols A->P)."""
+    np.savez_compressed(
+        path,
+        image=st.volume[:, :, st.half_lat].astype(np.float32),
+        centre_lps=st.points.astype(np.float32),
+        col_dir_lps=st.col_dirs.astype(np.float32),
+        row_dir_lps=st.tangents.astype(np.float32),
+        centre_col=np.int64(st.half_ap),
+    )

@@ -1,0 +1,84 @@
+"""Stage interfaces and the engine registry.
+
+Each analysis stage has one interface (a Protocol). An engine is a named set of stage
+implementations; `analytic` is classical image analysis (numpy / scipy / SimpleITK, no torch).
+A `neural` engine would plug in by registering its own stages here; until then asking for it is
+a clear error, not a silent fallback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import SimpleITK as sitk
+
+from screening_node.analysis import centreline, labelling, segment, straighten, vertebrae
+from screening_node.errors import ScreeningNodeError
+
+
+class EngineNotAvailable(ScreeningNodeError):
+    """The configured analysis engine is not installed in this build."""
+
+
+class CentrelineStage(Protocol):
+    def __call__(self, image: sitk.Image) -> centreline.Centreline: ...
+
+
+class StraightenStage(Protocol):
+    def __call__(self, image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: int,
+                 array: np.ndarray | None = None) -> straighten.Straightened: ...
+
+
+class BodyCentreStage(Protocol):
+    def __call__(self, st: straighten.Straightened) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class BodiesStage(Protocol):
+    """Bodies, discs and the six keypoints in straightened coordinates."""
+    def __call__(self, st: straighten.Straightened) -> tuple[list[vertebrae.BodyFinding], np.ndarray]: ...
+
+
+class LabelStage(Protocol):
+    def __call__(self, st: straighten.Straightened, bodies: list[vertebrae.BodyFinding]) -> labelling.Labelling: ...
+
+
+class MaskStage(Protocol):
+    def __call__(self, image: sitk.Image, st: straighten.Straightened,
+                 bodies: list[tuple[int, vertebrae.BodyFinding]]) -> sitk.Image: ...
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    centreline: CentrelineStage
+    straighten: StraightenStage
+    body_centre: BodyCentreStage
+    bodies: BodiesStage
+    label: LabelStage
+    mask: MaskStage
+
+
+ANALYTIC = Engine(
+    name="analytic",
+    centreline=centreline.find_centreline,
+    straighten=straighten.straighten,
+    body_centre=vertebrae.body_offsets,
+    bodies=vertebrae.find_bodies,
+    label=labelling.label_bodies,
+    mask=segment.body_mask,
+)
+
+ENGINES: dict[str, Engine] = {"analytic": ANALYTIC}
+KNOWN_ENGINES = ("analytic", "neural")
+
+
+def get_engine(name: str) -> Engine:
+    """The registered engine called name; EngineNotAvailable with a plain message otherwise."""
+    if name in ENGINES:
+        return ENGINES[name]
+    if name in KNOWN_ENGINES:
+        raise EngineNotAvailable(f"analysis engine {name!r} is not available in this build "
+                                 f"(available: {', '.join(sorted(ENGINES))})")
+    raise EngineNotAvailable(f"unknown analysis engine {name!r} (known: {', '.join(KNOWN_ENGINES)})")

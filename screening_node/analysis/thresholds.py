@@ -1,0 +1,63 @@
+"""Every number the analytic engine decides with, in one place, each with its reason.
+
+Units: HU for densities, mm for lengths, fractions (0..1) for height loss.
+"""
+
+from __future__ import annotations
+
+# --- Genant semi-quantitative grading (Genant 1993; ARCHITECTURE "The science") ---
+GENANT_MILD = 0.20      # r >= 20 % height loss: grade 1 (mild)
+GENANT_MODERATE = 0.25  # r >= 25 %: grade 2 (moderate)
+GENANT_SEVERE = 0.40    # r > 40 %: grade 3 (severe); 40 % itself is still moderate ("25-40 %")
+# A crush fracture lowers all three heights; it shows only against the neighbours' posterior heights.
+CRUSH_MIN_NEIGHBOURS = 1  # at least one assessable neighbour is needed to judge crush
+
+# --- Working resolution ---
+COARSE_MM = 3.0         # spine search grid: a vertebral body (>= 25 mm) spans 8+ voxels
+STRAIGHT_MM = 1.0       # straightened volume pixel size (issue: 1 mm)
+STRAIGHT_HALF_AP_MM = 60   # half extent along the column direction: body (~35 mm) + canal + arch
+STRAIGHT_HALF_LAT_MM = 40  # half extent left-right: a lumbar body is ~50 mm wide
+LABEL_HALF_LAT_MM = 90     # lateral reach for rib / pelvis evidence
+
+# --- Densities (HU) ---
+BONE_SOFT_LOW = 120.0   # trabecular bone of a healthy adult is 150-250 HU; discs and muscle < 100 HU
+BONE_SOFT_HIGH = 400.0  # cortical bone saturates the bone indicator
+BODY_SEGMENT_HU = 130.0  # mid-sagittal AP profile above this belongs to bone (body or arch)
+RIB_HU = 180.0          # ribs are thin: cortical rim above this after 1 mm sampling
+SOFT_TISSUE_HU = 30.0   # muscle, canal contents, disc rim: what surrounds a body
+EDGE_MIN_HU = 70.0      # body edges are never placed below this level (fat / fluid are lower)
+AIR_HU = -500.0         # outside the patient / lungs
+
+# --- Spine search ---
+SPINE_SMOOTH_MM = 9.0   # in-plane smoothing of the bone indicator: favours the thick column over
+                        # thin ribs / sternum and a contrast-filled aorta (25 mm, no arch around it)
+SPINE_AXIAL_SMOOTH_MM = 15.0  # along z: the column is continuous across discs
+SPINE_MAX_STEP_MM = 6.0  # the column centre moves at most this per 3 mm slice (scoliosis <= 20 deg)
+SPINE_PATH_SMOOTH_MM = 25.0  # curve smoothing: shorter than a vertebra would follow the arches
+MIN_SPINE_LENGTH_MM = 40.0   # shorter than ~1.5 vertebrae: no measurement possible
+
+# --- Vertebral bodies along the straightened axis ---
+BODY_MIN_AP_MM = 15.0   # a body segment on the mid-sagittal profile is at least this deep
+BODY_MAX_AP_MM = 65.0
+DISC_MIN_SPACING_MM = 14.0  # smallest vertebra pitch (upper thoracic ~ 18 mm with disc)
+DISC_PROMINENCE_HU = 25.0   # a disc dips at least this much below the endplates on both sides
+DISC_WEAK_PROMINENCE_HU = 15.0  # a missed disc in a pitch gap needs only this dip
+DISC_MAX_SPAN_MM = 26.0     # endplate peak to endplate peak across a disc (disc <= ~14 mm + cortices + blur
+                            # of 3 mm slices); wider minima lie inside bodies
+DISC_WALL_RATIO = 0.62      # at a disc the lateral cortical walls fall below this fraction of their level
+                            # around it; inside a body (even a fatty one) they stay above ~0.7
+BODY_MIN_HEIGHT_MM = 6.0    # a body shorter than this is noise (or a grade-3 collapse we cannot measure)
+BODY_MAX_HEIGHT_MM = 45.0
+HEIGHT_COLUMNS = (0.15, 0.50, 0.85)  # anterior / middle / posterior measuring positions, as a fraction
+                                     # of the body depth (TotalSegmentator's spine report uses the same)
+EDGE_SEARCH_MM = 8.0        # an endplate edge lies within this distance of the disc minimum
+CUT_BODY_MAX_MM = 30        # a body cut by the field of view is looked for at most this far from its disc
+FOV_MARGIN_MM = 3.0         # a body whose endplate is closer than this to the volume end is cut by the FOV
+
+# --- Labelling evidence ---
+RIB_LAT_BAND_MM = (50.0, 85.0)   # ribs reach this far laterally; lumbar transverse processes end at ~45 mm
+RIB_MIN_FRACTION = 0.02          # bone fraction in the rib band that counts as a rib on one side
+ALA_REACH_MM = 40.0       # at S1 the bone at the body's depth runs on, as sacral ala, past 40 mm each side;
+                          # beside a lumbar body (half width <= 28 mm) lie psoas muscles
+ALA_MIN_ROW_FRACTION = 0.5  # ... in at least this fraction of the body's rows
+LUMBAR_COUNT = 5

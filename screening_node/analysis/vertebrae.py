@@ -1,0 +1,274 @@
+"""Vertebral bodies, discs and the six Genant keypoints on the straightened spine.
+
+All arrays here are straightened volumes (row, ap, lat) at 1 mm (see straighten.py): rows run
+cranial -> caudal, ap anterior -> posterior, lat along S. Discs are minima of the body-core
+intensity along the rows; endplates are the half-level crossings between the disc minimum and the
+bony endplate next to it, interpolated to sub-millimetre precision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage, signal
+
+from screening_node.analysis import thresholds as T
+from screening_node.analysis.straighten import Straightened
+
+
+@dataclass(frozen=True)
+class BodyFinding:
+    """One body in straightened coordinates (rows, ap mm, lat mm relative to the curve)."""
+    top_disc: float | None     # row of the disc above (None: cut by the field of view)
+    bottom_disc: float | None  # row of the disc below
+    centre_row: float
+    ap_range: tuple[float, float]  # anterior, posterior edge (mm from the curve)
+    lat_half_width: float
+    # keypoints as (row, ap mm, lat mm), in KEYPOINT_NAMES order; None when not measurable
+    keypoints: dict[str, tuple[float, float, float]] | None
+    reason: str | None
+
+
+def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
+    lab, n = ndimage.label(mask)
+    return [(s.start, s.stop - 1) for (s,) in ndimage.find_objects(lab)] if n else []
+
+
+def body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: ap and lat offset (mm) of the vertebral body centre from the current curve."""
+    v = st.volume
+    c_lat = st.half_lat
+    mid = v[:, :, c_lat - 5:c_lat + 6].mean(axis=2)               # (rows, ap)
+    mid = ndimage.maximum_filter1d(mid, size=15, axis=0)
+    mid = ndimage.gaussian_filter1d(mid, 1.0, axis=1)
+    rows = v.shape[0]
+    ap_c = np.full(rows, np.nan)
+    for r in range(rows):
+        segs = [(a, b) for a, b in _segments(mid[r] > T.BODY_SEGMENT_HU)
+                if T.BODY_MIN_AP_MM <= b - a + 1 <= T.BODY_MAX_AP_MM]
+        if segs:
+            a, b = segs[0]  # the most anterior thick bone segment is the body (canal behind it)
+            ap_c[r] = 0.5 * (a + b) - st.half_ap
+    ap_c = _fill_smooth(ap_c)
+    lat_c = np.full(rows, np.nan)
+    lat_prof = ndimage.maximum_filter1d(v.mean(axis=1), size=15, axis=0)  # (rows, lat) coarse; refined below
+    for r in range(rows):
+        a = int(round(ap_c[r])) + st.half_ap
+        prof = v[r, max(0, a - 8):a + 9, :].mean(axis=0) if 0 <= a < v.shape[1] else lat_prof[r]
+        prof = ndimage.gaussian_filter1d(prof, 1.0)
+        segs = [(x, y) for x, y in _segments(prof > T.BODY_SEGMENT_HU - 30) if x <= c_lat + 15 and y >= c_lat - 15]
+        if segs:
+            x, y = max(segs, key=lambda s: s[1] - s[0])
+            if y - x + 1 <= 2 * T.STRAIGHT_HALF_LAT_MM:
+                lat_c[r] = 0.5 * (x + y) - c_lat
+    return ap_c, _fill_smooth(lat_c)
+
+
+def _fill_smooth(x: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(x)
+    if not ok.any():
+        return np.zeros_like(x)
+    idx = np.arange(len(x))
+    x = np.interp(idx, idx[ok], x[ok])
+    x = ndimage.median_filter(x, size=31, mode="nearest")
+    return ndimage.gaussian_filter1d(x, 8.0, mode="nearest")
+
+
+def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
+    """Discs and bodies along the straightened axis; returns bodies cranial -> caudal and the core profile."""
+    v = st.volume
+    ca, cl = st.half_ap, st.half_lat
+    core = v[:, ca - 8:ca + 9, cl - 6:cl + 7].mean(axis=(1, 2))
+    core_s = ndimage.gaussian_filter1d(core, 1.5)
+    valid = core > -500  # rows inside the scanned volume
+    discs = find_discs(core_s, lateral_walls(v, ca, cl), valid)
+    # AP extent of the body per row, from the mid-sagittal profile
+    mid = ndimage.gaussian_filter1d(v[:, :, cl - 3:cl + 4].mean(axis=2), 1.0, axis=1)
+    first = int(np.argmax(valid)) if valid.any() else 0
+    last = len(valid) - 1 - int(np.argmax(valid[::-1])) if valid.any() else len(valid) - 1
+    bounds = [None] + discs + [None]
+    bodies = []
+    for top, bottom in zip(bounds[:-1], bounds[1:]):
+        r0 = top if top is not None else max(first, bottom - T.CUT_BODY_MAX_MM)
+        r1 = bottom if bottom is not None else min(last, top + T.CUT_BODY_MAX_MM)
+        if r1 - r0 < T.BODY_MIN_HEIGHT_MM:
+            continue
+        centre = 0.5 * (r0 + r1)
+        ap_range = _ap_extent(mid, int(r0 + 0.3 * (r1 - r0)), int(r1 - 0.3 * (r1 - r0)) + 1, ca)
+        lat_w = _lat_half_width(v, int(centre), ca + int(np.mean(ap_range) if ap_range else 0), cl)
+        if top is None or bottom is None:
+            bodies.append(BodyFinding(top, bottom, centre, ap_range or (-15.0, 15.0), lat_w, None,
+                                      "cut by the field of view"))
+            continue
+        if ap_range is None:
+            bodies.append(BodyFinding(top, bottom, centre, (-15.0, 15.0), lat_w, None,
+                                      "body outline not found on the mid-sagittal plane"))
+            continue
+        kps, reason = _keypoints(v, st, top, bottom, ap_range)
+        bodies.append(BodyFinding(float(top), float(bottom), centre, ap_range, lat_w, kps, reason))
+    return bodies, core_s
+
+
+def find_discs(core: np.ndarray, walls: np.ndarray, valid: np.ndarray) -> list[int]:
+    """Disc rows: a minimum of the body core whose lateral cortical walls vanish too.
+
+    A plain core minimum is not enough: the fatty centre of a body can be as dark as a disc.
+    But inside a body the lateral cortical walls stay bright, while at a disc they are gone
+    (the lateral walls are also unaffected by the sagittal tilt of lordotic discs).
+    """
+    minima, _ = signal.find_peaks(-core, prominence=0.5 * T.DISC_PROMINENCE_HU)
+    peaks, _ = signal.find_peaks(core, prominence=10.0)
+    found: list[tuple[int, float]] = []
+    weak: list[tuple[int, float]] = []  # core minima without the wall evidence
+    n = len(core)
+    for m in minima:
+        if not valid[m]:
+            continue
+        left = peaks[peaks < m]
+        right = peaks[peaks > m]
+        if not left.size or not right.size:
+            continue
+        lp, rp = left[-1], right[0]
+        depth = min(core[lp], core[rp]) - core[m]
+        if rp - lp > T.DISC_MAX_SPAN_MM or depth < T.DISC_WEAK_PROMINENCE_HU:
+            continue
+        weak.append((int(m), float(depth)))
+        if depth < T.DISC_PROMINENCE_HU:
+            continue
+        around = walls[max(0, m - 20):min(n, m + 21)]
+        ratio = walls[max(0, m - 2):m + 3].min() / max(float(np.median(around)), 1.0)
+        if ratio <= T.DISC_WALL_RATIO:
+            found.append((int(m), float(depth) * (1.0 - ratio)))
+    kept: list[tuple[int, float]] = []
+    for m, score in sorted(found, key=lambda x: -x[1]):  # strongest first, then enforce the minimal pitch
+        if all(abs(m - k) >= T.DISC_MIN_SPACING_MM for k, _ in kept):
+            kept.append((m, score))
+    discs = sorted(m for m, _ in kept)
+    return _fill_gaps(discs, weak, valid)
+
+
+def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarray) -> list[int]:
+    """Where the pitch of confident discs leaves room for a missed disc, take the deepest weak candidate.
+
+    The vertebral pitch changes slowly along the spine, so a gap of 1.5 pitches (or an end of
+    the spine longer than 1.3 pitches) holds a disc the wall test missed (e.g. beside the sacral
+    alae, or a sclerotic endplate).
+    """
+    if len(discs) < 2:
+        return discs
+    out = list(discs)
+    for _ in range(3):  # a few rounds: each fill can open the next end gap
+        pitch = float(np.median(np.diff(out)))
+        first = int(np.argmax(valid))
+        last = len(valid) - 1 - int(np.argmax(valid[::-1]))
+        windows = [(out[0] - 1.3 * pitch, out[0] - 0.6 * pitch), (out[-1] + 0.6 * pitch, out[-1] + 1.3 * pitch)]
+        windows += [(a + 0.6 * pitch, b - 0.6 * pitch) for a, b in zip(out[:-1], out[1:]) if b - a > 1.5 * pitch]
+        added = False
+        for lo, hi in windows:
+            lo, hi = max(lo, first), min(hi, last)
+            cands = [(m, d) for m, d in weak if lo <= m <= hi and m not in out]
+            if cands:
+                out.append(max(cands, key=lambda x: x[1])[0])
+                added = True
+        out.sort()
+        if not added:
+            break
+    return out
+
+
+def lateral_walls(v: np.ndarray, ca: int, cl: int) -> np.ndarray:
+    """Per row: the dimmer of the two lateral body walls (max HU 8-32 mm either side, near the curve)."""
+    cor = v[:, max(0, ca - 10):ca + 6, :].mean(axis=1)
+    left = cor[:, max(0, cl - 32):cl - 8].max(axis=1)
+    right = cor[:, cl + 8:cl + 32].max(axis=1)
+    return ndimage.gaussian_filter1d(np.minimum(left, right), 1.0)
+
+
+def _edge_level(prof: np.ndarray, centre: int) -> float:
+    """Half level between the body's own density and soft tissue: adapts to osteoporotic bone."""
+    inside = float(np.median(prof[max(0, centre - 4):centre + 5]))
+    return max(T.EDGE_MIN_HU, 0.5 * (inside + T.SOFT_TISSUE_HU))
+
+
+def _ap_extent(mid: np.ndarray, r0: int, r1: int, ca: int) -> tuple[float, float] | None:
+    """Anterior and posterior edge (mm, relative to the curve) of the bone segment holding the centre."""
+    prof = np.median(mid[r0:max(r1, r0 + 1)], axis=0)
+    lvl = _edge_level(prof, ca)
+    segs = [(a, b) for a, b in _segments(prof > lvl) if a <= ca + 5 and b >= ca - 5]
+    if not segs:
+        return None
+    a, b = max(segs, key=lambda s: s[1] - s[0])
+    if not T.BODY_MIN_AP_MM <= b - a + 1 <= T.BODY_MAX_AP_MM:
+        return None
+    return (_crossing(prof, a, -1, lvl) - ca, _crossing(prof, b, +1, lvl) - ca)
+
+
+def _lat_half_width(v: np.ndarray, r: int, a: int, cl: int) -> float:
+    prof = ndimage.gaussian_filter1d(v[r, max(0, a - 5):a + 6, :].mean(axis=0), 1.0)
+    lvl = _edge_level(prof, cl)
+    segs = [(x, y) for x, y in _segments(prof > lvl) if x <= cl <= y]
+    if not segs:
+        return 15.0
+    x, y = segs[0]
+    return float(np.clip(min(cl - x, y - cl), 8, 35))  # the narrower side: the wider runs into a pedicle/ala
+
+
+def _crossing(prof: np.ndarray, start: int, step: int, level: float) -> float:
+    """Sub-voxel position where prof falls below level walking from start in direction step."""
+    i = start
+    while 0 <= i + step < len(prof) and prof[i + step] >= level:
+        i += step
+    j = i + step
+    if not 0 <= j < len(prof):
+        return float(i)
+    a, b = prof[i], prof[j]
+    frac = (a - level) / (a - b) if a != b else 0.5
+    return i + step * float(np.clip(frac, 0, 1))
+
+
+def _keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: tuple[float, float]
+               ) -> tuple[dict[str, tuple[float, float, float]] | None, str | None]:
+    ca, cl = st.half_ap, st.half_lat
+    ant, post = ap_range
+    out: dict[str, tuple[float, float, float]] = {}
+    mid_row = 0.5 * (top + bottom)
+    for name, f in zip(("anterior", "middle", "posterior"), T.HEIGHT_COLUMNS):
+        a_mm = ant + f * (post - ant)
+        ai = int(round(a_mm)) + ca
+        prof = v[:, max(0, ai - 1):ai + 2, cl - 2:cl + 3].mean(axis=(1, 2))
+        sup = _endplate(prof, top, mid_row, +1)
+        inf = _endplate(prof, bottom, mid_row, -1)
+        if sup is None or inf is None or inf - sup < T.BODY_MIN_HEIGHT_MM:
+            return None, f"{name} endplates not found"
+        out[f"superior_{name}"] = (sup, a_mm, 0.0)
+        out[f"inferior_{name}"] = (inf, a_mm, 0.0)
+    return out, None
+
+
+def _endplate(prof: np.ndarray, disc: int, mid_row: float, step: int) -> float | None:
+    """Endplate row: from the disc minimum towards the body, where intensity first rises above half-level."""
+    lo = max(0, disc - int(T.EDGE_SEARCH_MM))
+    hi = min(len(prof) - 1, disc + int(T.EDGE_SEARCH_MM))
+    seg = prof[lo:hi + 1]
+    m = lo + int(np.argmin(seg))
+    if step > 0:
+        m = min(m, int(mid_row) - 2)
+        window = prof[m:int(mid_row) + 1]
+    else:
+        m = max(m, int(np.ceil(mid_row)) + 2)
+        window = prof[int(np.ceil(mid_row)):m + 1][::-1]
+    if window.size < 3:
+        return None
+    near = window[: max(3, min(len(window), 10))]
+    peak = float(near.max())  # the cortical endplate next to the disc
+    base = float(window[0])
+    if peak - base < 20:
+        return None
+    level = 0.5 * (peak + base)
+    k = int(np.argmax(window >= level))
+    if k == 0:
+        return float(m)
+    frac = (level - window[k - 1]) / (window[k] - window[k - 1])
+    pos = k - 1 + float(frac)
+    return m + step * pos

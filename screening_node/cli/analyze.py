@@ -1,0 +1,63 @@
+"""``screening-node analyze PATH --out DIR [--json]``: analyse one CT series or volume file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from screening_node.analysis.results import StudyResult
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("analyze", help="analyse one CT series (DICOM folder) or volume file",
+                              description="Find the spine, measure vertebral body heights and grade "
+                                          "compression fractures (Genant). Writes DIR/results.json, "
+                                          "DIR/body_mask.nii.gz and DIR/sagittal_view.npz.")
+    p.add_argument("path", type=Path, help="DICOM series folder, DICOM files folder, or NIfTI/NRRD/MHA file")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="result folder")
+    p.add_argument("--json", action="store_true", help="print results.json instead of the table")
+    p.add_argument("--engine", default="analytic", choices=("analytic", "neural"),
+                   help="analysis engine (default analytic)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from screening_node.analysis.pipeline import RESULTS_NAME, analyze_path
+    from screening_node.analysis.stages import EngineNotAvailable
+    if not args.path.exists():
+        print(f"screening-node analyze: {args.path} does not exist", file=sys.stderr)
+        return 2
+    try:
+        result = analyze_path(args.path, args.out, engine=args.engine)
+    except EngineNotAvailable as exc:
+        print(f"screening-node analyze: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print((args.out / RESULTS_NAME).read_text())
+    else:
+        print(format_table(result))
+    return 0
+
+
+def _fmt(x: float | None, spec: str = ".1f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def format_table(result: StudyResult) -> str:
+    """A table a person reads at a glance."""
+    lines = [f"status: {result.status}" + (f" ({result.reason})" if result.reason else ""),
+             f"max grade: {_fmt(result.max_grade, 'd')}   fracture suspected: {result.fracture_suspected}"]
+    lines += [f"note: {n}" for n in result.notes]
+    lines.append(f"{'level':<6}{'conf':>5} {'ant':>6}{'mid':>6}{'post':>6} {'loss%':>6} {'grade':>5}  "
+                 f"{'morphology':<10} reason")
+    for v in result.vertebrae:
+        h = v.heights_mm or {}
+        loss = None if v.height_loss is None else 100 * v.height_loss
+        lines.append(f"{v.label or '?':<6}{v.label_confidence:>5.2f} {_fmt(h.get('anterior')):>6}"
+                     f"{_fmt(h.get('middle')):>6}{_fmt(h.get('posterior')):>6} {_fmt(loss):>6} "
+                     f"{_fmt(v.grade, 'd'):>5}  {v.morphology or '-':<10} {v.reason or ''}")
+    total = sum(result.timings_s.values())
+    lines.append(f"time: {total:.1f} s")
+    return "\n".join(lines)
