@@ -18,6 +18,7 @@ from screening_node import __version__
 # Order here is the order in ``--help``.
 COMMAND_MODULES: tuple[str, ...] = (
     "demo",
+    "phantom",
     "serve",
     "status",
     "complete",
