@@ -114,6 +114,9 @@ def _load_dicom(paths: Sequence[Path], *, explicit: bool) -> Volume:
     modalities = {str(f.header.get("Modality", "")) for f in files}
     if modalities != {"CT"}:
         raise NotAssessable(f"modality {'/'.join(sorted(modalities)) or 'missing'} is not CT")
+    for f in files:
+        if int(f.header.get("NumberOfFrames", 1) or 1) > 1 and "PerFrameFunctionalGroupsSequence" not in f.header:
+            raise NotAssessable("multi-frame image without per-frame functional groups: frame positions unknown")
     refs: list[SliceRef] = []
     for f in files:
         refs.extend(slice_refs_from_dataset(f.path, f.header))
@@ -180,13 +183,9 @@ def _fill(slices: Sequence[SliceRef], by_path: dict[Path, SeriesFile]) -> np.nda
 
 
 def _frame(pixels: np.ndarray, ref: SliceRef) -> np.ndarray:
-    if ref.frame is None:
-        if pixels.ndim != 2:
-            raise NotAssessable(f"{pixels.shape[0]} frames without per-frame functional groups "
-                                "(positions of the frames are unknown)")
+    """One (rows, columns) frame of a decoded file; a shape mismatch is caught by the caller."""
+    if ref.frame is None or (pixels.ndim == 2 and ref.frame == 0):  # a one-frame Enhanced CT decodes to 2-D
         return pixels
-    if pixels.ndim == 2 and ref.frame == 0:
-        return pixels  # a one-frame Enhanced CT decodes to 2-D
     if pixels.ndim != 3 or ref.frame >= pixels.shape[0]:
         raise NotAssessable("the number of frames does not match the per-frame functional groups")
     return pixels[ref.frame]
