@@ -122,12 +122,30 @@ def _base_dataset(uids: SeriesUIDs, patient: dict, options_summary: dict, acq: A
     return ds
 
 
+def check_encoder(name: str) -> None:
+    """Fail early, and clearly, when pydicom has no working encoder for a compressed syntax.
+
+    With this project's dependencies RLE (pydicom's own encoder), JPEG 2000 (pylibjpeg-openjpeg) work;
+    JPEG-LS needs the ``pyjpegls`` package.
+    """
+    uid = TRANSFER_SYNTAX_UIDS[name]
+    if not uid.is_compressed:
+        return
+    from pydicom.pixels import get_encoder
+
+    encoder = get_encoder(uid)
+    if not encoder.is_available:
+        missing = "; ".join(str(m) for m in encoder.missing_dependencies)
+        raise ValueError(f"transfer syntax {name}: pydicom has no encoder available here ({missing})")
+
+
 def write_series(folder: Path, hu: np.ndarray, grid: Grid, *, feet_first: bool, transfer_syntax: str,
                  uids: SeriesUIDs, patient: dict, options_summary: dict) -> list[Path]:
     """One file per slice, named by instance number; returns the paths in stored order."""
     if transfer_syntax not in TRANSFER_SYNTAX_UIDS:
         raise ValueError(f"transfer syntax must be one of {', '.join(TRANSFER_SYNTAX_UIDS)}")
     syntax = TRANSFER_SYNTAX_UIDS[transfer_syntax]
+    check_encoder(transfer_syntax)
     acq = acquisition(hu, grid, feet_first)
     folder.mkdir(parents=True, exist_ok=True)
     base = _base_dataset(uids, patient, options_summary, acq)

@@ -86,7 +86,7 @@ def choose_grid(options: PhantomOptions, plan: SpinePlan, torso: Torso) -> Grid:
     if fov in ("lumbar", "spine-crop"):
         mid_z = 0.5 * (z_hi + z_lo)
         sx, sy = torso.spine_xy(np.array(mid_z))
-        centre_x, centre_y = float(sx), float(sy) + (30.0 if fov == "spine-crop" else 0.0)
+        centre_x, centre_y = float(sx), float(sy) + (20.0 if fov == "spine-crop" else 0.0)
         width = 220.0 if fov == "lumbar" else 120.0
     else:
         zs = np.linspace(z_lo, z_hi, 50)

@@ -54,7 +54,7 @@ def paint_disc(volume: np.ndarray, grid: Grid, upper: VertebraPlan, lower: Verte
     if box is None:
         return
     lx, ly, lz = to_local(*grid.coords(box), centre, frame)
-    shrink = np.where(np.abs(lz) <= gap + 0.5, 0.0, 3.0).astype(np.float32)
+    shrink = np.where(np.abs(lz) <= gap + 0.5, 0.0, 0.7).astype(np.float32)  # no bulge beside a body
     d = np.minimum(ellipse_inward(lx, ly, ax, ay) - shrink, half_len - np.abs(lz))
     paint(volume, box, d, DISC_HU, width)
 
