@@ -26,44 +26,37 @@ class Labelling:
     evidence: list[dict[str, float]]
 
 
-def _band_fraction(st: Straightened, body: BodyFinding, band: tuple[float, float], ap: tuple[float, float],
-                   hu: float) -> tuple[float, float]:
-    """Fraction of voxels above hu in a lateral band on each side (left of S, right of S)."""
+def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], hu: float,
+                  rows_below: int = 0) -> tuple[float, float, bool, bool]:
+    """How far (mm) bone connected to the vertebra reaches to each side, on a projection over the body.
+
+    The projection is the maximum over the body's rows (plus rows_below: ribs slope downwards)
+    and the given ap range (mm from the curve), so a rib or an ala shows as one connected
+    shadow with its vertebra. Also returns, per side, whether that shadow runs into the edge of
+    the scanned field (then the true reach is unknown, at least the value given).
+    """
     v = st.volume
-    r0 = int(body.top_disc if body.top_disc is not None else body.centre_row - 10)
-    r1 = int(body.bottom_disc if body.bottom_disc is not None else body.centre_row + 10)
+    r0 = int(body.top_disc if body.top_disc is not None else body.centre_row - 12)
+    r1 = int(body.bottom_disc if body.bottom_disc is not None else body.centre_row + 12) + rows_below
     r0, r1 = max(0, r0), min(v.shape[0], r1 + 1)
-    a0 = max(0, int(st.half_ap + ap[0]))
-    a1 = min(v.shape[1], int(st.half_ap + ap[1]) + 1)
-    out = []
-    for sign in (-1, 1):
-        lo, hi = sorted((st.half_lat + sign * band[0], st.half_lat + sign * band[1]))
-        lo, hi = max(0, int(lo)), min(v.shape[2], int(hi) + 1)
-        block = v[r0:r1, a0:a1, lo:hi]
-        out.append(float((block > hu).mean()) if block.size else 0.0)
-    return out[0], out[1]
-
-
-def _ala_fraction(st: Straightened, body: BodyFinding) -> float:
-    """Fraction of the body's rows where bone at the body's depth reaches ALA_REACH_MM on both sides."""
-    v = st.volume
-    r0 = int(body.top_disc if body.top_disc is not None else body.centre_row - 10)
-    r1 = int(body.bottom_disc if body.bottom_disc is not None else body.centre_row + 10)
-    r0, r1 = max(0, r0 + 3), min(v.shape[0], r1 - 2)
-    if r1 <= r0:
-        return 0.0
-    a = int(st.half_ap + np.mean(body.ap_range))
-    band = v[r0:r1, max(0, a - 6):a + 7, :].mean(axis=1)  # (rows, lat)
-    core = float(np.median(band[:, st.half_lat - 5:st.half_lat + 6]))
-    thr = max(80.0, 0.6 * core + 0.4 * 30.0)  # between the body's own bone and soft tissue (~30 HU)
-    reach = int(T.ALA_REACH_MM)
-    hits = 0
-    for prof in band > thr:
-        lab, _ = ndimage.label(prof)
-        c = lab[st.half_lat]
-        if c and lab[max(0, st.half_lat - reach)] == c and lab[min(len(prof) - 1, st.half_lat + reach)] == c:
-            hits += 1
-    return hits / (r1 - r0)
+    a0, a1 = max(0, int(st.half_ap + ap[0])), min(v.shape[1], int(st.half_ap + ap[1]) + 1)
+    block = v[r0:r1, a0:a1, :]
+    if block.size == 0:
+        return 0.0, 0.0, False, False
+    mip = block.max(axis=0)                      # (ap, lat)
+    outside = (block <= -1000).all(axis=0)       # never inside the scanned field
+    lab, _ = ndimage.label(mip > hu)
+    cl = st.half_lat
+    seeds = np.unique(lab[:, cl - 12:cl + 13])
+    comp = np.isin(lab, seeds[seeds > 0])
+    cols = np.flatnonzero(comp.any(axis=0))
+    if cols.size == 0:
+        return 0.0, 0.0, False, False
+    left_i, right_i = cols.min(), cols.max()
+    grown = ndimage.binary_dilation(comp, iterations=2)
+    edge_left = bool((grown & outside)[:, :cl].any())
+    edge_right = bool((grown & outside)[:, cl:].any())
+    return float(cl - left_i), float(right_i - cl), edge_left, edge_right
 
 
 def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
@@ -74,16 +67,21 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     pelvis = []
     for b in bodies:
         mid = np.mean(b.ap_range)
-        rl, rr = _band_fraction(st, b, T.RIB_LAT_BAND_MM, (mid - 10, mid + 50), T.RIB_HU)
-        ala = _ala_fraction(st, b)
-        evidence.append({"rib_left": round(rl, 3), "rib_right": round(rr, 3), "ala": round(ala, 3)})
-        rib.append(min(rl, rr) >= T.RIB_MIN_FRACTION or (max(rl, rr) >= 2 * T.RIB_MIN_FRACTION))
-        pelvis.append(ala >= T.ALA_MIN_ROW_FRACTION)
+        rl, rr, el, er = lateral_reach(st, b, (mid, mid + 60), T.RIB_HU, rows_below=5)
+        pl, pr, _, _ = lateral_reach(st, b, (mid - 25, mid + 45), T.PELVIS_HU)
+        evidence.append({"rib_reach_left": rl, "rib_reach_right": rr, "pelvis_reach_left": pl,
+                         "pelvis_reach_right": pr})
+        long_side, short_side = max(rl, rr), min(rl, rr)
+        short_at_edge = er if rr < rl else el
+        rib.append(long_side >= T.RIB_SURE_MM or (long_side >= T.RIB_REACH_MM and (
+            short_side >= T.RIB_OTHER_SIDE_MM or short_at_edge)))
+        pelvis.append(max(pl, pr) >= T.PELVIS_REACH_MM)
     notes: list[str] = []
-    # S1: the most cranial body with sacral alae / ilia on both sides, below a run of bodies without.
-    s1 = next((i for i in range(1, n) if pelvis[i] and not pelvis[i - 1]), None)
-    if s1 is None and n and pelvis[0] and all(pelvis):
-        notes.append("only sacral levels in view")
+    # S1: the body below the most caudal disc, when pelvic bone flanks it. (The straightened planes
+    # at the lumbosacral bend cut the ilia beside L5 too, so the pelvis alone cannot tell L5 from S1.)
+    s1 = None
+    if n >= 2 and bodies[-1].top_disc is not None and bodies[-1].bottom_disc is None and pelvis[-1]:
+        s1 = n - 1
     # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows.
     t12 = None
     for i in range(n - 1):

@@ -17,13 +17,12 @@ COARSE_MM = 3.0         # spine search grid: a vertebral body (>= 25 mm) spans 8
 STRAIGHT_MM = 1.0       # straightened volume pixel size (issue: 1 mm)
 STRAIGHT_HALF_AP_MM = 60   # half extent along the column direction: body (~35 mm) + canal + arch
 STRAIGHT_HALF_LAT_MM = 40  # half extent left-right: a lumbar body is ~50 mm wide
-LABEL_HALF_LAT_MM = 90     # lateral reach for rib / pelvis evidence
+LABEL_HALF_LAT_MM = 110     # lateral reach for rib / pelvis evidence
 
 # --- Densities (HU) ---
 BONE_SOFT_LOW = 120.0   # trabecular bone of a healthy adult is 150-250 HU; discs and muscle < 100 HU
 BONE_SOFT_HIGH = 400.0  # cortical bone saturates the bone indicator
 BODY_SEGMENT_HU = 130.0  # mid-sagittal AP profile above this belongs to bone (body or arch)
-RIB_HU = 180.0          # ribs are thin: cortical rim above this after 1 mm sampling
 SOFT_TISSUE_HU = 30.0   # muscle, canal contents, disc rim: what surrounds a body
 EDGE_MIN_HU = 70.0      # body edges are never placed below this level (fat / fluid are lower)
 AIR_HU = -500.0         # outside the patient / lungs
@@ -51,13 +50,17 @@ BODY_MAX_HEIGHT_MM = 45.0
 HEIGHT_COLUMNS = (0.15, 0.50, 0.85)  # anterior / middle / posterior measuring positions, as a fraction
                                      # of the body depth (TotalSegmentator's spine report uses the same)
 EDGE_SEARCH_MM = 8.0        # an endplate edge lies within this distance of the disc minimum
+ENDPLATE_TILT_MM = 5.0      # anterior/posterior endplate points lie within this of the middle one (along rows)
+ENDPLATE_MIN_STEP_HU = 8.0  # an endplate edge rises at least this many HU per mm
 CUT_BODY_MAX_MM = 30        # a body cut by the field of view is looked for at most this far from its disc
 FOV_MARGIN_MM = 3.0         # a body whose endplate is closer than this to the volume end is cut by the FOV
 
 # --- Labelling evidence ---
-RIB_LAT_BAND_MM = (50.0, 85.0)   # ribs reach this far laterally; lumbar transverse processes end at ~45 mm
-RIB_MIN_FRACTION = 0.02          # bone fraction in the rib band that counts as a rib on one side
-ALA_REACH_MM = 40.0       # at S1 the bone at the body's depth runs on, as sacral ala, past 40 mm each side;
-                          # beside a lumbar body (half width <= 28 mm) lie psoas muscles
-ALA_MIN_ROW_FRACTION = 0.5  # ... in at least this fraction of the body's rows
+RIB_HU = 150.0          # ribs are thin: their cortex after 1 mm sampling of 1-3 mm slices
+RIB_REACH_MM = 47.0     # a rib runs on laterally past this; lumbar transverse processes end at ~35-45 mm
+RIB_OTHER_SIDE_MM = 40.0  # ... and the other side at least this far (or into the edge of a tight crop)
+RIB_SURE_MM = 60.0      # one side this far is a rib whatever the other side shows (a transverse process
+                        # never reaches it; the other rib may be outside the field or short)
+PELVIS_HU = 150.0
+PELVIS_REACH_MM = 65.0  # at S1 the alae and ilia form one bony shadow past this on both sides
 LUMBAR_COUNT = 5

@@ -229,46 +229,49 @@ def _crossing(prof: np.ndarray, start: int, step: int, level: float) -> float:
 
 def _keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: tuple[float, float]
                ) -> tuple[dict[str, tuple[float, float, float]] | None, str | None]:
+    """Six keypoints: endplate edges at the anterior, middle and posterior measuring columns.
+
+    The middle column is searched next to the discs; the anterior and posterior columns near the
+    middle column's endplate (an endplate is one continuous plate, tilted at most a few mm).
+    """
     ca, cl = st.half_ap, st.half_lat
     ant, post = ap_range
     out: dict[str, tuple[float, float, float]] = {}
-    mid_row = 0.5 * (top + bottom)
-    for name, f in zip(("anterior", "middle", "posterior"), T.HEIGHT_COLUMNS):
-        a_mm = ant + f * (post - ant)
+    cols = dict(zip(("anterior", "middle", "posterior"), T.HEIGHT_COLUMNS))
+    search = int(T.EDGE_SEARCH_MM)
+    mid_sup = mid_inf = None
+    for name in ("middle", "anterior", "posterior"):
+        a_mm = ant + cols[name] * (post - ant)
         ai = int(round(a_mm)) + ca
-        prof = v[:, max(0, ai - 1):ai + 2, cl - 2:cl + 3].mean(axis=(1, 2))
-        sup = _endplate(prof, top, mid_row, +1)
-        inf = _endplate(prof, bottom, mid_row, -1)
+        prof = ndimage.gaussian_filter1d(v[:, max(0, ai - 1):ai + 2, cl - 2:cl + 3].mean(axis=(1, 2)), 0.8)
+        grad = np.gradient(prof)
+        if name == "middle":
+            sup = _edge(grad, top - 2, top + search, +1)
+            inf = _edge(grad, bottom - search, bottom + 2, -1)
+            mid_sup, mid_inf = sup, inf
+        else:
+            tilt = T.ENDPLATE_TILT_MM
+            sup = None if mid_sup is None else _edge(grad, int(mid_sup - tilt), int(mid_sup + tilt) + 1, +1)
+            inf = None if mid_inf is None else _edge(grad, int(mid_inf - tilt), int(mid_inf + tilt) + 1, -1)
         if sup is None or inf is None or inf - sup < T.BODY_MIN_HEIGHT_MM:
             return None, f"{name} endplates not found"
         out[f"superior_{name}"] = (sup, a_mm, 0.0)
         out[f"inferior_{name}"] = (inf, a_mm, 0.0)
-    return out, None
+    return {k: out[k] for k in sorted(out, key=lambda k: (k.split("_")[0] != "superior",
+                                                         ("anterior", "middle", "posterior").index(k.split("_")[1])))}, None
 
 
-def _endplate(prof: np.ndarray, disc: int, mid_row: float, step: int) -> float | None:
-    """Endplate row: from the disc minimum towards the body, where intensity first rises above half-level."""
-    lo = max(0, disc - int(T.EDGE_SEARCH_MM))
-    hi = min(len(prof) - 1, disc + int(T.EDGE_SEARCH_MM))
-    seg = prof[lo:hi + 1]
-    m = lo + int(np.argmin(seg))
-    if step > 0:
-        m = min(m, int(mid_row) - 2)
-        window = prof[m:int(mid_row) + 1]
-    else:
-        m = max(m, int(np.ceil(mid_row)) + 2)
-        window = prof[int(np.ceil(mid_row)):m + 1][::-1]
-    if window.size < 3:
+def _edge(grad: np.ndarray, lo: int, hi: int, sign: int) -> float | None:
+    """Row of the strongest rising (sign +1) or falling (-1) edge in [lo, hi), to sub-voxel by a parabola."""
+    lo, hi = max(1, lo), min(len(grad) - 1, hi)
+    if hi - lo < 2:
         return None
-    near = window[: max(3, min(len(window), 10))]
-    peak = float(near.max())  # the cortical endplate next to the disc
-    base = float(window[0])
-    if peak - base < 20:
+    g = sign * grad[lo:hi]
+    k = int(np.argmax(g))
+    if g[k] < T.ENDPLATE_MIN_STEP_HU:
         return None
-    level = 0.5 * (peak + base)
-    k = int(np.argmax(window >= level))
-    if k == 0:
-        return float(m)
-    frac = (level - window[k - 1]) / (window[k] - window[k - 1])
-    pos = k - 1 + float(frac)
-    return m + step * pos
+    i = lo + k
+    y0, y1, y2 = sign * grad[i - 1], sign * grad[i], sign * grad[i + 1]
+    den = y0 - 2 * y1 + y2
+    off = 0.5 * (y0 - y2) / den if den < 0 else 0.0
+    return i + float(np.clip(off, -0.5, 0.5))
