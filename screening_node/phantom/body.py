@@ -96,15 +96,21 @@ def paint_trunk(volume: np.ndarray, grid: Grid, torso: Torso, plan: SpinePlan, o
         if z.min() > z_apex + 10 or z.max() < z_t10 - 80:
             continue
         ca, cb, _ = (v.astype(np.float32) for v in torso.cage(z))
-        d_cage = ellipse_inward(x - torso.xc, y - yc, ca, cb) - 4.0
+        lung_box = grid.box(np.array([torso.xc - ca.max() - 2, (yc - cb).min() - 2, z.min()]),
+                            np.array([torso.xc + ca.max() + 2, (yc + cb).max() + 2, z.max()]))
+        if lung_box is None:
+            continue
+        box = (box[0], lung_box[1], lung_box[2])
+        lx, ly = x[:, :, lung_box[2]], y[:, lung_box[1], :]
+        d_cage = ellipse_inward(lx - torso.xc, ly - yc, ca, cb) - 4.0
         sx_, sy_ = (v.astype(np.float32) for v in torso.spine_xy(z))
-        d_spine = -ellipse_inward(x - sx_, y - sy_, 42.0, 38.0)
-        d_mediastinum = np.abs(x - torso.xc) - 22.0
-        u = np.clip((np.abs(x - torso.xc) - 0.35 * ca) / (0.65 * ca), 0, None)
-        v = np.clip((y - yc) / cb, 0, None)
-        dome = np.where(x < torso.xc, z_t10 + 8.0, z_t10 - 8.0).astype(np.float32)
+        d_spine = -ellipse_inward(lx - sx_, ly - sy_, 42.0, 38.0)
+        d_mediastinum = np.abs(lx - torso.xc) - 22.0
+        u = np.clip((np.abs(lx - torso.xc) - 0.35 * ca) / (0.65 * ca), 0, None)
+        v = np.clip((ly - yc) / cb, 0, None)
+        dome = np.where(lx < torso.xc, z_t10 + 8.0, z_t10 - 8.0).astype(np.float32)
         d_diaphragm = z - (dome - 40.0 * u ** 2 - 55.0 * v ** 2)
-        d_apex = z_apex - z - 30.0 * np.clip((0.55 * ca - np.abs(x - torso.xc)) / (0.55 * ca), 0, None) ** 2
+        d_apex = z_apex - z - 30.0 * np.clip((0.55 * ca - np.abs(lx - torso.xc)) / (0.55 * ca), 0, None) ** 2
         d = _min_all([d_cage, d_spine, d_mediastinum, d_diaphragm, d_apex])
         paint(volume, box, d, HU["lung"], width)
 

@@ -129,6 +129,20 @@ class Canvas:
         view = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(inner, self.box))
         np.maximum(self.d[view], d, out=self.d[view])
 
+    def add_field(self, lo: np.ndarray, hi: np.ndarray, inward) -> None:  # type: ignore[no-untyped-def]
+        """Union with a shape given as ``inward(x, y, z)`` (world mm), evaluated only inside [lo, hi]."""
+        if self.box is None:
+            return
+        sub = self.grid.box(lo, hi)
+        if sub is None:
+            return
+        inner = tuple(slice(max(s.start, b.start), min(s.stop, b.stop)) for s, b in zip(sub, self.box))
+        if any(s.start >= s.stop for s in inner):
+            return
+        d = inward(*self.grid.coords(inner))  # type: ignore[arg-type]
+        view = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(inner, self.box))
+        np.maximum(self.d[view], d, out=self.d[view])
+
     def add_polyline(self, points: np.ndarray, radii: np.ndarray | float) -> None:
         radii = np.broadcast_to(np.asarray(radii, float), (len(points),))
         for a, b, r in zip(points[:-1], points[1:], radii[:-1]):

@@ -22,7 +22,7 @@ from screening_node.phantom.options import PhantomOptions
 from screening_node.phantom.skeleton import paint_ribs, paint_sacrum_pelvis, paint_spine, paint_sternum
 
 PSF_SIGMA_MM = 0.45
-NOISE_CORRELATION_PX = 0.8
+NOISE_CORRELATION_PX = 0.7  # smallest in-plane blur, so that noise is correlated over a few pixels
 BODY_PART = {"trunk": "CHEST_TO_PELVIS", "chest": "CHEST", "abdomen": "ABDOMEN", "lumbar": "LSPINE",
              "spine-crop": "SPINE"}
 BODY_PART_DICOM = {"trunk": "CHESTABDPELVIS", "chest": "CHEST", "abdomen": "ABDOMENPELVIS", "lumbar": "LSPINE",
@@ -104,44 +104,68 @@ def choose_grid(options: PhantomOptions, plan: SpinePlan, torso: Torso) -> Grid:
                 (pixel, pixel, step))
 
 
-def _paint_all(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: Torso, options: PhantomOptions) -> None:
+def _paint_soft(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: Torso, options: PhantomOptions) -> None:
     width = grid.spacing[0]
     volume.fill(-1000.0)
     paint_table(volume, grid, torso, width)
     paint_trunk(volume, grid, torso, plan, options, width)
     paint_organs(volume, grid, torso, plan, options, width)
+
+
+def _paint_bones(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: Torso) -> None:
+    width = grid.spacing[0]
     paint_spine(volume, grid, plan, width)
     paint_ribs(volume, grid, plan, torso, width)
     paint_sternum(volume, grid, plan, torso, width)
     paint_sacrum_pelvis(volume, grid, plan, torso, width)
 
 
+def _noise_gain(sigma_px: float) -> float:
+    """Standard deviation of white unit noise after the in-plane Gaussian of ``sigma_px``."""
+    delta = np.zeros((1, 25, 25), np.float32)
+    delta[0, 12, 12] = 1.0
+    return float(np.sqrt((gaussian_filter(delta, (0, sigma_px, sigma_px), truncate=3.0) ** 2).sum()))
+
+
+def _add_white_noise(volume: np.ndarray, options: PhantomOptions, scale: float) -> None:
+    """White Gaussian noise, slab by slab (bounded memory); the PSF blur that follows correlates it."""
+    rng = rngs(options.seed)["noise"]
+    for k0 in range(0, volume.shape[0], 32):
+        slab = volume[k0:k0 + 32]
+        slab += rng.standard_normal(slab.shape, dtype=np.float32) * np.float32(scale)
+
+
 def render_volume(options: PhantomOptions) -> PhantomVolume:
-    """The whole phantom in memory (nothing written): HU int16 and labels uint8, numpy (z, y, x)."""
+    """The whole phantom in memory (nothing written): HU int16 and labels uint8, numpy (z, y, x).
+
+    Soft tissue changes slowly along z and is drawn once at the slice centres; bones are drawn at
+    ``sub`` positions across the slice thickness and averaged (the slice's partial volume).
+    """
     plan, torso, patient = plan_anatomy(options)
     grid = choose_grid(options, plan, torso)
     thickness = options.slice_thickness
     sub = int(np.clip(np.ceil(thickness / max(grid.spacing[0], 1.0)), 1, 4))
-    accumulated = np.zeros(grid.shape, np.float32)
-    scratch = np.empty(grid.shape, np.float32)
-    for j in range(sub):
-        shift = (j + 0.5) / sub * thickness - thickness / 2
-        shifted = replace(grid, origin=(grid.origin[0], grid.origin[1], grid.origin[2] + shift))
-        _paint_all(scratch, shifted, plan, torso, options)
-        accumulated += scratch
-    del scratch
-    accumulated /= sub
-    sigma_px = PSF_SIGMA_MM / grid.spacing[0]
-    gaussian_filter(accumulated, (0, sigma_px, sigma_px), output=accumulated, truncate=3.0)
+    soft = np.empty(grid.shape, np.float32)
+    _paint_soft(soft, grid, plan, torso, options)
+    if sub == 1:
+        accumulated = soft
+        _paint_bones(accumulated, grid, plan, torso)
+    else:
+        accumulated = np.zeros(grid.shape, np.float32)
+        scratch = np.empty(grid.shape, np.float32)
+        for j in range(sub):
+            shift = (j + 0.5) / sub * thickness - thickness / 2
+            shifted = replace(grid, origin=(grid.origin[0], grid.origin[1], grid.origin[2] + shift))
+            np.copyto(scratch, soft)
+            _paint_bones(scratch, shifted, plan, torso)
+            accumulated += scratch
+        del scratch, soft
+        accumulated /= sub
+    # one in-plane Gaussian blurs the image (scanner PSF) and correlates the noise added just before it
+    sigma_px = max(PSF_SIGMA_MM / grid.spacing[0], NOISE_CORRELATION_PX)
     if options.noise > 0:
-        noise = rngs(options.seed)["noise"].standard_normal(grid.shape, dtype=np.float32)
-        gaussian_filter(noise, (0, NOISE_CORRELATION_PX, NOISE_CORRELATION_PX), output=noise, truncate=3.0)
-        delta = np.zeros((1, 25, 25), np.float32)
-        delta[0, 12, 12] = 1.0
-        gain = float(np.sqrt((gaussian_filter(delta, (0, NOISE_CORRELATION_PX, NOISE_CORRELATION_PX),
-                                              truncate=3.0) ** 2).sum()))
-        accumulated += noise * np.float32(options.noise / gain)
-        del noise
+        _add_white_noise(accumulated, options, options.noise / _noise_gain(sigma_px))
+    gaussian_filter(accumulated, (0, sigma_px, sigma_px), output=accumulated, truncate=3.0)
     np.clip(accumulated, -1024, 3071, out=accumulated)
     hu = np.rint(accumulated).astype(np.int16)
     del accumulated

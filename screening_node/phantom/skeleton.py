@@ -189,26 +189,24 @@ def paint_sacrum_pelvis(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: 
         seg = VertebraPlan("S", "S", s, centre, frame,
                            BodyShape.normal(w / 2, depth / 2, 1.0, height + 2.0, height + 2.0), marrow, cortex)
         paint_body(volume, grid, seg, width)
-    bone = Canvas(grid, s1.centre - 260, s1.centre + 260)
-    bone.box = grid.box(s1.centre - np.array([200, 160, 200]), s1.centre + np.array([200, 160, 90]))
+    bone = Canvas(grid, s1.centre - np.array([200, 160, 200]), s1.centre + np.array([200, 160, 90]))
     if bone.box is None:
         return
-    bone.d = np.full(tuple(x.stop - x.start for x in bone.box), -1e3, np.float32)
-    x, y, z = grid.coords(bone.box)
     ax = s1.shape.ax
+
+    def ellipsoid(centre: np.ndarray, frame: np.ndarray, semi: tuple[float, float, float]) -> None:
+        lo, hi = local_box(centre, frame, np.array(semi) + 2)
+        bone.add_field(lo, hi, lambda x, y, z: ellipsoid_inward(*to_local(x, y, z, centre, frame), *semi))
+
     for side in (-1.0, 1.0):
-        ala = s1.to_world([side * (ax + 14.0), 6.0, -14.0])
-        lx, ly, lz = to_local(x, y, z, ala, s1.frame)
-        np.maximum(bone.d, ellipsoid_inward(lx, ly, lz, 20.0, 17.0, 26.0), out=bone.d)
+        ellipsoid(s1.to_world([side * (ax + 14.0), 6.0, -14.0]), s1.frame, (20.0, 17.0, 26.0))  # sacral ala
         joint = s1.to_world([side * (ax + 30.0), 14.0, -10.0])
         wing_dir = np.array([side * 0.62, -0.78, 0.0])
         normal = np.array([0.78, side * 0.62, 0.0])
-        wing_centre = joint + 52.0 * wing_dir + np.array([0, 0, 22.0])
         frame = np.stack([normal, wing_dir, np.array([0, 0, 1.0])], 1)
-        lx, ly, lz = to_local(x, y, z, wing_centre, frame)
-        np.maximum(bone.d, ellipsoid_inward(lx, ly, lz, 6.0, 62.0, 52.0), out=bone.d)
+        ellipsoid(joint + 52.0 * wing_dir + np.array([0, 0, 22.0]), frame, (6.0, 62.0, 52.0))  # iliac wing
         hip = joint + 48.0 * wing_dir + np.array([side * 12.0, 0, -88.0])
-        np.maximum(bone.d, 24.0 - np.sqrt((x - hip[0]) ** 2 + (y - hip[1]) ** 2 + (z - hip[2]) ** 2), out=bone.d)
+        bone.add_capsule(hip, hip, 24.0)  # femoral head
         bone.add_capsule(joint + np.array([0, 0, -5.0]), hip + np.array([0, 10.0, 10.0]), 10.0)
         bone.add_capsule(hip, hip + np.array([side * 38.0, 5.0, -30.0]), 14.0)
         bone.add_capsule(hip + np.array([side * 38.0, 5.0, -30.0]), hip + np.array([side * 45.0, 8.0, -180.0]), 14.0)
