@@ -55,10 +55,14 @@ def body_mask(image: sitk.Image, st: Straightened, bodies: list[tuple[int, BodyF
         out[idx[:, 0], idx[:, 1], idx[:, 2]] = label
     # close pin holes left by the sampling and the density cut, per label
     for label, _ in bodies:
-        m = out == label
-        if m.any():
-            filled = ndimage.binary_closing(m, iterations=1) & ((out == 0) | m)
-            out[filled] = label
+        found = ndimage.find_objects((out == label).astype(np.uint8))
+        if not found or found[0] is None:
+            continue
+        box = tuple(slice(max(0, s.start - 2), s.stop + 2) for s in found[0])
+        sub = out[box]
+        m = sub == label
+        filled = ndimage.binary_closing(m, iterations=1) & ((sub == 0) | m)
+        sub[filled] = label
     mask = sitk.GetImageFromArray(out)
     mask.CopyInformation(image)
     return mask

@@ -40,7 +40,7 @@ BODY_MIN_AP_MM = 15.0   # a body segment on the mid-sagittal profile is at least
 BODY_MAX_AP_MM = 65.0
 DISC_MIN_SPACING_MM = 14.0  # smallest vertebra pitch (upper thoracic ~ 18 mm with disc)
 DISC_PROMINENCE_HU = 25.0   # a disc dips at least this much below the endplates on both sides
-DISC_WEAK_PROMINENCE_HU = 15.0  # a missed disc in a pitch gap needs only this dip
+DISC_WEAK_PROMINENCE_HU = 10.0  # a missed disc in a pitch gap needs only this dip (thin thoracic discs in 3 mm slices)
 DISC_MAX_SPAN_MM = 26.0     # endplate peak to endplate peak across a disc (disc <= ~14 mm + cortices + blur
                             # of 3 mm slices); wider minima lie inside bodies
 DISC_WALL_RATIO = 0.62      # at a disc the lateral cortical walls fall below this fraction of their level
