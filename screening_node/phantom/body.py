@@ -146,6 +146,11 @@ def paint_organs(volume: np.ndarray, grid: Grid, torso: Torso, plan: SpinePlan, 
             return (dome - 40.0 * u ** 2 - 55.0 * v ** 2) - z
         return limit
 
+    paint_bowel(volume, grid, torso, plan, width, np.random.default_rng([options.seed, 4]))
+    l1 = plan.by_label("L1")
+    for side, dz in ((+1.0, 0.0), (-1.0, -15.0)):  # perirenal fat
+        centre = l1.centre + l1.frame @ np.array([side * (l1.shape.ax + 45.0), 5.0, -15.0 + dz])
+        _ellipsoid(volume, grid, centre, (38.0, 34.0, 68.0), HU["fat"], width)
     _ellipsoid(volume, grid, np.array([xc - 0.42 * ca, yc - 0.05 * cb, z_t12 + 5]), (0.58 * ca, 0.85 * cb, 95.0),
                hu["liver"], width, below_diaphragm(-1))
     _ellipsoid(volume, grid, np.array([xc + 0.62 * ca, yc + 0.4 * cb, z_t12 + 15]), (30.0, 45.0, 55.0),
@@ -175,6 +180,40 @@ def paint_organs(volume: np.ndarray, grid: Grid, torso: Torso, plan: SpinePlan, 
         canvas.add_polyline(points, radius)
         paint(volume, canvas.box, canvas.d, hu["blood"], width)
     del z_l1
+
+
+def paint_bowel(volume: np.ndarray, grid: Grid, torso: Torso, plan: SpinePlan, width: float,
+                rng: np.random.Generator) -> None:
+    """Mesenteric fat with small-bowel loops (some holding gas) and a gas-filled colon frame."""
+    z_top, z_bot = plan.z_of("L1") + 10.0, plan.z_of("S1") - 50.0
+    z_mid = 0.5 * (z_top + z_bot)
+    a, b, yc = (float(v) for v in torso.cage(np.array(z_mid)))
+    spine_front = float(torso.spine_xy(np.array(z_mid))[1]) - plan.by_label("L3").shape.ay - 25.0
+    centre = np.array([torso.xc, 0.5 * (yc - b + spine_front), z_mid])
+    semi = (0.72 * a, max(0.5 * (spine_front - (yc - b)) - 6.0, 20.0), 0.5 * (z_top - z_bot))
+    _ellipsoid(volume, grid, centre, semi, -85.0, width)
+    loops = Canvas(grid, centre - np.array(semi) - 25, centre + np.array(semi) + 25)
+    gas = Canvas(grid, centre - np.array(semi) - 25, centre + np.array(semi) + 25)
+    for _ in range(45):
+        start = centre + rng.uniform(-0.8, 0.8, 3) * np.array(semi)
+        direction = rng.normal(size=3)
+        direction /= np.linalg.norm(direction)
+        end = start + direction * rng.uniform(30, 80)
+        radius = float(rng.uniform(9, 14))
+        loops.add_capsule(start, end, radius)
+        if rng.random() < 0.3:
+            gas.add_capsule(start, end, radius - 4.0)
+    colon = np.array([[-0.85, 0.3, -0.6], [-0.85, -0.1, 0.9], [0.0, -0.7, 1.0], [0.85, -0.1, 0.9], [0.85, 0.3, -0.8]])
+    colon_points = centre + colon * np.array([semi[0], semi[1], semi[2]])
+    loops.add_polyline(colon_points, 20.0)
+    gas.add_polyline(colon_points, 14.0)
+    for canvas in (loops, gas):  # keep every loop inside the abdomen
+        if canvas.box is not None:
+            x, y, z = grid.coords(canvas.box)
+            inside = ellipsoid_inward(x - centre[0], y - centre[1], z - centre[2], *semi) + 8.0
+            np.minimum(canvas.d, inside, out=canvas.d)
+    paint(volume, loops.box, loops.d, 35.0, width)
+    paint(volume, gas.box, gas.d, -950.0, width)
 
 
 def _body_half_axes(plan: SpinePlan, s: float) -> tuple[float, float]:
