@@ -72,7 +72,7 @@ def posterior_elements(grid: Grid, v: VertebraPlan) -> Canvas:
     spin_len = {"C": 20.0, "T": 36.0, "L": 30.0, "S": 15.0}[region] + (10.0 if level == "C7" else 0.0)
     n = int(level[1:]) if level[1:].isdigit() else 0
     tilt = {"C": 20.0, "L": 5.0, "S": 30.0}.get(region, 60.0 if 5 <= n <= 9 else 40.0)
-    spin_r = {"C": 3.5, "T": 4.5, "L": 5.0, "S": 4.0}[region]
+    spin_r = {"C": 3.5, "T": 4.5, "L": 6.5, "S": 4.0}[region]
     tp_len = {"C": 12.0, "T": 24.0, "L": 30.0, "S": 0.0}[region] + (4.0 if level == "L3" else 0.0)
     tp_back = {"C": 0.1, "T": 0.5, "L": 0.1, "S": 0.0}[region]
     reach = ry + 6 + spin_len + 10
@@ -84,15 +84,14 @@ def posterior_elements(grid: Grid, v: VertebraPlan) -> Canvas:
     lx, ly, lz = to_local(*grid.coords(canvas.box), v.centre, v.frame)
     d_outer = ellipse_inward(lx, ly - yc, rx + 6.5, ry + 6.0)
     d_canal = -ellipse_inward(lx, ly - yc, rx, ry)
-    d_front = ly - (v.shape.ay - 4.0)
+    d_front = ly - (v.shape.ay - v.shape.post_concavity - 0.5)  # arch starts at the body's back wall
     d_z = 0.42 * hp - np.abs(lz - 0.08 * hp)
     np.maximum(canvas.d, _min_all([d_outer, d_canal, d_front, d_z]), out=canvas.d)
     world = v.to_world
     t = np.radians(tilt)
     base = np.array([0.0, yc + ry + 4.0, 0.0])
     tip = base + np.array([0.0, spin_len * np.cos(t), -spin_len * np.sin(t)])
-    for dz in ((-4.0, 4.0) if region == "L" else (0.0,)):
-        canvas.add_capsule(world(base + [0, 0, dz]), world(tip + [0, 0, dz]), spin_r)
+    canvas.add_capsule(world(base), world(tip), spin_r)
     for side in (-1.0, 1.0):
         if tp_len:
             p = np.array([side * (rx + 3.0), yc, 0.1 * hp])
