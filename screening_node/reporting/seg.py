@@ -85,10 +85,35 @@ def plane_grid(plane: Plane) -> sitk.Image:
     return grid
 
 
+def _slice_index_on_grid(mask: sitk.Image, plane: Plane) -> int | None:
+    """The mask's z index whose slice is exactly this source frame, or None (then resample)."""
+    if (plane.columns, plane.rows) != mask.GetSize()[:2]:
+        return None
+    direction = np.asarray(mask.GetDirection()).reshape(3, 3)
+    if not (np.allclose(direction[:, 0], plane.orientation[:3], atol=1e-4)
+            and np.allclose(direction[:, 1], plane.orientation[3:], atol=1e-4)
+            and np.allclose(mask.GetSpacing()[:2], (plane.pixel_spacing[1], plane.pixel_spacing[0]), atol=1e-4)):
+        return None
+    index = mask.TransformPhysicalPointToContinuousIndex(plane.position)
+    z = int(round(index[2]))
+    if abs(index[0]) > 1e-3 or abs(index[1]) > 1e-3 or abs(index[2] - z) > 1e-3 or not 0 <= z < mask.GetSize()[2]:
+        return None
+    return z
+
+
 def labels_on_source_slices(mask: sitk.Image, source_datasets: Sequence[Dataset]) -> np.ndarray:
-    """Label values on each source frame, numpy (frame, row, column), frames in source order."""
+    """Label values on each source frame, numpy (frame, row, column), frames in source order.
+
+    A frame that is a slice of the mask's own grid (the usual case: the mask was made on the
+    volume built from these slices) is copied; any other frame is resampled (nearest neighbour).
+    """
+    array = sitk.GetArrayViewFromImage(mask)  # (z, y, x)
     frames = []
     for plane in source_planes(source_datasets):
+        z = _slice_index_on_grid(mask, plane)
+        if z is not None:
+            frames.append(np.array(array[z]))
+            continue
         resampled = sitk.Resample(mask, plane_grid(plane), sitk.Transform(), sitk.sitkNearestNeighbor, 0,
                                   mask.GetPixelID())
         frames.append(sitk.GetArrayViewFromImage(resampled)[0].copy())  # (1, rows, cols) -> (rows, cols)
@@ -131,15 +156,25 @@ def build_seg(result: StudyResult, mask: sitk.Image, source_datasets: Sequence[D
     Raises ValueError when no vertebra has a body in the mask (there is nothing to segment).
     """
     labels = labels_on_source_slices(mask, source_datasets)
-    present = set(np.unique(labels).tolist()) - {0}
+    present = set(np.flatnonzero(np.bincount(labels.ravel())).tolist()) - {0}  # bincount: np.unique sorts, slowly
     chosen = [(i, v) for i, v in enumerate(result.vertebrae) if v.mask_label is not None and v.mask_label in present]
     if not chosen:
         raise ValueError("no vertebral body of the result lies in the body mask on the CT slices")
-    pixel_array = np.stack([labels == v.mask_label for _, v in chosen], axis=-1)  # (frame, row, col, segment)
+    # A label map (frame, row, col) of segment numbers: highdicom splits it into binary segments
+    # itself, without a (frame, row, col, segment) boolean array that would take gigabytes.
+    lookup = np.zeros(int(labels.max()) + 1, dtype=np.uint16)
+    for number, (_, vertebra) in enumerate(chosen, start=1):
+        lookup[int(vertebra.mask_label)] = number
+    pixel_array = lookup[labels]
+    sources = list(source_datasets)
+    if len(sources) == len(pixel_array):  # single-frame sources: reference only the slices a body touches
+        touched = np.flatnonzero(pixel_array.reshape(len(pixel_array), -1).any(axis=1))
+        sources = [sources[i] for i in touched]
+        pixel_array = pixel_array[touched]
     tracking = tracking or tracking_uids(result)
     descriptions = [_description(n, v, result.engine, tracking[i]) for n, (i, v) in enumerate(chosen, start=1)]
     seg = hd.seg.Segmentation(
-        source_images=list(source_datasets),
+        source_images=sources,
         pixel_array=pixel_array,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
