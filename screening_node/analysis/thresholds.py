@@ -36,11 +36,13 @@ SPINE_PATH_SMOOTH_MM = 25.0  # curve smoothing: shorter than a vertebra would fo
 MIN_SPINE_LENGTH_MM = 40.0   # shorter than ~1.5 vertebrae: no measurement possible
 
 # --- Vertebral bodies along the straightened axis ---
+BODY_BEHIND_PATH_MM = 20.0  # the body's posterior wall lies at most this far in front of the coarse path (which
+                            # runs through body, canal or arch); a contrast aorta ends >= 30 mm in front
 BODY_MIN_AP_MM = 15.0   # a body segment on the mid-sagittal profile is at least this deep
 BODY_MAX_AP_MM = 65.0
 DISC_MIN_SPACING_MM = 14.0  # smallest vertebra pitch (upper thoracic ~ 18 mm with disc)
 DISC_PROMINENCE_HU = 25.0   # a disc dips at least this much below the endplates on both sides
-DISC_WEAK_PROMINENCE_HU = 10.0  # a missed disc in a pitch gap needs only this dip (thin thoracic discs in 3 mm slices)
+DISC_WEAK_PROMINENCE_HU = 15.0  # a missed disc in a pitch gap needs only this dip
 DISC_MAX_SPAN_MM = 26.0     # endplate peak to endplate peak across a disc (disc <= ~14 mm + cortices + blur
                             # of 3 mm slices); wider minima lie inside bodies
 DISC_WALL_RATIO = 0.62      # at a disc the lateral cortical walls fall below this fraction of their level

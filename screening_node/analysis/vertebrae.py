@@ -48,9 +48,11 @@ def body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
         segs = [(a, b) for a, b in _segments(mid[r] > T.BODY_SEGMENT_HU)
                 if T.BODY_MIN_AP_MM <= b - a + 1 <= T.BODY_MAX_AP_MM]
         if segs:
-            # the thick bone segment nearest the column path is the body; a contrast-filled aorta
-            # in front of it is further away (the path runs through the body or its canal)
-            a, b = min(segs, key=lambda s: max(s[0] - st.half_ap, st.half_ap - s[1], 0))
+            # The path runs through the body or its canal, so the body's posterior wall is at most a
+            # few mm in front of it. The body is the most anterior thick bone segment reaching that
+            # far back: a contrast-filled aorta ends further in front, the arch lies behind the body.
+            near = [sg for sg in segs if sg[1] - st.half_ap >= -T.BODY_BEHIND_PATH_MM]
+            a, b = near[0] if near else segs[0]
             ap_c[r] = 0.5 * (a + b) - st.half_ap
     ap_c = _fill_smooth(ap_c)
     lat_c = np.full(rows, np.nan)
@@ -154,17 +156,17 @@ def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarra
     """Where the pitch of confident discs leaves room for a missed disc, take the deepest weak candidate.
 
     The vertebral pitch changes slowly along the spine, so a gap of 1.5 pitches (or an end of
-    the spine longer than half a pitch; thoracic pitches are shorter than lumbar ones) holds a disc the wall test missed (e.g. beside the sacral
+    the spine longer than 0.6 pitch) holds a disc the wall test missed (e.g. beside the sacral
     alae, or a sclerotic endplate).
     """
     if len(discs) < 2:
         return discs
     out = list(discs)
+    pitch = float(np.median(np.diff(out)))  # from the confident discs only: fills must not shrink it
     for _ in range(30):  # each fill can open the next end gap
-        pitch = float(np.median(np.diff(out)))
         first = int(np.argmax(valid))
         last = len(valid) - 1 - int(np.argmax(valid[::-1]))
-        windows = [(out[0] - 1.5 * pitch, out[0] - 0.5 * pitch), (out[-1] + 0.5 * pitch, out[-1] + 1.5 * pitch)]
+        windows = [(out[0] - 1.3 * pitch, out[0] - 0.6 * pitch), (out[-1] + 0.6 * pitch, out[-1] + 1.3 * pitch)]
         windows += [(a + 0.6 * pitch, b - 0.6 * pitch) for a, b in zip(out[:-1], out[1:]) if b - a > 1.5 * pitch]
         added = False
         for lo, hi in windows:

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "outbox",
     "audit",
     "analyze",
+    "evaluate",
 )
 
 
