@@ -1,0 +1,132 @@
+"""Accuracy of the analysis on a batch of random phantoms (issue 4 targets).
+
+Generates N phantoms whose options are drawn from one seeded generator (field of view, sagittal
+curvature, scoliosis up to +-20 degrees, bone density down to osteoporotic, patient size, noise,
+head/feet first, 0-2 fractures cycling through every grade x morphology), analyses each with
+``analyze_path`` and evaluates the batch with ``evaluate_metrics``.
+
+    .venv/bin/python benchmarks/phantom_eval.py --n 30 --out /tmp/phantom_eval [--preset 1mm|fast] [--jobs 2]
+
+Targets (issue 4): identification >= 0.98, height MAE <= 0.7 mm at 1 mm voxels, grade exact
+agreement >= 0.95. Writes OUT/report.json and OUT/cases.json (options and timings per case) and
+prints the readable report. Re-running with the same --out reuses generated phantoms (--regenerate
+to redo them) and always re-analyses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from screening_node.analysis.evaluate_metrics import evaluate_pairs, format_report
+from screening_node.phantom import FractureSpec, PhantomOptions, generate_phantom
+
+# Levels safely inside each field of view (the phantom's choose_grid decides the real extent).
+FRACTURE_LEVELS = {
+    "trunk": ["T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4"],
+    "chest": ["T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11"],
+    "abdomen": ["T12", "L1", "L2", "L3", "L4"],
+    "lumbar": ["L1", "L2", "L3", "L4"],
+    "spine-crop": ["T10", "T11", "T12", "L1", "L2"],
+}
+FOV_WEIGHTS = {"trunk": 0.3, "chest": 0.2, "abdomen": 0.2, "lumbar": 0.15, "spine-crop": 0.15}
+COMBOS = [(g, m) for g in (1, 2, 3) for m in ("wedge", "biconcave", "crush")]
+PRESETS: dict[str, dict[str, Any]] = {
+    # 1 mm voxels: the issue's height target is stated for them. Matrix per field of view so 1 mm pixels cover it.
+    "1mm": {"pixel_spacing": 1.0, "slice_thickness": 1.0,
+            "matrix": {"trunk": 400, "chest": 400, "abdomen": 400, "lumbar": 224, "spine-crop": 128}},
+    # The phantom's fast preset: quick smoke runs.
+    "fast": {"pixel_spacing": 1.5, "slice_thickness": 3.0,
+             "matrix": {"trunk": 256, "chest": 256, "abdomen": 256, "lumbar": 160, "spine-crop": 96}},
+}
+
+
+def draw_options(i: int, seed: int, preset: str) -> PhantomOptions:
+    """Options of case i: reproducible from (seed, i)."""
+    rng = np.random.default_rng([seed, i])
+    fov = str(rng.choice(list(FOV_WEIGHTS), p=list(FOV_WEIGHTS.values())))
+    levels = list(FRACTURE_LEVELS[fov])
+    n_fx = int(rng.choice([0, 1, 1, 2]))
+    fractures = []
+    for k in range(n_fx):
+        grade, morph = COMBOS[(2 * i + k) % len(COMBOS)]
+        level = str(rng.choice(levels))
+        idx = levels.index(level)
+        # keep fractured levels apart so every crush has unfractured neighbours
+        levels = [lv for j, lv in enumerate(levels) if abs(j - idx) > 1]
+        fractures.append(FractureSpec(level, grade, morph))
+        if not levels:
+            break
+    p = PRESETS[preset]
+    return PhantomOptions(
+        seed=seed * 1000 + i, fov=fov, fractures=tuple(fractures),
+        kyphosis=float(rng.uniform(20, 60)), lordosis=float(rng.uniform(30, 65)),
+        scoliosis=float(rng.uniform(-20, 20)), patient_size=str(rng.choice(["small", "medium", "large"])),
+        bone_density=str(rng.choice(["normal", "osteopenic", "osteoporotic"])), noise=float(rng.uniform(6, 20)),
+        feet_first=bool(rng.random() < 0.25), slice_thickness=p["slice_thickness"], pixel_spacing=p["pixel_spacing"],
+        matrix=p["matrix"][fov], format="nifti")
+
+
+def run_case(i: int, seed: int, preset: str, out: Path, regenerate: bool) -> dict[str, Any]:
+    from screening_node.analysis.pipeline import analyze_path
+
+    options = draw_options(i, seed, preset)
+    case = out / f"case{i:03d}"
+    t0 = time.perf_counter()
+    if regenerate or not (case / "truth.json").is_file() or not (case / "ct.nii.gz").is_file():
+        generate_phantom(options, case)
+    t1 = time.perf_counter()
+    result = analyze_path(case / "ct.nii.gz", case / "result")
+    t2 = time.perf_counter()
+    return {"case": case.name, "options": options.to_dict(), "generate_s": round(t1 - t0, 2),
+            "analyze_s": round(t2 - t1, 2), "status": result.status, "reason": result.reason,
+            "notes": list(result.notes)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=30, help="number of phantoms (default 30)")
+    ap.add_argument("--seed", type=int, default=4, help="batch seed (default 4)")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="1mm")
+    ap.add_argument("--out", type=Path, default=Path("/tmp/phantom_eval"))
+    ap.add_argument("--jobs", type=int, default=1, help="processes (the shared machine has 2 cores)")
+    ap.add_argument("--regenerate", action="store_true", help="render phantoms again even if present")
+    ap.add_argument("--json", action="store_true", help="print report.json instead of the table")
+    args = ap.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    jobs = [(i, args.seed, args.preset, args.out, args.regenerate) for i in range(args.n)]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            cases = list(pool.map(run_case, *zip(*jobs)))
+    else:
+        cases = [run_case(*j) for j in jobs]
+    for c in cases:
+        print(f"{c['case']}: {c['options']['fov']:<10} fx {','.join(c['options']['fractures']) or '-':<26} "
+              f"{c['status']:<14} generate {c['generate_s']:6.1f} s analyse {c['analyze_s']:5.1f} s", file=sys.stderr)
+    report = evaluate_pairs([(args.out / c["case"] / "result", args.out / c["case"]) for c in cases],
+                            [c["case"] for c in cases])
+    report["batch"] = {"n": args.n, "seed": args.seed, "preset": args.preset,
+                       "wall_s": round(time.perf_counter() - t0, 1),
+                       "median_analyze_s": float(np.median([c["analyze_s"] for c in cases]))}
+    (args.out / "report.json").write_text(json.dumps(report, indent=1))
+    (args.out / "cases.json").write_text(json.dumps(cases, indent=1))
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "per_vertebra"}, indent=1))
+    else:
+        print(format_report(report))
+        print(f"batch: {report['batch']}")
+        misses = [f"{v['case']}:{v['label']}" for v in report["per_vertebra"] if not v["identified"]]
+        print(f"not identified ({len(misses)}): {' '.join(misses[:40])}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
