@@ -73,10 +73,10 @@ def test_results_arrive_in_the_pacs_next_to_the_ct(tmp_path, phantom):
             assert storescu(node.port, files).returncode == 0
             result = _job_result(node, header.SeriesInstanceUID)
             found = _wait_for_objects(orthanc, header.StudyInstanceUID, {CT, SEG, SR_3D, SC})
+        assert len(orthanc.studies()) == 1
+        sr_path = tmp_path / "sr-from-orthanc.dcm"
+        sr_path.write_bytes(orthanc.instance_file(found[SR_3D][0]))
     assert len(found[CT]) == len(files) and len(found[SEG]) == len(found[SR_3D]) == len(found[SC]) == 1
-    assert len(orthanc.studies()) == 1
-    sr_path = tmp_path / "sr-from-orthanc.dcm"
-    sr_path.write_bytes(orthanc.instance_file(found[SR_3D][0]))
     values = read_sr_values(sr_path)
     graded = {v.label: v for v in result.vertebrae if v.assessable}
     assert graded, "the phantom must have assessable vertebrae"
@@ -86,7 +86,7 @@ def test_results_arrive_in_the_pacs_next_to_the_ct(tmp_path, phantom):
         for name, height in vertebra.heights_mm.items():
             assert reported.heights_mm[name] == pytest.approx(height, abs=1e-3)
         assert reported.grade == vertebra.grade
-    assert result.vertebrae and any(v.label == "L2" and (v.grade or 0) >= 2 for v in result.vertebrae)
+    assert values.worst_grade == result.max_grade  # (accuracy itself is tested in the analysis tests)
 
 
 def test_pacs_down_during_delivery_everything_arrives_once(tmp_path, phantom):
