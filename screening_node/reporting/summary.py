@@ -112,7 +112,11 @@ def render_summary(result: StudyResult, view: SagittalView) -> Image.Image:
     title += ("not assessable" if not assessed else
               f"worst grade {worst} ({GRADE_NAMES[worst]})" + (" - fracture suspected" if result.fracture_suspected
                                                               else " - no fracture suspected"))
-    draw.text((10, 10), title, fill=(255, 255, 255), font=big)
+    title_font, size = big, 20
+    while size > 10 and draw.textlength(title, font=title_font) > width - 20:  # the title always fits
+        size -= 1
+        title_font = _font(size)
+    draw.text((10, 10), title, fill=(255, 255, 255), font=title_font)
 
     def xy(row: float, col: float) -> tuple[float, float]:
         return LEFT_PX + (col + 0.5) * s, HEADER_PX + (row + 0.5) * s
