@@ -13,6 +13,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from screening_node.analysis import thresholds as T
 from screening_node.analysis.straighten import Straightened, lps_to_index
 from screening_node.analysis.vertebrae import BodyFinding
 
@@ -43,13 +44,17 @@ def body_mask(image: sitk.Image, st: Straightened, bodies: list[tuple[int, BodyF
         centre_a = 0.5 * (ant + post)
         half_a = 0.5 * (post - ant)
         inside = (R >= lo) & (R <= hi) & (((A - centre_a) / half_a) ** 2 + (L / b.lat_half_width) ** 2 <= 1.0)
-        R, A, L = R[inside], A[inside], L[inside]
-        # keep bone-density samples only (the straightened volume at the nearest 1 mm voxel)
+        # keep bone-density samples (the straightened volume at the nearest 1 mm voxel): above the
+        # half level between this body's own core density and soft tissue, holes filled
         ri = np.clip(np.rint(R).astype(int), 0, st.volume.shape[0] - 1)
         ai = np.clip(np.rint(A).astype(int) + st.half_ap, 0, st.volume.shape[1] - 1)
         li = np.clip(np.rint(L).astype(int) + st.half_lat, 0, st.volume.shape[2] - 1)
-        keep = st.volume[ri, ai, li] >= MASK_MIN_HU
-        idx = np.rint(lps_to_index(image, st.to_lps(R[keep], A[keep], L[keep]))).astype(int)
+        values = st.volume[ri, ai, li]
+        core = float(np.median(values[inside])) if inside.any() else MASK_MIN_HU
+        level = max(MASK_MIN_HU, 0.5 * (core + T.SOFT_TISSUE_HU))
+        keep = inside & ndimage.binary_fill_holes(inside & (values >= level))
+        R, A, L = R[keep], A[keep], L[keep]
+        idx = np.rint(lps_to_index(image, st.to_lps(R, A, L))).astype(int)
         ok = np.all((idx >= 0) & (idx < np.array(out.shape)), axis=1)
         idx = idx[ok]
         out[idx[:, 0], idx[:, 1], idx[:, 2]] = label

@@ -1,0 +1,112 @@
+"""The analytic pipeline end to end on a small phantom: outputs, contract, accuracy, CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from screening_node.analysis.evaluate import evaluate_pair, load_truth
+from screening_node.analysis.pipeline import analyze_path, analyze_volume
+from screening_node.analysis.results import KEYPOINT_NAMES, StudyResult
+from screening_node.analysis.stages import EngineNotAvailable
+from screening_node.cli import main
+from screening_node.phantom import FractureSpec, fast_options, generate_phantom
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("phantom")
+    opts = fast_options(seed=1, fov="abdomen", format="nifti",
+                        fractures=(FractureSpec("L1", 2, "wedge"), FractureSpec("L3", 3, "crush")))
+    generate_phantom(opts, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def analysed(phantom, tmp_path_factory) -> tuple[StudyResult, Path]:
+    out = tmp_path_factory.mktemp("result")
+    return analyze_path(phantom / "ct.nii.gz", out), out
+
+
+def test_outputs_follow_the_contract(analysed, phantom):
+    result, out = analysed
+    assert result.status == "reported" and result.engine == "analytic"
+    assert StudyResult.read(out / "results.json") == result
+    ct = sitk.ReadImage(str(phantom / "ct.nii.gz"))
+    mask = sitk.ReadImage(str(out / result.body_mask_path))
+    assert mask.GetSize() == ct.GetSize()
+    assert np.allclose(mask.GetOrigin(), ct.GetOrigin()) and np.allclose(mask.GetSpacing(), ct.GetSpacing())
+    assert np.allclose(mask.GetDirection(), ct.GetDirection())
+    values = set(np.unique(sitk.GetArrayViewFromImage(mask)).tolist()) - {0}
+    labels = {v.mask_label for v in result.vertebrae if v.mask_label is not None}
+    assert values and values <= labels
+    view = np.load(out / "sagittal_view.npz")
+    rows = view["image"].shape[0]
+    assert view["image"].dtype == np.float32 and view["centre_lps"].shape == (rows, 3)
+    assert np.allclose(np.linalg.norm(view["col_dir_lps"], axis=1), 1, atol=1e-4)
+    assert view["row_dir_lps"][rows // 2][2] < 0  # rows run cranial -> caudal (LPS z falls)
+    for v in result.vertebrae:
+        if v.keypoints_lps_mm:
+            assert tuple(v.keypoints_lps_mm) == KEYPOINT_NAMES
+        if v.height_loss is not None:
+            assert 0 <= v.height_loss <= 1
+
+
+def test_mask_lies_on_the_truth_bodies(analysed, phantom):
+    result, out = analysed
+    mask = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "body_mask.nii.gz")))
+    truth = sitk.GetArrayFromImage(sitk.ReadImage(str(phantom / "labels.nii.gz")))
+    fractions = [float((truth[mask == lab] > 0).mean()) for lab in np.unique(mask) if lab]
+    # today: ~0.65-0.7 on well-outlined bodies (one 3 mm slice too many at each endplate), less where
+    # the body outline runs into the arch; see the report
+    assert np.median(fractions) >= 0.6, fractions
+
+
+def test_phantom_accuracy(analysed, phantom):
+    result, _ = analysed
+    ev = evaluate_pair(result, load_truth(phantom / "truth.json")).summary()
+    assert ev["identification_rate"] >= 0.85, ev["misses"]
+    assert ev["localisation_error_mm"]["all"] < 10
+    assert ev["height_mae_mm"] < 4.0  # 1.5 mm pixels, 3 mm slices; see the report for the measured figure
+    matrix = np.array(ev["grade_confusion"]["matrix"])
+    assert matrix[3, 3] >= 1  # the grade-3 crush fracture is found as grade 3
+
+
+def test_sagittal_view_maps_back_to_lps(analysed):
+    result, out = analysed
+    view = np.load(out / "sagittal_view.npz")
+    v = next(v for v in result.vertebrae if v.keypoints_lps_mm)
+    p = np.array(v.keypoints_lps_mm["superior_middle"])
+    r = int(np.argmin(np.linalg.norm(view["centre_lps"] - p, axis=1)))
+    c = float((p - view["centre_lps"][r]) @ view["col_dir_lps"][r]) + int(view["centre_col"])
+    back = view["centre_lps"][r] + (c - int(view["centre_col"])) * view["col_dir_lps"][r]
+    assert np.linalg.norm(back - p) < 2.0
+
+
+def test_no_spine_is_not_assessable(tmp_path):
+    img = sitk.Image((64, 64, 40), sitk.sitkFloat32) + 20.0  # water only
+    img.SetSpacing((2.0, 2.0, 3.0))
+    result = analyze_volume(img, tmp_path)
+    assert result.status == "not_assessable" and "column" in result.reason
+    assert StudyResult.read(tmp_path / "results.json").status == "not_assessable"
+
+
+def test_neural_engine_is_refused_plainly(tmp_path):
+    img = sitk.Image((8, 8, 8), sitk.sitkFloat32)
+    with pytest.raises(EngineNotAvailable, match="not available"):
+        analyze_volume(img, tmp_path, engine="neural")
+
+
+def test_analyze_and_evaluate_cli(phantom, tmp_path, capsys):
+    assert main(["analyze", str(phantom / "ct.nii.gz"), "--out", str(tmp_path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["schema"] == "screening-node/results/v1"
+    assert main(["evaluate", "--results", str(tmp_path), "--truth", str(phantom), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["summary"]["truth_vertebrae"] > 0
+    assert main(["analyze", str(tmp_path / "absent"), "--out", str(tmp_path)]) == 2
+    assert main(["analyze", str(phantom / "ct.nii.gz"), "--out", str(tmp_path), "--engine", "neural"]) == 2

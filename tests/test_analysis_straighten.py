@@ -1,0 +1,78 @@
+"""Straightening: a curved tube becomes straight, frames do not twist, positions map back to LPS."""
+
+import numpy as np
+import SimpleITK as sitk
+
+from screening_node.analysis.centreline import resample_by_arclength
+from screening_node.analysis.straighten import lps_to_index, rotation_minimising_frames, straighten
+
+
+def _curve() -> np.ndarray:
+    """An S-curve in the coronal and sagittal planes, cranial (high z) first, LPS mm."""
+    z = np.linspace(100, -100, 400)
+    x = 15 * np.sin(z / 40.0)
+    y = 10 * np.cos(z / 60.0)
+    return resample_by_arclength(np.stack([x, y, z], axis=1), 1.0)
+
+
+def _tube_image(points: np.ndarray, radius: float) -> sitk.Image:
+    """A bright tube (1000 HU) of the given radius around the curve, on a 1 mm grid with an oblique direction."""
+    size = (80, 80, 230)
+    img = sitk.Image(size, sitk.sitkFloat32)
+    img.SetSpacing((1.0, 1.0, 1.0))
+    img.SetOrigin((-40.0, -40.0, -115.0))
+    zz, yy, xx = np.mgrid[0:size[2], 0:size[1], 0:size[0]].astype(np.float32)
+    lps = np.stack([xx - 40, yy - 40, zz - 115], axis=-1)
+    # distance to the curve, slice by slice (the curve is nearly parallel to z)
+    dist = np.full(zz.shape, np.inf, dtype=np.float32)
+    for p in points[::2]:
+        k = int(round(p[2] + 115))
+        for kk in range(max(0, k - 2), min(size[2], k + 3)):
+            d = np.linalg.norm(lps[kk] - p, axis=-1)
+            dist[kk] = np.minimum(dist[kk], d)
+    arr = np.where(dist <= radius, 1000.0, -1000.0).astype(np.float32)
+    out = sitk.GetImageFromArray(arr)
+    out.CopyInformation(img)
+    return out
+
+
+def test_curved_tube_maps_to_straight_tube():
+    pts = _curve()
+    image = _tube_image(pts, radius=6.0)
+    st = straighten(image, pts, 15, 15)
+    inner = st.volume[10:-10]  # away from the ends
+    centre = inner[:, 15 - 3:15 + 4, 15 - 3:15 + 4]
+    ring = inner[:, [15 - 12, 15 + 12], :][:, :, [3, 27]]
+    assert (centre > 500).mean() > 0.98          # the tube stays on the straight axis
+    assert (ring < -500).mean() > 0.98           # and nothing of it wanders outside its radius
+
+
+def test_frames_are_orthonormal_and_do_not_twist():
+    pts = _curve()
+    t, r, s = rotation_minimising_frames(pts, np.array([0.0, 1.0, 0.0]))
+    assert np.allclose(np.einsum("ij,ij->i", t, r), 0, atol=1e-6)
+    assert np.allclose(np.linalg.norm(r, axis=1), 1, atol=1e-6)
+    assert np.allclose(np.cross(t, r), s)
+    # rotation-minimising: the frame turns only as much as the tangent does
+    dr = np.linalg.norm(np.diff(r, axis=0), axis=1)
+    dt = np.linalg.norm(np.diff(t, axis=0), axis=1)
+    assert np.all(dr <= dt + 1e-3)
+
+
+def test_lps_round_trip_through_image_indices():
+    pts = _curve()
+    image = sitk.Image((50, 60, 70), sitk.sitkFloat32)
+    image.SetSpacing((0.7, 0.8, 2.5))
+    image.SetOrigin((10.0, -20.0, 30.0))
+    image.SetDirection((0, 0, -1, 1, 0, 0, 0, -1, 0))  # a sagittal (PIR-like) acquisition
+    st = straighten(image, pts, 5, 5)
+    rows, aps, lats = np.array([12.0, 200.0]), np.array([4.0, -3.0]), np.array([-2.0, 1.5])
+    lps = st.to_lps(rows, aps, lats)
+    for p, row, a, l in zip(lps, rows.astype(int), aps, lats):
+        d = p - st.points[row]
+        assert abs(d @ st.col_dirs[row] - a) < 1e-6
+        assert abs(d @ st.lat_dirs[row] - l) < 1e-6
+        assert abs(d @ st.tangents[row]) < 1e-6  # on the plane orthogonal to the curve
+    idx = lps_to_index(image, lps)  # numpy (z, y, x)
+    back = np.array([image.TransformContinuousIndexToPhysicalPoint(tuple(float(c) for c in i[::-1])) for i in idx])
+    assert np.allclose(back, lps, atol=1e-6)
