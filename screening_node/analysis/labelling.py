@@ -36,10 +36,11 @@ def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], 
     the scanned field (then the true reach is unknown, at least the value given).
     """
     v = st.volume
+    h = st.step_mm
     r0 = int(body.top_disc if body.top_disc is not None else body.centre_row - 12)
     r1 = int(body.bottom_disc if body.bottom_disc is not None else body.centre_row + 12) + rows_below
     r0, r1 = max(0, r0), min(v.shape[0], r1 + 1)
-    a0, a1 = max(0, int(st.half_ap + ap[0])), min(v.shape[1], int(st.half_ap + ap[1]) + 1)
+    a0, a1 = max(0, int(st.half_ap + ap[0] / h)), min(v.shape[1], int(st.half_ap + ap[1] / h) + 1)
     block = v[r0:r1, a0:a1, :]
     if block.size == 0:
         return 0.0, 0.0, False, False
@@ -47,7 +48,8 @@ def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], 
     outside = (block <= -1000).all(axis=0)       # never inside the scanned field
     lab, _ = ndimage.label(mip > hu)
     cl = st.half_lat
-    seeds = np.unique(lab[:, cl - 12:cl + 13])
+    near = int(round(12 / h))
+    seeds = np.unique(lab[:, cl - near:cl + near + 1])
     comp = np.isin(lab, seeds[seeds > 0])
     cols = np.flatnonzero(comp.any(axis=0))
     if cols.size == 0:
@@ -56,11 +58,11 @@ def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], 
     grown = ndimage.binary_dilation(comp, iterations=2)
     edge_left = bool((grown & outside)[:, :cl].any())
     edge_right = bool((grown & outside)[:, cl:].any())
-    return float(cl - left_i), float(right_i - cl), edge_left, edge_right
+    return float(cl - left_i) * h, float(right_i - cl) * h, edge_left, edge_right
 
 
 def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
-    """Assign levels to bodies ordered cranial -> caudal."""
+    """Assign levels to bodies ordered cranial -> caudal; st is the wide (coarse) labelling volume."""
     n = len(bodies)
     evidence = []
     rib = []

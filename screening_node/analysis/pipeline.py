@@ -93,13 +93,15 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
         from screening_node.analysis.centreline import resample_by_arclength
         pts = resample_by_arclength(st0.to_lps(np.arange(len(st0.points)), ap_c, lat_c), T.STRAIGHT_MM)
     with timer.stage("straighten"):
-        st = eng.straighten(image, pts, T.STRAIGHT_HALF_AP_MM, T.LABEL_HALF_LAT_MM, array)
+        st = eng.straighten(image, pts, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array)
     with timer.stage("vertebrae"):
         bodies, _ = eng.bodies(st)
     if not bodies:
         raise NotAssessable("no vertebral body could be separated along the spine")
     with timer.stage("labelling"):
-        lab = eng.label(st, bodies)
+        h = T.LABEL_STEP_MM  # ribs and pelvis are judged on a wider, coarser straightened volume
+        wide = eng.straighten(image, pts, int(T.STRAIGHT_HALF_AP_MM / h), int(T.LABEL_HALF_LAT_MM / h), array, h)
+        lab = eng.label(wide, bodies)
     with timer.stage("grading"):
         vertebrae = _measure(st, bodies, lab.labels, lab.confidence)
     body_mask_path = None

@@ -28,7 +28,7 @@ class CentrelineStage(Protocol):
 
 class StraightenStage(Protocol):
     def __call__(self, image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: int,
-                 array: np.ndarray | None = None) -> straighten.Straightened: ...
+                 array: np.ndarray | None = None, step_mm: float = 1.0) -> straighten.Straightened: ...
 
 
 class BodyCentreStage(Protocol):

@@ -25,7 +25,7 @@ class Straightened:
     lat_dirs: np.ndarray     # (rows, 3) unit S = T x R
     half_ap: int             # ap index of offset 0
     half_lat: int            # lat index of offset 0
-    step_mm: float = 1.0
+    step_mm: float = 1.0     # sample spacing along ap and lat (rows are always 1 mm)
 
     def to_lps(self, row: np.ndarray | float, ap_mm: np.ndarray | float, lat_mm: np.ndarray | float) -> np.ndarray:
         """LPS of (fractional row, ap offset mm, lat offset mm); broadcasting, returns (..., 3)."""
@@ -72,12 +72,16 @@ def lps_to_index(image: sitk.Image, lps: np.ndarray) -> np.ndarray:
 
 
 def straighten(image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: int,
-               array: np.ndarray | None = None) -> Straightened:
-    """Sample the CT on planes orthogonal to the curve (1 mm grid, linear interpolation, -1024 outside)."""
+               array: np.ndarray | None = None, step_mm: float = 1.0) -> Straightened:
+    """Sample the CT on planes orthogonal to the curve (linear interpolation, -1024 outside).
+
+    Rows are the curve's points (1 mm apart); ap and lat are sampled every step_mm, half_ap and
+    half_lat samples to each side (so index half_ap is offset 0).
+    """
     t, r, s = rotation_minimising_frames(points, np.array([0.0, 1.0, 0.0]))  # R starts posterior
     arr = sitk.GetArrayViewFromImage(image) if array is None else array
-    ap = np.arange(-half_ap, half_ap + 1, dtype=float)
-    lat = np.arange(-half_lat, half_lat + 1, dtype=float)
+    ap = np.arange(-half_ap, half_ap + 1, dtype=float) * step_mm
+    lat = np.arange(-half_lat, half_lat + 1, dtype=float) * step_mm
     out = np.empty((len(points), ap.size, lat.size), dtype=np.float32)
     chunk = 64
     for start in range(0, len(points), chunk):
@@ -86,4 +90,4 @@ def straighten(image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: in
                + lat[None, None, :, None] * s[sl, None, None, :])
         idx = lps_to_index(image, lps)
         out[sl] = ndimage.map_coordinates(arr, np.moveaxis(idx, -1, 0), order=1, cval=-1024.0, prefilter=False)
-    return Straightened(out, points, t, r, s, half_ap, half_lat)
+    return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm)

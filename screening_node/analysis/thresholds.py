@@ -17,6 +17,7 @@ COARSE_MM = 3.0         # spine search grid: a vertebral body (>= 25 mm) spans 8
 STRAIGHT_MM = 1.0       # straightened volume pixel size (issue: 1 mm)
 STRAIGHT_HALF_AP_MM = 60   # half extent along the column direction: body (~35 mm) + canal + arch
 STRAIGHT_HALF_LAT_MM = 40  # half extent left-right: a lumbar body is ~50 mm wide
+LABEL_STEP_MM = 2.0        # sample spacing of the wide labelling volume: ribs and ilia are >= 5 mm thick
 LABEL_HALF_LAT_MM = 110     # lateral reach for rib / pelvis evidence
 
 # --- Densities (HU) ---
