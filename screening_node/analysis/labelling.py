@@ -82,7 +82,9 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     # S1: the body below the most caudal disc, when pelvic bone flanks it. (The straightened planes
     # at the lumbosacral bend cut the ilia beside L5 too, so the pelvis alone cannot tell L5 from S1.)
     s1 = None
-    if n >= 2 and bodies[-1].top_disc is not None and bodies[-1].bottom_disc is None and pelvis[-1]:
+    # Ribs also reach that far, so rib-free (lumbar) bodies must lie above it.
+    if (n >= 2 and bodies[-1].top_disc is not None and bodies[-1].bottom_disc is None and pelvis[-1]
+            and not all(rib[:-1])):
         s1 = n - 1
     # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows.
     t12 = None

@@ -94,6 +94,8 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
     bounds = [None] + discs + [None]
     bodies = []
     for top, bottom in zip(bounds[:-1], bounds[1:]):
+        if top is None and bottom is None:
+            break  # no disc at all: no body can be delimited
         r0 = top if top is not None else max(first, bottom - T.CUT_BODY_MAX_MM)
         r1 = bottom if bottom is not None else min(last, top + T.CUT_BODY_MAX_MM)
         if r1 - r0 < T.BODY_MIN_HEIGHT_MM:
