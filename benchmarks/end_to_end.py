@@ -32,11 +32,12 @@ from tests.node_process import NodeProcess  # noqa: E402
 from tests.pacs import Orthanc  # noqa: E402
 
 SR_3D = "1.2.840.10008.5.1.4.1.1.88.34"
+TRUNK_LENGTH_MM = 646.0  # cranio-caudal extent of the trunk phantom: slice thickness sets the slice count
 
 
 def make_phantom(out: Path, seed: int, slices: int) -> list[Path]:
     subprocess.run([sys.executable, "-m", "screening_node", "phantom", "--out", str(out), "--seed", str(seed),
-                    "--fov", "trunk", "--slice-thickness", "1.0", "--format", "dicom",
+                    "--fov", "trunk", "--slice-thickness", f"{TRUNK_LENGTH_MM / slices:.2f}", "--format", "dicom",
                     "--fracture", "L1:2:wedge"], check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     files = sorted(p for p in (out / "dicom").iterdir() if p.is_file())
     if len(files) < slices:
