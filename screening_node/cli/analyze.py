@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("analyze", help="analyse one CT series (DICOM folder) or volume file",
                               description="Find the spine, measure vertebral body heights and grade "
                                           "compression fractures (Genant). Writes DIR/results.json, "
-                                          "DIR/body_mask.nii.gz and DIR/sagittal_view.npz.")
+                                          "DIR/body_mask.nii.gz and DIR/sagittal_view.npz; for DICOM input "
+                                          "also the DICOM SEG, TID 1500 SR and summary image (seg.dcm, "
+                                          "sr.dcm, summary.dcm, summary.png).")
     p.add_argument("path", type=Path, help="DICOM series folder, DICOM files folder, or NIfTI/NRRD/MHA file")
     p.add_argument("--out", type=Path, required=True, metavar="DIR", help="result folder")
     p.add_argument("--json", action="store_true", help="print results.json instead of the table")
@@ -24,20 +26,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from screening_node.analysis.pipeline import RESULTS_NAME, analyze_path
+    from screening_node.analysis.pipeline import RESULTS_NAME, analyze_volume
     from screening_node.analysis.stages import EngineNotAvailable
+    from screening_node.errors import NotAssessable
+    from screening_node.imaging.volume import load_volume
+
     if not args.path.exists():
         print(f"screening-node analyze: {args.path} does not exist", file=sys.stderr)
         return 2
     try:
-        result = analyze_path(args.path, args.out, engine=args.engine)
-    except EngineNotAvailable as exc:
-        print(f"screening-node analyze: {exc}", file=sys.stderr)
-        return 2
+        volume = load_volume(args.path)
+    except NotAssessable as exc:
+        result = StudyResult(status="not_assessable", reason=exc.reason, engine=args.engine, vertebrae=(),
+                             input={"path": str(args.path)})
+        result.write(args.out / RESULTS_NAME)
+        volume = None
+    if volume is not None:
+        try:
+            result = analyze_volume(volume, args.out, engine=args.engine, path=str(args.path))
+        except EngineNotAvailable as exc:
+            print(f"screening-node analyze: {exc}", file=sys.stderr)
+            return 2
+    report_lines: list[str] = []
+    if volume is not None and volume.reference_datasets:  # DICOM input: the objects the PACS gets
+        from screening_node.reporting import write_report_objects
+
+        objects = write_report_objects(result, args.out, volume.reference_datasets, volume.image)
+        report_lines = [f"wrote {p}" for p in (objects.seg, objects.sr, objects.summary_dcm, objects.summary_png) if p]
+        report_lines += [f"no {name}: {reason}" for name, reason in objects.missing.items()]
     if args.json:
         print((args.out / RESULTS_NAME).read_text())
     else:
         print(format_table(result))
+        print("\n".join(report_lines))
     return 0
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from screening_node.analysis.results import StudyResult
 from screening_node.audit.models import Job, Series
+from screening_node.cli.analyze import format_table
 from screening_node.cli.common import add_state_options, settings_from_args
 from screening_node.cli.serve import configure_logging
 
@@ -46,22 +47,6 @@ def _storescu() -> str | None:
         if candidate and Path(candidate).exists() and ".venv" not in candidate and "pyenv" not in candidate:
             return candidate
     return None
-
-
-def print_findings(result: StudyResult, out=sys.stdout) -> None:  # type: ignore[no-untyped-def]
-    """The findings table a person reads at a glance."""
-    print(f"status: {result.status}" + (f" ({result.reason})" if result.reason else ""), file=out)
-    print(f"{'level':6} {'ant':>6} {'mid':>6} {'post':>6} {'loss':>6}  {'grade':5} {'morphology':10} note", file=out)
-    for v in result.vertebrae:
-        h = v.heights_mm or {}
-        fmt = lambda key: f"{h[key]:6.1f}" if key in h else f"{'-':>6}"  # noqa: E731
-        loss = f"{100 * v.height_loss:5.0f}%" if v.height_loss is not None else f"{'-':>6}"
-        grade = str(v.grade) if v.grade is not None else "-"
-        note = v.reason or ""
-        print(f"{v.label or '?':6} {fmt('anterior')} {fmt('middle')} {fmt('posterior')} {loss}  {grade:5} "
-              f"{v.morphology or '-':10} {note}", file=out)
-    print(f"patient: worst grade {result.max_grade if result.max_grade is not None else '-'}, "
-          f"fracture suspected: {'yes' if result.fracture_suspected else 'no'}", file=out)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -144,7 +129,7 @@ def _show(job: Job) -> None:
     result_dir = Path(job.result_dir)
     results = result_dir / "results.json"
     if results.exists():
-        print_findings(StudyResult.read(results))
+        print(format_table(StudyResult.read(results)))
     print()
     print(f"results folder : {result_dir}")
     for name, what in (("summary.png", "summary image"), ("seg.dcm", "DICOM SEG"), ("sr.dcm", "TID 1500 SR"),
