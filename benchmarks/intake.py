@@ -5,7 +5,8 @@
 Both receivers listen on loopback; DCMTK storescu sends the same files to each
 (TCP_NODELAY=1 for the DCMTK tools: without it Nagle's algorithm stalls every
 PDU). The node fsyncs every instance and indexes it in SQLite; storescp only
-writes files. Prints MB/s for each (median of repeats) and the ratio.
+writes files. Prints MB/s for each (median of repeats) and the ratio, plus a
+pynetdicom SCP that discards what it receives: the ceiling of the framework.
 """
 
 from __future__ import annotations
@@ -89,6 +90,31 @@ def run_storescp(files: list[Path], max_pdu: int) -> float:
             proc.wait()
 
 
+BARE_PYNETDICOM_SCP = """
+import sys
+from pynetdicom import AE, evt
+from pynetdicom.sop_class import CTImageStorage
+ae = AE()
+ae.maximum_pdu_size = int(sys.argv[2])
+ae.add_supported_context(CTImageStorage, ["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"])
+ae.start_server(("127.0.0.1", int(sys.argv[1])),
+                evt_handlers=[(evt.EVT_C_STORE, lambda event: (event.encoded_dataset(include_meta=True), 0)[1])])
+"""
+
+
+def run_bare_pynetdicom(files: list[Path], max_pdu: int) -> float:
+    """pynetdicom receiving and discarding: the framework's own ceiling, without disk or index."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", BARE_PYNETDICOM_SCP, str(port), str(max_pdu)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, proc)
+        return send(port, files, max_pdu)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def run_node(files: list[Path], max_pdu: int) -> float:
     with tempfile.TemporaryDirectory() as data:
         port = free_port()
@@ -126,9 +152,12 @@ def main() -> int:
         for max_pdu in args.max_pdu:
             scp_times = [run_storescp(files, max_pdu) for _ in range(args.repeats)]
             node_times = [run_node(files, max_pdu) for _ in range(args.repeats)]
+            bare_times = [run_bare_pynetdicom(files, max_pdu) for _ in range(args.repeats)]
             scp, node = statistics.median(scp_times), statistics.median(node_times)
+            bare = statistics.median(bare_times)
             print(f"max PDU {max_pdu:>8}: storescp {megabytes / scp:7.1f} MB/s ({scp:.2f} s)   "
-                  f"node {megabytes / node:7.1f} MB/s ({node:.2f} s)   node/storescp = {scp / node:.2f}")
+                  f"node {megabytes / node:7.1f} MB/s ({node:.2f} s)   node/storescp = {scp / node:.2f}   "
+                  f"[bare pynetdicom, no disk: {megabytes / bare:.1f} MB/s = {scp / bare:.2f} of storescp]")
     return 0
 
 
