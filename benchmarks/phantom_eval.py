@@ -103,14 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     jobs = [(i, args.seed, args.preset, args.out, args.regenerate) for i in range(args.n)]
-    if args.jobs > 1:
-        with ProcessPoolExecutor(args.jobs) as pool:
-            cases = list(pool.map(run_case, *zip(*jobs)))
-    else:
-        cases = [run_case(*j) for j in jobs]
-    for c in cases:
-        print(f"{c['case']}: {c['options']['fov']:<10} fx {','.join(c['options']['fractures']) or '-':<26} "
-              f"{c['status']:<14} generate {c['generate_s']:6.1f} s analyse {c['analyze_s']:5.1f} s", file=sys.stderr)
+    cases = []
+    with ProcessPoolExecutor(max(1, args.jobs)) as pool:
+        for c in pool.map(run_case, *zip(*jobs)):  # in order, printed as each finishes
+            cases.append(c)
+            print(f"{c['case']}: {c['options']['fov']:<10} fx {','.join(c['options']['fractures']) or '-':<26} "
+                  f"{c['status']:<14} generate {c['generate_s']:6.1f} s analyse {c['analyze_s']:5.1f} s",
+                  file=sys.stderr, flush=True)
     report = evaluate_pairs([(args.out / c["case"] / "result", args.out / c["case"]) for c in cases],
                             [c["case"] for c in cases])
     report["batch"] = {"n": args.n, "seed": args.seed, "preset": args.preset,
