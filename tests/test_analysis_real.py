@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from screening_node.analysis.evaluate import evaluate_pair, load_truth
+from screening_node.analysis.evaluate_metrics import compare, summarize
+from screening_node.analysis.evaluate_truth import load_truth
 from screening_node.analysis.pipeline import analyze_path
 from tests.conftest import shared_case
 
@@ -12,17 +13,20 @@ from tests.conftest import shared_case
 def test_ts_example_abdomen_lumbar_levels_and_heights(tmp_path):
     case = shared_case("ts-example-abdomen")
     result = analyze_path(case / "ct.nii.gz", tmp_path)
-    truth = [t for t in load_truth(case / "truth.json") if t.label in ("L1", "L2", "L3", "L4", "L5")]
-    ev = evaluate_pair(result, truth).summary()
-    assert ev["identification_rate"] == 1.0, ev["misses"]
-    assert ev["height_mae_mm"] is not None and ev["height_mae_mm"] < 4.0  # vs TotalSegmentator's report
+    matches, outcome = compare(result, load_truth(case / "truth.json"), "ts-example-abdomen")
+    lumbar = [m for m in matches if m.label in ("L1", "L2", "L3", "L4", "L5")]
+    ev = summarize(lumbar, [outcome])
+    assert ev["identification_rate"] == 1.0, [m.label for m in lumbar if not m.identified]
+    peer = ev["peer_height_mae_mm"]["all"]  # vs TotalSegmentator's spine report
+    assert peer is not None and peer < 4.0, ev["peer_height_mae_mm"]
 
 
 def test_verse19_007_levels(tmp_path):
     case = shared_case("verse19-007")
     result = analyze_path(case / "ct.nii.gz", tmp_path)
-    ev = evaluate_pair(result, load_truth(case / "truth.json")).summary()
-    assert ev["identified"] >= 6, ev["misses"]
+    matches, outcome = compare(result, load_truth(case / "truth.json"), "verse19-007")
+    ev = summarize(matches, [outcome])
+    assert ev["identified"] >= 6, [m.label for m in matches if not m.identified]
     labels = [v.label for v in result.vertebrae]
     assert {"T10", "T11", "T12", "L1"} <= set(labels)
 

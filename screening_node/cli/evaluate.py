@@ -27,25 +27,30 @@ def _file(path: Path, name: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from screening_node.analysis.evaluate import evaluate_paths, find_pairs
-    pairs = []
+    from screening_node.analysis.evaluate_metrics import evaluate_pairs, find_pairs, format_report
+
+    pairs: list[tuple[Path, Path]] = []
+    names: list[str] = []
     if args.pairs_dir:
         if not args.pairs_dir.is_dir():
             print(f"screening-node evaluate: {args.pairs_dir} is not a folder", file=sys.stderr)
             return 2
-        pairs += find_pairs(args.pairs_dir)
+        for results, truth, name in find_pairs(args.pairs_dir):
+            pairs.append((results, truth))
+            names.append(name)
     if len(args.results) != len(args.truth):
         print("screening-node evaluate: give --results and --truth the same number of times", file=sys.stderr)
         return 2
     for r, t in zip(args.results, args.truth):
-        pairs.append((r.name if r.is_dir() else r.parent.name, _file(r, "results.json"), _file(t, "truth.json")))
-    missing = [str(p) for _, r, t in pairs for p in (r, t) if not p.is_file()]
+        pairs.append((_file(r, "results.json"), _file(t, "truth.json")))
+        names.append(r.name if r.is_dir() else r.parent.name)
+    missing = [str(p) for pair in pairs for p in pair if not p.is_file()]
     if not pairs or missing:
         print("screening-node evaluate: " + (f"missing {', '.join(missing)}" if missing else "nothing to evaluate"),
               file=sys.stderr)
         return 2
     try:
-        report = evaluate_paths(pairs)
+        report = evaluate_pairs(pairs, names)
     except ValueError as exc:
         print(f"screening-node evaluate: {exc}", file=sys.stderr)
         return 2
@@ -54,23 +59,3 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_report(report))
     return 0
-
-
-def format_report(report: dict) -> str:
-    s = report["summary"]
-    loc = s["localisation_error_mm"]
-    lines = [
-        f"cases: {report['cases']}   truth vertebrae: {s['truth_vertebrae']}",
-        f"identification rate (right label, <= 20 mm): {s['identification_rate']}",
-        "localisation error mm: " + ", ".join(f"{k} {v}" for k, v in loc.items()),
-        f"height MAE mm: {s['height_mae_mm']} ({s['heights_compared']} heights)",
-        f"grade exact agreement: {s['grade_exact_agreement']} ({s['graded_pairs']} graded pairs of "
-        f"{s['graded_truth_vertebrae']} graded truth vertebrae)",
-        f"grade >= 2: sensitivity {s['sensitivity_grade2plus']}, specificity {s['specificity_grade2plus']} "
-        "(grade 1 not counted as negative)",
-        "grade confusion (rows truth 0-3, cols predicted 0-3):",
-    ]
-    lines += ["  " + " ".join(f"{n:4d}" for n in row) for row in s["grade_confusion"]["matrix"]]
-    if s["misses"]:
-        lines.append("not identified: " + ", ".join(s["misses"]))
-    return "\n".join(lines)
