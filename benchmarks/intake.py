@@ -77,17 +77,24 @@ def send(port: int, files: list[Path], max_pdu: int) -> float:
     return elapsed
 
 
+def time_receiver(command: list[str], port: int, files: list[Path], max_pdu: int,
+                  env: dict[str, str] | None = None) -> float:
+    """Start a receiver listening on ``port``, time storescu sending ``files`` to it, stop it."""
+    proc = subprocess.Popen(command, env=env or ENV, cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_listening(port, proc)
+        return send(port, files, max_pdu)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def run_storescp(files: list[Path], max_pdu: int) -> float:
     with tempfile.TemporaryDirectory() as out:
         port = free_port()
-        proc = subprocess.Popen(["/usr/bin/storescp", "--max-pdu", str(max_pdu), "-od", out, str(port)],
-                                env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_listening(port, proc)
-            return send(port, files, max_pdu)
-        finally:
-            proc.terminate()
-            proc.wait()
+        return time_receiver(["/usr/bin/storescp", "--max-pdu", str(max_pdu), "-od", out, str(port)],
+                             port, files, max_pdu)
 
 
 BARE_PYNETDICOM_SCP = """
@@ -105,14 +112,7 @@ ae.start_server(("127.0.0.1", int(sys.argv[1])),
 def run_bare_pynetdicom(files: list[Path], max_pdu: int) -> float:
     """pynetdicom receiving and discarding: the framework's own ceiling, without disk or index."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", BARE_PYNETDICOM_SCP, str(port), str(max_pdu)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_listening(port, proc)
-        return send(port, files, max_pdu)
-    finally:
-        proc.terminate()
-        proc.wait()
+    return time_receiver([sys.executable, "-c", BARE_PYNETDICOM_SCP, str(port), str(max_pdu)], port, files, max_pdu)
 
 
 def run_node(files: list[Path], max_pdu: int) -> float:
@@ -120,15 +120,8 @@ def run_node(files: list[Path], max_pdu: int) -> float:
         port = free_port()
         env = {**ENV, "SCREENING_NODE_NODE_HOST": "127.0.0.1", "SCREENING_NODE_NODE_MAX_PDU": str(max_pdu),
                "SCREENING_NODE_LOGGING_LEVEL": "WARNING"}
-        proc = subprocess.Popen([sys.executable, "-m", "screening_node", "serve", "--no-analysis", "--data-dir", data,
-                                 "--port", str(port), "--stable-age", "3600"], env=env, cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_listening(port, proc)
-            return send(port, files, max_pdu)
-        finally:
-            proc.terminate()
-            proc.wait()
+        return time_receiver([sys.executable, "-m", "screening_node", "serve", "--no-analysis", "--data-dir", data,
+                              "--port", str(port), "--stable-age", "3600"], port, files, max_pdu, env)
 
 
 def main() -> int:

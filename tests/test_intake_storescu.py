@@ -12,7 +12,7 @@ from pydicom.uid import generate_uid
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage, MRImageStorage, Verification
 
-from tests.conftest import shared_case
+from tests.conftest import assert_same_volume, gdcm_reference, shared_case
 from tests.node_process import NodeProcess, cli, storescu
 
 pytestmark = pytest.mark.slow
@@ -36,23 +36,11 @@ def node(tmp_path_factory):
 
 def _assert_spooled_series_equals_gdcm_reader(node, files, folder: Path) -> None:
     """The volume the node builds from what it received equals SimpleITK's GDCM reader on the originals."""
-    import numpy as np
-    import SimpleITK as sitk
-
     from screening_node.imaging.volume import load_volume
 
     spooled = _spooled(node.data_dir)
     uids = [pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID for p in files]
-    volume = load_volume([spooled[uid] for uid in uids])
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
-    reference = reader.Execute()
-    assert volume.image.GetSize() == reference.GetSize()
-    np.testing.assert_allclose(volume.image.GetOrigin(), reference.GetOrigin(), atol=1e-3)
-    np.testing.assert_allclose(volume.image.GetSpacing(), reference.GetSpacing(), atol=1e-4)
-    np.testing.assert_allclose(volume.image.GetDirection(), reference.GetDirection(), atol=1e-6)
-    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(volume.image),
-                                  sitk.GetArrayViewFromImage(reference).astype(np.float32))
+    assert_same_volume(load_volume([spooled[uid] for uid in uids]).image, gdcm_reference(folder))
 
 
 def test_tcia_series_arrives_complete_and_byte_identical(node):

@@ -13,27 +13,16 @@ from pydicom.uid import generate_uid
 
 from screening_node.errors import NotAssessable
 from screening_node.imaging.volume import load_volume
-from tests.conftest import shared_case
+from tests.conftest import assert_same_volume, gdcm_reference, shared_case
 from tests.synthetic_ct import write_series
-
-
-def _gdcm_reference(folder):
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
-    return reader.Execute()
 
 
 @pytest.mark.parametrize("case", ["tcia-pancreas-ct-cb-001", "ts-example-dicom-j2k/fixed"])
 def test_real_series_equal_simpleitk_gdcm_reader(case):
     folder = shared_case(case.split("/")[0]) / "/".join(case.split("/")[1:])
     volume = load_volume(folder)
-    reference = _gdcm_reference(folder)
-    assert volume.image.GetSize() == reference.GetSize()
-    np.testing.assert_allclose(volume.image.GetSpacing(), reference.GetSpacing(), atol=1e-4)
-    np.testing.assert_allclose(volume.image.GetOrigin(), reference.GetOrigin(), atol=1e-3)
-    np.testing.assert_allclose(volume.image.GetDirection(), reference.GetDirection(), atol=1e-6)
-    np.testing.assert_array_equal(sitk.GetArrayViewFromImage(volume.image),
-                                  sitk.GetArrayViewFromImage(reference).astype(np.float32))
+    reference = gdcm_reference(folder)
+    assert_same_volume(volume.image, reference)
     assert volume.problems == () and len(volume.reference_datasets) == reference.GetSize()[2]
 
 
