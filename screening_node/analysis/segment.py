@@ -58,12 +58,13 @@ def body_mask(image: sitk.Image, st: Straightened, bodies: list[tuple[int, BodyF
         ok = np.all((idx >= 0) & (idx < np.array(out.shape)), axis=1)
         idx = idx[ok]
         out[idx[:, 0], idx[:, 1], idx[:, 2]] = label
-    # close pin holes left by the sampling and the density cut, per label
+    # close pin holes left by the sampling and the density cut, per label, inside its own box
+    # (one find_objects pass over the volume, not one full-volume comparison per label)
+    boxes = ndimage.find_objects(out)
     for label, _ in bodies:
-        found = ndimage.find_objects((out == label).astype(np.uint8))
-        if not found or found[0] is None:
+        if label > len(boxes) or boxes[label - 1] is None:
             continue
-        box = tuple(slice(max(0, s.start - 2), s.stop + 2) for s in found[0])
+        box = tuple(slice(max(0, s.start - 2), s.stop + 2) for s in boxes[label - 1])
         sub = out[box]
         m = sub == label
         filled = ndimage.binary_closing(m, iterations=1) & ((sub == 0) | m)
