@@ -160,21 +160,10 @@ def test_pending_and_interrupted_deliveries_survive_a_restart(pacs: Orthanc, tmp
 
 def test_report_objects_from_the_reporting_writers_are_accepted_by_orthanc(pacs: Orthanc, tmp_path: Path) -> None:
     """The node's own SEG, TID 1500 SR and summary image, as the worker queues them, land in the PACS."""
-    import SimpleITK as sitk
-
     from screening_node.reporting import write_report_objects
-    from tests.test_reporting import _mask_like, _result, _sagittal_view, _write_ct
+    from tests.test_reporting import prepare_report_inputs
 
-    ct_paths = _write_ct(tmp_path / "ct")
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames([str(p) for p in sorted(ct_paths)])
-    ct = reader.Execute()
-    result_dir = tmp_path / "result"
-    result_dir.mkdir()
-    sitk.WriteImage(_mask_like(ct), str(result_dir / "body_mask.nii.gz"))
-    _sagittal_view(result_dir / "sagittal_view.npz")
-    result = _result()
-    result.write(result_dir / "results.json")
+    ct_paths, ct, result_dir, result = prepare_report_inputs(tmp_path)
     objects = write_report_objects(result, result_dir, [dcmread(p, stop_before_pixels=True) for p in ct_paths], ct)
     files = list(objects.dicom_paths)
     assert len(files) >= 2

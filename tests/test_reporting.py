@@ -153,9 +153,11 @@ def _sagittal_view(path: Path) -> None:
              row_dir_lps=np.tile([0.0, 0.0, -1.0], (rows, 1)), centre_col=np.int64(centre_col))
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("reporting")
+def prepare_report_inputs(root: Path, *, sagittal_view: bool = True):  # type: ignore[no-untyped-def]
+    """A synthetic CT series plus the analysis outputs the writers read; (ct paths, CT image, result dir, result).
+
+    Also used by the delivery and report-command tests, so all three build the same study.
+    """
     paths = _write_ct(root / "ct")
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(p) for p in sorted(paths)])
@@ -163,9 +165,17 @@ def study(tmp_path_factory):
     result_dir = root / "result"
     result_dir.mkdir()
     sitk.WriteImage(_mask_like(ct), str(result_dir / "body_mask.nii.gz"))
-    _sagittal_view(result_dir / "sagittal_view.npz")
+    if sagittal_view:
+        _sagittal_view(result_dir / "sagittal_view.npz")
     result = _result()
     result.write(result_dir / "results.json")
+    return paths, ct, result_dir, result
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("reporting")
+    paths, ct, result_dir, result = prepare_report_inputs(root)
     sources = [pydicom.dcmread(p, stop_before_pixels=True) for p in paths]
     objects = write_report_objects(result, result_dir, sources, ct)
     return {"result": result, "objects": objects, "sources": sources, "ct": ct, "dir": result_dir, "root": root,

@@ -6,9 +6,8 @@ import json
 import subprocess
 import sys
 
-import SimpleITK as sitk
 
-from tests.test_reporting import _mask_like, _result, _write_ct
+from tests.test_reporting import prepare_report_inputs
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -17,14 +16,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_report_command_writes_objects_and_reasons(tmp_path):
-    paths = _write_ct(tmp_path / "ct")
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames([str(p) for p in sorted(paths)])
-    ct = reader.Execute()
-    result_dir = tmp_path / "result"
-    result_dir.mkdir()
-    sitk.WriteImage(_mask_like(ct), str(result_dir / "body_mask.nii.gz"))
-    _result().write(result_dir / "results.json")  # no sagittal_view.npz: no summary, with the reason
+    _, _, result_dir, _ = prepare_report_inputs(tmp_path, sagittal_view=False)  # no view: no summary, with the reason
 
     run = _cli(str(result_dir), str(tmp_path / "ct"), "--json")
     assert run.returncode == 0, run.stderr

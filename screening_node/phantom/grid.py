@@ -114,20 +114,9 @@ class Canvas:
 
     def add_capsule(self, p: np.ndarray, q: np.ndarray, radius: float) -> None:
         """Union with the capsule of ``radius`` around segment p-q (world mm)."""
-        if self.box is None:
-            return
-        lo = np.minimum(p, q) - radius - 3
-        hi = np.maximum(p, q) + radius + 3
-        sub = self.grid.box(lo, hi)
-        if sub is None:
-            return
-        inner = tuple(slice(max(s.start, b.start), min(s.stop, b.stop)) for s, b in zip(sub, self.box))
-        if any(s.start >= s.stop for s in inner):
-            return
-        x, y, z = self.grid.coords(inner)  # type: ignore[arg-type]
-        d = np.float32(radius) - segment_distance(x, y, z, p, q)
-        view = tuple(slice(s.start - b.start, s.stop - b.start) for s, b in zip(inner, self.box))
-        np.maximum(self.d[view], d, out=self.d[view])
+        margin = radius + 3
+        self.add_field(np.minimum(p, q) - margin, np.maximum(p, q) + margin,
+                       lambda x, y, z: np.float32(radius) - segment_distance(x, y, z, p, q))
 
     def add_field(self, lo: np.ndarray, hi: np.ndarray, inward) -> None:  # type: ignore[no-untyped-def]
         """Union with a shape given as ``inward(x, y, z)`` (world mm), evaluated only inside [lo, hi]."""
