@@ -12,6 +12,7 @@ import logging
 
 from screening_node.audit.db import Database
 from screening_node.config import Settings
+from screening_node.delivery.service import DeliveryService
 from screening_node.intake.service import IntakeService
 from screening_node.jobs.worker import AnalysisWorker
 
@@ -25,10 +26,7 @@ class Node:
         self.db = Database(settings.database_url)
         self.intake = IntakeService(settings, self.db)
         self.worker = AnalysisWorker(settings, self.db) if analyse else None
-        self.delivery = None
-        if deliver:
-            from screening_node.delivery.service import DeliveryService
-            self.delivery = DeliveryService(settings, self.db)
+        self.delivery = DeliveryService(settings, self.db) if deliver else None
 
     @property
     def port(self) -> int:
