@@ -203,6 +203,18 @@ def test_same_seed_same_bytes_and_another_seed_differs(tmp_path: Path) -> None:
     assert c.study_uid != a.study_uid
 
 
+def test_bytes_do_not_depend_on_the_number_of_render_threads() -> None:
+    """Slabs seed their own noise, so one thread and several give the same volume (more than one slab)."""
+    from screening_node.phantom.render import SLAB_SLICES, render_volume
+
+    options = PhantomOptions(seed=7, fov="lumbar", matrix=96, pixel_spacing=2.4, slice_thickness=1.0,
+                             scoliosis=12.0, fractures=FRACTURES[1:3])
+    one, three = render_volume(options, workers=1), render_volume(options, workers=3)
+    assert one.hu.shape[0] > 2 * SLAB_SLICES
+    assert np.array_equal(one.hu, three.hu) and np.array_equal(one.labels, three.labels)
+    assert one.hu.std() > 100  # a real image, not an empty one
+
+
 def test_variants_appear_in_truth() -> None:
     from screening_node.phantom.render import plan_anatomy
 

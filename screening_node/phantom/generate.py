@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,20 +72,25 @@ def generate_phantom(options: PhantomOptions, out_dir: Path) -> PhantomResult:
                 else "HFS", "array_order_note": "SimpleITK (x, y, z) of the stored DICOM / NIfTI order"}
     summary = {**options.to_dict(), "body_part": BODY_PART_DICOM[options.fov]}
     dicom_files: list[Path] = []
-    t = time.perf_counter()
-    if options.format in ("dicom", "both"):
-        dicom_files = write_series(out_dir / "dicom", volume.hu, volume.grid, feet_first=options.feet_first,
-                                   transfer_syntax=options.transfer_syntax, uids=uids, patient=volume.patient,
-                                   options_summary=summary)
-    timings["dicom"] = time.perf_counter() - t
     ct_path = labels_path = None
-    t = time.perf_counter()
-    if options.format in ("nifti", "both"):
-        ct_path, labels_path = out_dir / "ct.nii.gz", out_dir / "labels.nii.gz"
-        sitk.WriteImage(sitk_image(acq.pixels, acq.origin, acq.spacing, acq.direction), str(ct_path), True)
-        labels = acquisition(volume.labels, volume.grid, options.feet_first).pixels
-        sitk.WriteImage(sitk_image(labels, acq.origin, acq.spacing, acq.direction), str(labels_path), True)
-    timings["nifti"] = time.perf_counter() - t
+    nifti_jobs = []
+    # gzip inside SimpleITK releases the GIL: the two NIfTI files are written while pydicom writes the series
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        t = time.perf_counter()
+        if options.format in ("nifti", "both"):
+            ct_path, labels_path = out_dir / "ct.nii.gz", out_dir / "labels.nii.gz"
+            labels = acquisition(volume.labels, volume.grid, options.feet_first).pixels
+            nifti_jobs = [pool.submit(sitk.WriteImage, sitk_image(array, acq.origin, acq.spacing, acq.direction),
+                                      str(path), True)
+                          for array, path in ((acq.pixels, ct_path), (labels, labels_path))]
+        if options.format in ("dicom", "both"):
+            dicom_files = write_series(out_dir / "dicom", volume.hu, volume.grid, feet_first=options.feet_first,
+                                       transfer_syntax=options.transfer_syntax, uids=uids, patient=volume.patient,
+                                       options_summary=summary)
+        timings["dicom"] = time.perf_counter() - t
+        for job in nifti_jobs:
+            job.result()
+        timings["dicom_and_nifti"] = time.perf_counter() - t
     truth = build_truth(volume, study_uid=uids.study, series_uid=uids.series, geometry=geometry,
                         options_dict=options.to_dict())
     truth_path = write_truth(out_dir / "truth.json", truth)

@@ -12,6 +12,7 @@ anti-aliased occupancy (partial volume) and the cortical shell of bones.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -143,16 +144,46 @@ def occupancy(d: np.ndarray, width: float) -> np.ndarray:
     return np.clip(0.5 + d / np.float32(width), 0.0, 1.0)
 
 
-def paint(volume: np.ndarray, box: tuple[slice, slice, slice] | None, d: np.ndarray, value: np.ndarray | float,
-          width: float, labels: np.ndarray | None = None, label: int = 0) -> None:
-    """Blend ``value`` into ``volume[box]`` with the occupancy of ``d`` (painter's order: later wins)."""
+SPARSE_FRACTION = 0.15 # below this share of touched voxels, paint only those (a pelvis canvas is mostly air)
+
+
+def paint(volume: np.ndarray, box: tuple[slice, slice, slice] | None, d: np.ndarray,
+          value: float | Callable[[np.ndarray], np.ndarray], width: float, labels: np.ndarray | None = None,
+          label: int = 0) -> None:
+    """Blend ``value`` into ``volume[box]`` with the occupancy of ``d`` (painter's order: later wins).
+
+    ``value`` is a constant HU or a function of the inward distance (a bone's cortical shell); it is
+    evaluated only where the shape touches the voxels, which is what makes large sparse canvases cheap.
+    """
     if box is None or d.size == 0:
         return
-    alpha = occupancy(d, width)
+    touched = d > np.float32(-0.5 * width)
+    count = int(np.count_nonzero(touched))
+    if count == 0:
+        return
     region = volume[box]
-    region += alpha * (np.asarray(value, np.float32) - region)
+    if count > SPARSE_FRACTION * d.size:
+        alpha = occupancy(d, width)
+        hu = value(d) if callable(value) else np.float32(value)
+        region += alpha * (hu - region)
+        if labels is not None:
+            labels[box][alpha >= 0.5] = label
+        return
+    d_touched = d[touched]
+    alpha = occupancy(d_touched, width)
+    hu = value(d_touched) if callable(value) else np.float32(value)
+    current = region[touched]
+    current += alpha * (hu - current)
+    region[touched] = current
     if labels is not None:
-        labels[box][alpha >= 0.5] = label
+        inside = np.zeros_like(touched)
+        inside[touched] = alpha >= 0.5
+        labels[box][inside] = label
+
+
+def bone(cortical: float, marrow: float, shell: float) -> Callable[[np.ndarray], np.ndarray]:
+    """The HU of a bone as a function of inward distance, for ``paint``."""
+    return lambda d: bone_value(d, cortical, marrow, shell)
 
 
 def bone_value(d: np.ndarray, cortical: float, marrow: float, shell: float) -> np.ndarray:

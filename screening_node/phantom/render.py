@@ -9,6 +9,8 @@ noise) and scaled to ``options.noise`` HU.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,6 +24,7 @@ from screening_node.phantom.options import PhantomOptions
 from screening_node.phantom.skeleton import paint_ribs, paint_sacrum_pelvis, paint_spine, paint_sternum
 
 PSF_SIGMA_MM = 0.45
+SLAB_SLICES = 32  # fixed, never derived from the thread count: each slab seeds its own noise
 NOISE_CORRELATION_PX = 0.7  # smallest in-plane blur, so that noise is correlated over a few pixels
 BODY_PART = {"trunk": "CHEST_TO_PELVIS", "chest": "CHEST", "abdomen": "ABDOMEN", "lumbar": "LSPINE",
              "spine-crop": "SPINE"}
@@ -127,50 +130,71 @@ def _noise_gain(sigma_px: float) -> float:
     return float(np.sqrt((gaussian_filter(delta, (0, sigma_px, sigma_px), truncate=3.0) ** 2).sum()))
 
 
-def _add_white_noise(volume: np.ndarray, options: PhantomOptions, scale: float) -> None:
-    """White Gaussian noise, slab by slab (bounded memory); the PSF blur that follows correlates it."""
-    rng = rngs(options.seed)["noise"]
-    for k0 in range(0, volume.shape[0], 32):
-        slab = volume[k0:k0 + 32]
-        slab += rng.standard_normal(slab.shape, dtype=np.float32) * np.float32(scale)
+def _slab_noise(shape: tuple[int, ...], seed: int, slab_index: int, scale: float) -> np.ndarray:
+    """White Gaussian noise of one slab from its own seeded stream (so threads never change the bytes)."""
+    rng = np.random.default_rng([seed, 2, slab_index])
+    noise = rng.standard_normal(shape, dtype=np.float32)
+    noise *= np.float32(scale)
+    return noise
 
 
-def render_volume(options: PhantomOptions) -> PhantomVolume:
-    """The whole phantom in memory (nothing written): HU int16 and labels uint8, numpy (z, y, x).
+def _render_slab(options: PhantomOptions, grid: Grid, plan: SpinePlan, torso: Torso, slab_index: int,
+                 hu: np.ndarray, labels: np.ndarray) -> None:
+    """Render slices ``[k0, k1)`` of the phantom into ``hu`` and ``labels`` (views of the whole volume).
 
     Soft tissue changes slowly along z and is drawn once at the slice centres; bones are drawn at
-    ``sub`` positions across the slice thickness and averaged (the slice's partial volume).
+    ``sub`` positions across the slice thickness and averaged (the slice's partial volume). Every
+    step is in-plane or per slice, so slabs are independent and run in parallel.
     """
-    plan, torso, patient = plan_anatomy(options)
-    grid = choose_grid(options, plan, torso)
+    k0 = slab_index * SLAB_SLICES
+    k1 = min(k0 + SLAB_SLICES, grid.shape[0])
+    slab = Grid((k1 - k0, grid.shape[1], grid.shape[2]),
+                (grid.origin[0], grid.origin[1], grid.origin[2] + k0 * grid.spacing[2]), grid.spacing)
     thickness = options.slice_thickness
     sub = int(np.clip(np.ceil(thickness / max(grid.spacing[0], 1.0)), 1, 4))
-    soft = np.empty(grid.shape, np.float32)
-    _paint_soft(soft, grid, plan, torso, options)
-    if sub == 1:
-        accumulated = soft
-        _paint_bones(accumulated, grid, plan, torso)
-    else:
-        accumulated = np.zeros(grid.shape, np.float32)
-        scratch = np.empty(grid.shape, np.float32)
-        for j in range(sub):
-            shift = (j + 0.5) / sub * thickness - thickness / 2
-            shifted = replace(grid, origin=(grid.origin[0], grid.origin[1], grid.origin[2] + shift))
-            np.copyto(scratch, soft)
-            _paint_bones(scratch, shifted, plan, torso)
-            accumulated += scratch
-        del scratch, soft
+    soft = np.empty(slab.shape, np.float32)
+    _paint_soft(soft, slab, plan, torso, options)
+    accumulated = soft if sub == 1 else np.zeros(slab.shape, np.float32)
+    for j in range(sub):
+        shift = (j + 0.5) / sub * thickness - thickness / 2 if sub > 1 else 0.0
+        shifted = replace(slab, origin=(slab.origin[0], slab.origin[1], slab.origin[2] + shift))
+        canvas = soft if j == sub - 1 else soft.copy()  # the last position may overwrite the soft tissue
+        _paint_bones(canvas, shifted, plan, torso)
+        if canvas is not accumulated:
+            accumulated += canvas
+    if sub > 1:
         accumulated /= sub
     # one in-plane Gaussian blurs the image (scanner PSF) and correlates the noise added just before it
     sigma_px = max(PSF_SIGMA_MM / grid.spacing[0], NOISE_CORRELATION_PX)
     if options.noise > 0:
-        _add_white_noise(accumulated, options, options.noise / _noise_gain(sigma_px))
+        accumulated += _slab_noise(slab.shape, options.seed, slab_index, options.noise / _noise_gain(sigma_px))
     gaussian_filter(accumulated, (0, sigma_px, sigma_px), output=accumulated, truncate=3.0)
     np.clip(accumulated, -1024, 3071, out=accumulated)
-    hu = np.rint(accumulated).astype(np.int16)
-    del accumulated
+    np.rint(accumulated, out=accumulated)
+    hu[k0:k1] = accumulated
+    _paint_labels(labels[k0:k1], slab, plan)
+
+
+def render_volume(options: PhantomOptions, workers: int | None = None) -> PhantomVolume:
+    """The whole phantom in memory (nothing written): HU int16 and labels uint8, numpy (z, y, x).
+
+    Rendered in slabs of ``SLAB_SLICES`` on a thread pool (numpy and scipy release the GIL); each
+    slab draws its noise from a stream seeded by its index, so the bytes do not depend on ``workers``.
+    """
+    plan, torso, patient = plan_anatomy(options)
+    grid = choose_grid(options, plan, torso)
+    hu = np.empty(grid.shape, np.int16)
     labels = np.zeros(grid.shape, np.uint8)
-    _paint_labels(labels, grid, plan)
+    n_slabs = -(-grid.shape[0] // SLAB_SLICES)
+    workers = workers or min(4, os.cpu_count() or 1)
+    if workers == 1:
+        for i in range(n_slabs):
+            _render_slab(options, grid, plan, torso, i, hu, labels)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for done in [pool.submit(_render_slab, options, grid, plan, torso, i, hu, labels)
+                         for i in range(n_slabs)]:
+                done.result()
     return PhantomVolume(hu, labels, grid, plan, torso, options, patient)
 
 

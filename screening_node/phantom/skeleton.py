@@ -12,7 +12,7 @@ from screening_node.analysis.results import LEVELS
 from screening_node.phantom.anatomy import SpinePlan, VertebraPlan
 from screening_node.phantom.body import Torso
 from screening_node.phantom.fractures import BodyShape
-from screening_node.phantom.grid import (Canvas, Grid, bone_value, ellipse_inward, ellipsoid_inward, local_box,
+from screening_node.phantom.grid import (Canvas, Grid, bone, ellipse_inward, ellipsoid_inward, local_box,
                                          paint, to_local)
 
 DISC_HU = 85.0
@@ -35,7 +35,7 @@ def paint_body(volume: np.ndarray, grid: Grid, v: VertebraPlan, width: float,
         return
     lx, ly, lz = to_local(*grid.coords(box), v.centre, v.frame)
     d = v.shape.inward(lx, ly, lz)
-    paint(volume, box, d, bone_value(d, v.cortical_hu, v.trabecular_hu, 1.0), width, labels,
+    paint(volume, box, d, bone(v.cortical_hu, v.trabecular_hu, 1.0), width, labels,
           mask_label(v.label) if labels is not None else 0)
 
 
@@ -110,8 +110,8 @@ def paint_canal(volume: np.ndarray, grid: Grid, plan: SpinePlan, width: float) -
     ss = [v.s_mm for v in verts]
     offset = np.interp(s_values, ss, [_canal_centre_y(v) for v in verts])
     radius = np.interp(s_values, ss, [0.5 * sum(v.canal_radii) for v in verts])
-    points = np.array([plan.at(float(s))[0] + plan.at(float(s))[1] @ np.array([0.0, o, 0.0])
-                       for s, o in zip(s_values, offset)])
+    points = np.array([point + frame @ np.array([0.0, o, 0.0])
+                       for (point, frame), o in zip((plan.at(float(s)) for s in s_values), offset)])
     canal = Canvas(grid, points.min(0) - 15, points.max(0) + 15)
     canal.add_polyline(points, radius)
     paint(volume, canal.box, canal.d, CSF_HU, width)
@@ -157,7 +157,7 @@ def paint_ribs(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: Torso, wi
             points = np.array(points)
             rib = Canvas(grid, points.min(0) - 8, points.max(0) + 8)
             rib.add_polyline(points, 5.0 if n == 1 else 4.5)
-            paint(volume, rib.box, rib.d, bone_value(rib.d, 650.0, 180.0, 0.9), width)
+            paint(volume, rib.box, rib.d, bone(650.0, 180.0, 0.9), width)
             if number <= 10:  # costal cartilage towards the sternum
                 end = points[-1]
                 target = np.array([torso.xc + side * 14.0, end[1] - 8.0, end[2] + (0 if number <= 7 else 25)])
@@ -176,7 +176,7 @@ def paint_sternum(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: Torso,
     sternum = Canvas(grid, np.min([l.min(0) for l in lines], 0) - 12, np.max([l.max(0) for l in lines], 0) + 12)
     for line in lines:
         sternum.add_polyline(line, 6.0)
-    paint(volume, sternum.box, sternum.d, bone_value(sternum.d, 600.0, 220.0, 1.0), width)
+    paint(volume, sternum.box, sternum.d, bone(600.0, 220.0, 1.0), width)
 
 
 def paint_sacrum_pelvis(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: Torso, width: float) -> None:
@@ -188,14 +188,14 @@ def paint_sacrum_pelvis(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: 
         seg = VertebraPlan("S", "S", s, centre, frame,
                            BodyShape.normal(w / 2, depth / 2, 1.0, height + 2.0, height + 2.0), marrow, cortex)
         paint_body(volume, grid, seg, width)
-    bone = Canvas(grid, s1.centre - np.array([200, 160, 200]), s1.centre + np.array([200, 160, 90]))
-    if bone.box is None:
+    pelvis = Canvas(grid, s1.centre - np.array([200, 160, 200]), s1.centre + np.array([200, 160, 90]))
+    if pelvis.box is None:
         return
     ax = s1.shape.ax
 
     def ellipsoid(centre: np.ndarray, frame: np.ndarray, semi: tuple[float, float, float]) -> None:
         lo, hi = local_box(centre, frame, np.array(semi) + 2)
-        bone.add_field(lo, hi, lambda x, y, z: ellipsoid_inward(*to_local(x, y, z, centre, frame), *semi))
+        pelvis.add_field(lo, hi, lambda x, y, z: ellipsoid_inward(*to_local(x, y, z, centre, frame), *semi))
 
     for side in (-1.0, 1.0):
         ellipsoid(s1.to_world([side * (ax + 14.0), 6.0, -14.0]), s1.frame, (20.0, 17.0, 26.0))  # sacral ala
@@ -205,14 +205,14 @@ def paint_sacrum_pelvis(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: 
         frame = np.stack([normal, wing_dir, np.array([0, 0, 1.0])], 1)
         ellipsoid(joint + 52.0 * wing_dir + np.array([0, 0, 22.0]), frame, (6.0, 62.0, 52.0))  # iliac wing
         hip = joint + 48.0 * wing_dir + np.array([side * 12.0, 0, -88.0])
-        bone.add_capsule(hip, hip, 24.0)  # femoral head
-        bone.add_capsule(joint + np.array([0, 0, -5.0]), hip + np.array([0, 10.0, 10.0]), 10.0)
-        bone.add_capsule(hip, hip + np.array([side * 38.0, 5.0, -30.0]), 14.0)
-        bone.add_capsule(hip + np.array([side * 38.0, 5.0, -30.0]), hip + np.array([side * 45.0, 8.0, -180.0]), 14.0)
-        bone.add_capsule(hip + np.array([0, 12.0, -15.0]), hip + np.array([-side * 25, 30.0, -60.0]), 10.0)
+        pelvis.add_capsule(hip, hip, 24.0)  # femoral head
+        pelvis.add_capsule(joint + np.array([0, 0, -5.0]), hip + np.array([0, 10.0, 10.0]), 10.0)
+        pelvis.add_capsule(hip, hip + np.array([side * 38.0, 5.0, -30.0]), 14.0)
+        pelvis.add_capsule(hip + np.array([side * 38.0, 5.0, -30.0]), hip + np.array([side * 45.0, 8.0, -180.0]), 14.0)
+        pelvis.add_capsule(hip + np.array([0, 12.0, -15.0]), hip + np.array([-side * 25, 30.0, -60.0]), 10.0)
         pubis = np.array([torso.xc + side * 8.0, hip[1] - 45.0, hip[2] - 25.0])
-        bone.add_capsule(hip + np.array([-side * 10, -20.0, -10.0]), pubis, 9.0)
-    paint(volume, bone.box, bone.d, bone_value(bone.d, 650.0, 220.0, 1.2), width)
+        pelvis.add_capsule(hip + np.array([-side * 10, -20.0, -10.0]), pubis, 9.0)
+    paint(volume, pelvis.box, pelvis.d, bone(650.0, 220.0, 1.2), width)
 
 
 def paint_spine(volume: np.ndarray, grid: Grid, plan: SpinePlan, width: float,
@@ -226,7 +226,7 @@ def paint_spine(volume: np.ndarray, grid: Grid, plan: SpinePlan, width: float,
     for v in verts:
         canvas = posterior_elements(grid, v)
         if canvas.box is not None:
-            paint(volume, canvas.box, canvas.d, bone_value(canvas.d, 750.0, 250.0, 1.0), width)
+            paint(volume, canvas.box, canvas.d, bone(750.0, 250.0, 1.0), width)
     paint_canal(volume, grid, plan, width)
 
 
