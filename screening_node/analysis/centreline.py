@@ -45,13 +45,14 @@ def find_centreline(image: sitk.Image) -> Centreline:
     coarse = resample_axis_aligned(image, T.COARSE_MM)
     arr = sitk.GetArrayViewFromImage(coarse)  # (z, y, x); z up = superior
     h = T.COARSE_MM
-    bone = np.clip((arr - T.BONE_SOFT_LOW) / (T.BONE_SOFT_HIGH - T.BONE_SOFT_LOW), 0, 1).astype(np.float32)
+    bone = cortical_fraction(image, coarse)
     score = ndimage.gaussian_filter(bone, sigma=(T.SPINE_AXIAL_SMOOTH_MM / h, T.SPINE_SMOOTH_MM / h,
                                                  T.SPINE_SMOOTH_MM / h))
     # Left-right prior: the spine lies near the middle of the body outline of each slice.
     body = arr > T.AIR_HU
     nz, ny, nx = arr.shape
     xs = np.arange(nx)
+    midline = np.full(nz, np.nan)  # body-outline centre per slice (index), NaN for tight crops
     for k in range(nz):
         cols = body[k].any(axis=0)
         if cols.sum() < 3:
@@ -62,10 +63,16 @@ def find_centreline(image: sitk.Image) -> Centreline:
         if width * h < 160:  # a tight crop around the spine: no left-right prior
             continue
         xc = 0.5 * (idx[0] + idx[-1])
+        midline[k] = xc
         score[k] *= np.exp(-0.5 * ((xs - xc) / (0.18 * width)) ** 2)[None, :]
     path = _dp_path(score, max_step=max(1, int(round(T.SPINE_MAX_STEP_MM / h))))
     strength = np.array([score[k, j, i] for k, (j, i) in enumerate(path)])
     present = strength > 0.25 * np.percentile(strength, 90)
+    # Below the sacrum the path can follow the pelvic ring out to a hip: the spine never lies that far
+    # from the body's midline, so keep the longest run of slices near it.
+    off_midline = np.abs(np.array([i for _, i in path]) - midline) * h
+    present &= ~(off_midline > T.SPINE_MAX_OFF_MIDLINE_MM)  # NaN (tight crop) compares False: kept
+    present = _longest_run(present, max_gap=3)
     ks = np.flatnonzero(present)
     if ks.size * h < T.MIN_SPINE_LENGTH_MM or strength.max() < 0.05:
         raise NotAssessable("no vertebral column found in the field of view")
@@ -78,6 +85,42 @@ def find_centreline(image: sitk.Image) -> Centreline:
     lps = origin + pts_idx * h
     lps = lps[::-1]  # cranial (high z) first
     return Centreline(points_lps=resample_by_arclength(lps, 1.0))
+
+
+def cortical_fraction(image: sitk.Image, reference: sitk.Image) -> np.ndarray:
+    """Share of cortical bone in each voxel of the coarse ``reference`` grid (numpy z, y, x).
+
+    The column is found by its cortical bone (body shells, pedicles, laminae, processes), not by its
+    marrow: osteoporotic marrow (~80 HU) is darker than a contrast-filled aorta (200-400 HU), which
+    would otherwise win. The indicator is computed on the original voxels and block-averaged before
+    resampling, so a 1 mm cortex is not lost between 3 mm samples.
+    """
+    array = sitk.GetArrayViewFromImage(image)
+    indicator = np.empty(array.shape, np.float32)
+    scale = np.float32(1.0 / (T.CORTEX_HIGH_HU - T.CORTEX_LOW_HU))
+    for k in range(0, array.shape[0], 64):  # slab by slab: no float64 temporaries of the whole volume
+        block = indicator[k:k + 64]
+        np.subtract(array[k:k + 64], np.float32(T.CORTEX_LOW_HU), out=block, casting="unsafe")
+        block *= scale
+        np.clip(block, 0.0, 1.0, out=block)
+    fraction = sitk.GetImageFromArray(indicator)
+    del indicator
+    fraction.CopyInformation(image)
+    factors = [max(1, int(round(T.COARSE_MM / s))) for s in image.GetSpacing()]
+    if max(factors) > 1:
+        fraction = sitk.BinShrink(fraction, factors)
+    coarse = sitk.Resample(fraction, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
+    return sitk.GetArrayFromImage(coarse)
+
+
+def _longest_run(mask: np.ndarray, max_gap: int) -> np.ndarray:
+    """The longest run of True in mask, bridging gaps of up to max_gap False entries."""
+    bridged = ndimage.binary_closing(mask, np.ones(2 * max_gap + 1, bool)) | mask
+    labels, n = ndimage.label(bridged)
+    if n == 0:
+        return mask
+    sizes = ndimage.sum(np.ones_like(labels), labels, index=np.arange(1, n + 1))
+    return mask & (labels == 1 + int(np.argmax(sizes)))
 
 
 def _dp_path(score: np.ndarray, max_step: int) -> list[tuple[int, int]]:

@@ -24,21 +24,30 @@ LABEL_HALF_LAT_MM = 110     # lateral reach for rib / pelvis evidence
 BONE_SOFT_LOW = 120.0   # trabecular bone of a healthy adult is 150-250 HU; discs and muscle < 100 HU
 BONE_SOFT_HIGH = 400.0  # cortical bone saturates the bone indicator
 BODY_SEGMENT_HU = 130.0  # mid-sagittal AP profile above this belongs to bone (body or arch)
+BODY_SEGMENT_LOW_HU = 70.0  # ... or, failing that, osteoporotic marrow (50-120 HU) above muscle, canal and fat
 SOFT_TISSUE_HU = 30.0   # muscle, canal contents, disc rim: what surrounds a body
 EDGE_MIN_HU = 70.0      # body edges are never placed below this level (fat / fluid are lower)
 AIR_HU = -500.0         # outside the patient / lungs
+CORTEX_LOW_HU = 250.0   # the spine search counts cortical bone only: a contrast-filled aorta (portal venous
+CORTEX_HIGH_HU = 550.0  # ~150-250 HU) adds nothing, osteoporotic marrow (~80 HU) neither; cortex is 400-1000 HU
 
 # --- Spine search ---
 SPINE_SMOOTH_MM = 9.0   # in-plane smoothing of the bone indicator: favours the thick column over
                         # thin ribs / sternum and a contrast-filled aorta (25 mm, no arch around it)
 SPINE_AXIAL_SMOOTH_MM = 15.0  # along z: the column is continuous across discs
-SPINE_MAX_STEP_MM = 6.0  # the column centre moves at most this per 3 mm slice (scoliosis <= 20 deg)
+SPINE_MAX_STEP_MM = 3.0  # the column centre moves at most one coarse voxel per 3 mm slice (45 deg; scoliosis
+                        # <= 20 deg and lordosis stay well below; a jump to the hips would need more)
 SPINE_PATH_SMOOTH_MM = 25.0  # curve smoothing: shorter than a vertebra would follow the arches
+SPINE_MAX_OFF_MIDLINE_MM = 55.0  # the column stays this close to the body's left-right middle (a 20 deg scoliosis
+                                 # apex moves it ~30 mm); the hips lie ~90 mm out
 MIN_SPINE_LENGTH_MM = 40.0   # shorter than ~1.5 vertebrae: no measurement possible
 
 # --- Vertebral bodies along the straightened axis ---
-BODY_BEHIND_PATH_MM = 20.0  # the body's posterior wall lies at most this far in front of the coarse path (which
+BODY_BEHIND_PATH_MM = 35.0  # the body's posterior wall lies at most this far in front of the coarse path (which
                             # runs through body, canal or arch); a contrast aorta ends >= 30 mm in front
+BODY_RING_REACH_MM = 45  # the body centre lies within this of the coarse path (which runs through body, canal or arch)
+BODY_RING_MIN_RADIUS_MM = 7.0  # a body's inscribed circle (>= 14 mm): laminae, processes, ribs are thinner
+BODY_RING_MIN_SHARE = 0.3  # rows needed with an enclosed body (discs and cut ends make up the rest)
 BODY_MIN_AP_MM = 15.0   # a body segment on the mid-sagittal profile is at least this deep
 BODY_MAX_AP_MM = 65.0
 DISC_MIN_SPACING_MM = 14.0  # smallest vertebra pitch (upper thoracic ~ 18 mm with disc)

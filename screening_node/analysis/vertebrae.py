@@ -36,24 +36,73 @@ def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 def body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: ap and lat offset (mm) of the vertebral body centre from the current curve."""
+    """Per row: ap and lat offset (mm) of the vertebral body centre from the current curve.
+
+    First from the cortical frame of each cross-section (the widest region the cortex encloses is
+    the body, whatever its marrow density); where too few rows show one, from density profiles.
+    """
+    found = _enclosed_body_centres(st)
+    if np.isfinite(found[0]).mean() >= T.BODY_RING_MIN_SHARE:
+        return _fill_smooth(found[0]), _fill_smooth(found[1])
+    return _profile_body_offsets(st)
+
+
+def _enclosed_body_centres(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: centre (ap, lat mm from the curve) of the largest disc inscribed in cortex-enclosed bone.
+
+    On a cross-section the body is a cortical ring (filled by marrow that may be dark); the arch and
+    processes are thin, a contrast-filled aorta holds no cortex. The centre of the largest inscribed
+    circle of the filled cortex is therefore the body's centre; rows through a disc show none (NaN).
+    """
+    v = st.volume
+    h = st.step_mm
+    rows = v.shape[0]
+    ap_c = np.full(rows, np.nan)
+    lat_c = np.full(rows, np.nan)
+    reach = int(T.BODY_RING_REACH_MM / h)
+    a0, a1 = max(0, st.half_ap - reach), min(v.shape[1], st.half_ap + reach + 1)
+    structure = np.ones((3, 3), bool)
+    for r in range(rows):
+        cortex = v[r, a0:a1, :] > T.CORTEX_LOW_HU
+        if cortex.sum() < 10:
+            continue
+        filled = ndimage.binary_fill_holes(ndimage.binary_closing(cortex, structure, iterations=1))
+        depth = ndimage.distance_transform_edt(filled) * h
+        k = int(np.argmax(depth))
+        if depth.flat[k] < T.BODY_RING_MIN_RADIUS_MM:
+            continue
+        i, j = np.unravel_index(k, depth.shape)
+        ap_c[r] = (a0 + i - st.half_ap) * h
+        lat_c[r] = (j - st.half_lat) * h
+    return ap_c, lat_c
+
+
+def _profile_body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
+    """Per row body centre from thresholded density profiles (fallback when no cortical ring shows)."""
     v = st.volume
     c_lat = st.half_lat
     mid = v[:, :, c_lat - 5:c_lat + 6].mean(axis=2)               # (rows, ap)
+    # Osteoporotic marrow can be as dark as muscle: a body is then only its cortical frame on this
+    # plane. Filling what the cortex encloses makes every body a solid segment again.
+    filled = ndimage.binary_fill_holes(ndimage.binary_closing(mid > T.CORTEX_LOW_HU, iterations=2))
+    mid = np.where(filled, np.maximum(mid, T.CORTEX_LOW_HU), mid)
     mid = ndimage.maximum_filter1d(mid, size=15, axis=0)
     mid = ndimage.gaussian_filter1d(mid, 1.0, axis=1)
     rows = v.shape[0]
     ap_c = np.full(rows, np.nan)
     for r in range(rows):
-        segs = [(a, b) for a, b in _segments(mid[r] > T.BODY_SEGMENT_HU)
-                if T.BODY_MIN_AP_MM <= b - a + 1 <= T.BODY_MAX_AP_MM]
-        if segs:
-            # The path runs through the body or its canal, so the body's posterior wall is at most a
-            # few mm in front of it. The body is the most anterior thick bone segment reaching that
-            # far back: a contrast-filled aorta ends further in front, the arch lies behind the body.
-            near = [sg for sg in segs if sg[1] - st.half_ap >= -T.BODY_BEHIND_PATH_MM]
-            a, b = near[0] if near else segs[0]
-            ap_c[r] = 0.5 * (a + b) - st.half_ap
+        # The path runs through the body, its canal or its arch, so the body's posterior wall is at
+        # most a few cm in front of it. The body is the most anterior thick bone segment reaching that
+        # far back: a contrast-filled aorta ends further in front, the arch lies behind the body.
+        # Osteoporotic marrow falls below the first level; the second still separates it from fat,
+        # muscle and the canal's fluid.
+        for level in (T.BODY_SEGMENT_HU, T.BODY_SEGMENT_LOW_HU):
+            near = [(a, b) for a, b in _segments(mid[r] > level)
+                    if T.BODY_MIN_AP_MM <= b - a + 1 <= T.BODY_MAX_AP_MM and b - st.half_ap >= -T.BODY_BEHIND_PATH_MM]
+            if near:
+                a, b = near[0]
+                ap_c[r] = 0.5 * (a + b) - st.half_ap
+                break
     ap_c = _fill_smooth(ap_c)
     lat_c = np.full(rows, np.nan)
     lat_prof = ndimage.maximum_filter1d(v.mean(axis=1), size=15, axis=0)  # (rows, lat) coarse; refined below
