@@ -79,19 +79,15 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
             short_side >= T.RIB_OTHER_SIDE_MM or short_at_edge)))
         pelvis.append(max(pl, pr) >= T.PELVIS_REACH_MM)
     notes: list[str] = []
-    # S1: the body below the most caudal disc, when pelvic bone flanks it. (The straightened planes
-    # at the lumbosacral bend cut the ilia beside L5 too, so the pelvis alone cannot tell L5 from S1.)
-    s1 = None
-    # Ribs also reach that far, so rib-free (lumbar) bodies must lie above it.
-    if (n >= 2 and bodies[-1].top_disc is not None and bodies[-1].bottom_disc is None and pelvis[-1]
-            and not all(rib[:-1])):
-        s1 = n - 1
     # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows.
     t12 = None
     for i in range(n - 1):
-        if rib[i] and not rib[i + 1] and (s1 is None or i < s1):
+        if rib[i] and not rib[i + 1]:
             t12 = i
             break
+    s1 = _sacrum(bodies, pelvis, rib, t12)
+    if t12 is not None and s1 is not None and t12 >= s1:
+        t12 = None  # the "rib" was an ala beside the sacrum
     idx_l5 = LEVELS.index("L5")
     idx_t12 = LEVELS.index("T12")
     if s1 is not None and t12 is not None:
@@ -115,6 +111,28 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     # Counting uses the usual 24 presacral levels: T13 / L6 are never produced by counting.
     labels = _skip_supernumerary(anchor_level, anchor, n, s1)
     return Labelling(labels, conf, notes, evidence)
+
+
+def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12: int | None) -> int | None:
+    """Index of S1 among the bodies, or None when the sacrum is not in view.
+
+    The sacrum is the caudal run of bodies flanked by pelvic bone (alae, ilia), ending at the end
+    of the column. The straightened planes at the lumbosacral bend can cut an ilium beside L5 and
+    the fused sacral segments can look like separate bodies, so the run may start one body early
+    or hold several bodies: S1 is the run's body five below T12 when that anchor is in view (the
+    usual count), otherwise the run's first body.
+    """
+    n = len(bodies)
+    if n < 2 or bodies[-1].bottom_disc is not None or not pelvis[-1]:
+        return None
+    start = n - 1
+    while start - 1 >= 0 and pelvis[start - 1] and not (t12 is not None and start - 1 <= t12):
+        start -= 1
+    if start == 0 or all(rib[:start]):
+        return None  # pelvic-looking bone with nothing rib-free above: a chest crop's ribs, not a sacrum
+    if t12 is not None and start <= t12 + T.LUMBAR_COUNT + 1 <= n - 1:
+        return t12 + T.LUMBAR_COUNT + 1
+    return start
 
 
 def _skip_supernumerary(anchor_level: int, anchor: int, n: int, s1: int | None) -> list[str | None]:
