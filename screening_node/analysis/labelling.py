@@ -123,14 +123,21 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
     usual count), otherwise the run's first body.
     """
     n = len(bodies)
-    if n < 2 or bodies[-1].bottom_disc is not None or not pelvis[-1]:
+    if n < 2 or bodies[-1].bottom_disc is not None:
         return None
-    start = n - 1
+    end = n - 1
+    while end > 0 and not pelvis[end] and n - 1 - end < T.SACRUM_TRAILING_BODIES:
+        end -= 1  # lower sacral segments and the coccyx below the pelvis (a long pelvic field of view)
+    if not pelvis[end] or (t12 is not None and end <= t12 + 1):
+        return None  # no pelvis, or only the lowest ribs beside the last bodies of a chest field
+    if end < n - 1 and not (end > 0 and pelvis[end - 1]):
+        return None  # skipping caudal bodies needs a clear pelvic run (two flanked bodies) above them
+    start = end
     while start - 1 >= 0 and pelvis[start - 1] and not (t12 is not None and start - 1 <= t12):
         start -= 1
     if start == 0 or all(rib[:start]):
         return None  # pelvic-looking bone with nothing rib-free above: a chest crop's ribs, not a sacrum
-    if t12 is not None and start <= t12 + T.LUMBAR_COUNT + 1 <= n - 1:
+    if t12 is not None and start <= t12 + T.LUMBAR_COUNT + 1 <= end:
         return t12 + T.LUMBAR_COUNT + 1
     return start
 

@@ -57,6 +57,7 @@ DISC_MAX_SPAN_MM = 26.0     # endplate peak to endplate peak across a disc (disc
                             # of 3 mm slices); wider minima lie inside bodies
 DISC_WALL_RATIO = 0.62      # at a disc the lateral cortical walls fall below this fraction of their level
                             # around it; inside a body (even a fatty one) they stay above ~0.7
+DISC_GAP_WALL_RATIO = 0.75  # in a pitch gap with no core minimum, a lateral-wall dip to this fraction is the disc
 BODY_MIN_HEIGHT_MM = 6.0    # a body shorter than this is noise (or a grade-3 collapse we cannot measure)
 BODY_MAX_HEIGHT_MM = 45.0
 HEIGHT_COLUMNS = (0.15, 0.50, 0.85)  # anterior / middle / posterior measuring positions, as a fraction
@@ -76,3 +77,4 @@ RIB_SURE_MM = 60.0      # one side this far is a rib whatever the other side sho
 PELVIS_HU = 150.0
 PELVIS_REACH_MM = 65.0  # at S1 the alae and ilia form one bony shadow past this on both sides
 LUMBAR_COUNT = 5
+SACRUM_TRAILING_BODIES = 3  # sacral segments / coccyx below the pelvis that may end a long field of view

@@ -200,10 +200,11 @@ def find_discs(core: np.ndarray, walls: np.ndarray, valid: np.ndarray) -> list[i
         if all(abs(m - k) >= T.DISC_MIN_SPACING_MM for k, _ in kept):
             kept.append((m, score))
     discs = sorted(m for m, _ in kept)
-    return _fill_gaps(discs, weak, valid)
+    return _fill_gaps(discs, weak, valid, walls)
 
 
-def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarray) -> list[int]:
+def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarray, walls: np.ndarray
+               ) -> list[int]:
     """Where the pitch of confident discs leaves room for a missed disc, take the deepest weak candidate.
 
     The vertebral pitch changes slowly along the spine, so a gap of 1.5 pitches (or an end of
@@ -226,6 +227,15 @@ def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarra
             if cands:
                 out.append(max(cands, key=lambda x: x[1])[0])
                 added = True
+                continue
+            # Osteoporotic marrow is as dark as disc: no core minimum, but the lateral cortices still vanish
+            a, b = int(np.ceil(lo)), int(np.floor(hi)) + 1
+            if b - a >= 3:
+                m = a + int(np.argmin(walls[a:b]))
+                around = float(np.median(walls[max(0, a - 20):b + 20]))
+                if walls[m] <= T.DISC_GAP_WALL_RATIO * max(around, 1.0) and m not in out:
+                    out.append(m)
+                    added = True
         out.sort()
         if not added:
             break
