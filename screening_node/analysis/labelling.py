@@ -123,7 +123,7 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
     usual count), otherwise the run's first body.
     """
     n = len(bodies)
-    if n < 2 or bodies[-1].bottom_disc is not None:
+    if n < 2:
         return None
     end = n - 1
     while end > 0 and not pelvis[end] and n - 1 - end < T.SACRUM_TRAILING_BODIES:

@@ -70,7 +70,7 @@ FOV_MARGIN_MM = 3.0         # a body whose endplate is closer than this to the v
 
 # --- Labelling evidence ---
 RIB_HU = 150.0          # ribs are thin: their cortex after 1 mm sampling of 1-3 mm slices
-RIB_REACH_MM = 47.0     # a rib runs on laterally past this; lumbar transverse processes end at ~35-45 mm
+RIB_REACH_MM = 52.0     # a rib runs on laterally past this; lumbar transverse processes end at ~35-50 mm (L3)
 RIB_OTHER_SIDE_MM = 40.0  # ... and the other side at least this far (or into the edge of a tight crop)
 RIB_SURE_MM = 60.0      # one side this far is a rib whatever the other side shows (a transverse process
                         # never reaches it; the other rib may be outside the field or short)
