@@ -119,7 +119,7 @@ def _longest_run(mask: np.ndarray, max_gap: int) -> np.ndarray:
     labels, n = ndimage.label(bridged)
     if n == 0:
         return mask
-    sizes = ndimage.sum(np.ones_like(labels), labels, index=np.arange(1, n + 1))
+    sizes = np.bincount(labels.ravel())[1:]
     return mask & (labels == 1 + int(np.argmax(sizes)))
 
 

@@ -85,9 +85,7 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         if rib[i] and not rib[i + 1]:
             t12 = i
             break
-    s1 = _sacrum(bodies, pelvis, rib, t12)
-    if t12 is not None and s1 is not None and t12 >= s1:
-        t12 = None  # the "rib" was an ala beside the sacrum
+    s1 = _sacrum(bodies, pelvis, rib, t12)  # always below T12 when both are found
     idx_l5 = LEVELS.index("L5")
     idx_t12 = LEVELS.index("T12")
     if s1 is not None and t12 is not None:

@@ -21,8 +21,6 @@ LABEL_STEP_MM = 2.0        # sample spacing of the wide labelling volume: ribs a
 LABEL_HALF_LAT_MM = 110     # lateral reach for rib / pelvis evidence
 
 # --- Densities (HU) ---
-BONE_SOFT_LOW = 120.0   # trabecular bone of a healthy adult is 150-250 HU; discs and muscle < 100 HU
-BONE_SOFT_HIGH = 400.0  # cortical bone saturates the bone indicator
 BODY_SEGMENT_HU = 130.0  # mid-sagittal AP profile above this belongs to bone (body or arch)
 BODY_SEGMENT_LOW_HU = 70.0  # ... or, failing that, osteoporotic marrow (50-120 HU) above muscle, canal and fat
 SOFT_TISSUE_HU = 30.0   # muscle, canal contents, disc rim: what surrounds a body

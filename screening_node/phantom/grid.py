@@ -162,23 +162,18 @@ def paint(volume: np.ndarray, box: tuple[slice, slice, slice] | None, d: np.ndar
     if count == 0:
         return
     region = volume[box]
-    if count > SPARSE_FRACTION * d.size:
-        alpha = occupancy(d, width)
-        hu = value(d) if callable(value) else np.float32(value)
-        region += alpha * (hu - region)
-        if labels is not None:
-            labels[box][alpha >= 0.5] = label
-        return
-    d_touched = d[touched]
+    where = Ellipsis if count > SPARSE_FRACTION * d.size else touched  # a mostly-touched box: no gather
+    d_touched = d[where]
     alpha = occupancy(d_touched, width)
     hu = value(d_touched) if callable(value) else np.float32(value)
-    current = region[touched]
+    current = region[where]  # a view when dense, a copy when gathered
     current += alpha * (hu - current)
-    region[touched] = current
+    if where is not Ellipsis:
+        region[where] = current
     if labels is not None:
-        inside = np.zeros_like(touched)
-        inside[touched] = alpha >= 0.5
-        labels[box][inside] = label
+        painted = labels[box][where]
+        painted[alpha >= 0.5] = label
+        labels[box][where] = painted
 
 
 def bone(cortical: float, marrow: float, shell: float) -> Callable[[np.ndarray], np.ndarray]:

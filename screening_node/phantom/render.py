@@ -45,10 +45,17 @@ class PhantomVolume:
     patient: dict[str, Any]
 
 
+STREAMS = ("anatomy", "fracture", "noise", "patient")
+
+
+def stream(seed: int, name: str, *more: int) -> np.random.Generator:
+    """One independent seeded stream, so that e.g. adding a fracture never changes the noise."""
+    return np.random.default_rng([seed, STREAMS.index(name), *more])
+
+
 def rngs(seed: int) -> dict[str, np.random.Generator]:
-    """Independent seeded streams, so that e.g. adding a fracture never changes the noise."""
-    return {name: np.random.default_rng([seed, i]) for i, name in enumerate(("anatomy", "fracture", "noise",
-                                                                            "patient"))}
+    """The whole-phantom streams (the noise has one stream per slab: see ``_slab_noise``)."""
+    return {name: stream(seed, name) for name in STREAMS if name != "noise"}
 
 
 def plan_anatomy(options: PhantomOptions) -> tuple[SpinePlan, Torso, dict[str, Any]]:
@@ -132,7 +139,7 @@ def _noise_gain(sigma_px: float) -> float:
 
 def _slab_noise(shape: tuple[int, ...], seed: int, slab_index: int, scale: float) -> np.ndarray:
     """White Gaussian noise of one slab from its own seeded stream (so threads never change the bytes)."""
-    rng = np.random.default_rng([seed, 2, slab_index])
+    rng = stream(seed, "noise", slab_index)
     noise = rng.standard_normal(shape, dtype=np.float32)
     noise *= np.float32(scale)
     return noise
@@ -154,14 +161,17 @@ def _render_slab(options: PhantomOptions, grid: Grid, plan: SpinePlan, torso: To
     sub = int(np.clip(np.ceil(thickness / max(grid.spacing[0], 1.0)), 1, 4))
     soft = np.empty(slab.shape, np.float32)
     _paint_soft(soft, slab, plan, torso, options)
-    accumulated = soft if sub == 1 else np.zeros(slab.shape, np.float32)
+    accumulated = None
     for j in range(sub):
-        shift = (j + 0.5) / sub * thickness - thickness / 2 if sub > 1 else 0.0
+        shift = (j + 0.5) / sub * thickness - thickness / 2
         shifted = replace(slab, origin=(slab.origin[0], slab.origin[1], slab.origin[2] + shift))
         canvas = soft if j == sub - 1 else soft.copy()  # the last position may overwrite the soft tissue
         _paint_bones(canvas, shifted, plan, torso)
-        if canvas is not accumulated:
+        if accumulated is None:
+            accumulated = canvas
+        else:
             accumulated += canvas
+    assert accumulated is not None
     if sub > 1:
         accumulated /= sub
     # one in-plane Gaussian blurs the image (scanner PSF) and correlates the noise added just before it
