@@ -14,6 +14,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from screening_node.analysis import thresholds as T
+from screening_node.analysis.endplates import ap_extent, body_keypoints, lat_half_width, segments
 from screening_node.analysis.straighten import Straightened
 
 
@@ -28,11 +29,6 @@ class BodyFinding:
     # keypoints as (row, ap mm, lat mm), in KEYPOINT_NAMES order; None when not measurable
     keypoints: dict[str, tuple[float, float, float]] | None
     reason: str | None
-
-
-def _segments(mask: np.ndarray) -> list[tuple[int, int]]:
-    lab, n = ndimage.label(mask)
-    return [(s.start, s.stop - 1) for (s,) in ndimage.find_objects(lab)] if n else []
 
 
 def body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +93,7 @@ def _profile_body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
         # Osteoporotic marrow falls below the first level; the second still separates it from fat,
         # muscle and the canal's fluid.
         for level in (T.BODY_SEGMENT_HU, T.BODY_SEGMENT_LOW_HU):
-            near = [(a, b) for a, b in _segments(mid[r] > level)
+            near = [(a, b) for a, b in segments(mid[r] > level)
                     if T.BODY_MIN_AP_MM <= b - a + 1 <= T.BODY_MAX_AP_MM and b - st.half_ap >= -T.BODY_BEHIND_PATH_MM]
             if near:
                 a, b = near[0]
@@ -110,7 +106,7 @@ def _profile_body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
         a = int(round(ap_c[r])) + st.half_ap
         prof = v[r, max(0, a - 8):a + 9, :].mean(axis=0) if 0 <= a < v.shape[1] else lat_prof[r]
         prof = ndimage.gaussian_filter1d(prof, 1.0)
-        segs = [(x, y) for x, y in _segments(prof > T.BODY_SEGMENT_HU - 30) if x <= c_lat + 15 and y >= c_lat - 15]
+        segs = [(x, y) for x, y in segments(prof > T.BODY_SEGMENT_HU - 30) if x <= c_lat + 15 and y >= c_lat - 15]
         if segs:
             x, y = max(segs, key=lambda s: s[1] - s[0])
             if y - x + 1 <= 2 * T.STRAIGHT_HALF_LAT_MM:
@@ -150,8 +146,8 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
         if r1 - r0 < T.BODY_MIN_HEIGHT_MM:
             continue
         centre = 0.5 * (r0 + r1)
-        ap_range = _ap_extent(mid, int(r0 + 0.3 * (r1 - r0)), int(r1 - 0.3 * (r1 - r0)) + 1, ca)
-        lat_w = _lat_half_width(v, int(centre), ca + int(np.mean(ap_range) if ap_range else 0), cl)
+        ap_range = ap_extent(mid, int(r0 + 0.3 * (r1 - r0)), int(r1 - 0.3 * (r1 - r0)) + 1, ca)
+        lat_w = lat_half_width(v, int(centre), ca + int(np.mean(ap_range) if ap_range else 0), cl)
         if top is None or bottom is None:
             bodies.append(BodyFinding(top, bottom, centre, ap_range or (-15.0, 15.0), lat_w, None,
                                       "cut by the field of view"))
@@ -160,7 +156,7 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
             bodies.append(BodyFinding(top, bottom, centre, (-15.0, 15.0), lat_w, None,
                                       "body outline not found on the mid-sagittal plane"))
             continue
-        kps, reason = _keypoints(v, st, top, bottom, ap_range)
+        kps, reason = body_keypoints(v, st, top, bottom, ap_range)
         bodies.append(BodyFinding(float(top), float(bottom), centre, ap_range, lat_w, kps, reason))
     return bodies, core_s
 
@@ -248,95 +244,3 @@ def lateral_walls(v: np.ndarray, ca: int, cl: int) -> np.ndarray:
     left = cor[:, max(0, cl - 32):cl - 8].max(axis=1)
     right = cor[:, cl + 8:cl + 32].max(axis=1)
     return ndimage.gaussian_filter1d(np.minimum(left, right), 1.0)
-
-
-def _edge_level(prof: np.ndarray, centre: int) -> float:
-    """Half level between the body's own density and soft tissue: adapts to osteoporotic bone."""
-    inside = float(np.median(prof[max(0, centre - 4):centre + 5]))
-    return max(T.EDGE_MIN_HU, 0.5 * (inside + T.SOFT_TISSUE_HU))
-
-
-def _ap_extent(mid: np.ndarray, r0: int, r1: int, ca: int) -> tuple[float, float] | None:
-    """Anterior and posterior edge (mm, relative to the curve) of the bone segment holding the centre."""
-    prof = np.median(mid[r0:max(r1, r0 + 1)], axis=0)
-    lvl = _edge_level(prof, ca)
-    segs = [(a, b) for a, b in _segments(prof > lvl) if a <= ca + 5 and b >= ca - 5]
-    if not segs:
-        return None
-    a, b = max(segs, key=lambda s: s[1] - s[0])
-    if not T.BODY_MIN_AP_MM <= b - a + 1 <= T.BODY_MAX_AP_MM:
-        return None
-    return (_crossing(prof, a, -1, lvl) - ca, _crossing(prof, b, +1, lvl) - ca)
-
-
-def _lat_half_width(v: np.ndarray, r: int, a: int, cl: int) -> float:
-    prof = ndimage.gaussian_filter1d(v[r, max(0, a - 5):a + 6, :].mean(axis=0), 1.0)
-    lvl = _edge_level(prof, cl)
-    segs = [(x, y) for x, y in _segments(prof > lvl) if x <= cl <= y]
-    if not segs:
-        return 15.0
-    x, y = segs[0]
-    return float(np.clip(min(cl - x, y - cl), 8, 35))  # the narrower side: the wider runs into a pedicle/ala
-
-
-def _crossing(prof: np.ndarray, start: int, step: int, level: float) -> float:
-    """Sub-voxel position where prof falls below level walking from start in direction step."""
-    i = start
-    while 0 <= i + step < len(prof) and prof[i + step] >= level:
-        i += step
-    j = i + step
-    if not 0 <= j < len(prof):
-        return float(i)
-    a, b = prof[i], prof[j]
-    frac = (a - level) / (a - b) if a != b else 0.5
-    return i + step * float(np.clip(frac, 0, 1))
-
-
-def _keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: tuple[float, float]
-               ) -> tuple[dict[str, tuple[float, float, float]] | None, str | None]:
-    """Six keypoints: endplate edges at the anterior, middle and posterior measuring columns.
-
-    The middle column is searched next to the discs; the anterior and posterior columns near the
-    middle column's endplate (an endplate is one continuous plate, tilted at most a few mm).
-    """
-    ca, cl = st.half_ap, st.half_lat
-    ant, post = ap_range
-    out: dict[str, tuple[float, float, float]] = {}
-    cols = dict(zip(("anterior", "middle", "posterior"), T.HEIGHT_COLUMNS))
-    search = int(T.EDGE_SEARCH_MM)
-    mid_sup = mid_inf = None
-    for name in ("middle", "anterior", "posterior"):
-        a_mm = ant + cols[name] * (post - ant)
-        ai = int(round(a_mm)) + ca
-        prof = ndimage.gaussian_filter1d(v[:, max(0, ai - 1):ai + 2, cl - 2:cl + 3].mean(axis=(1, 2)), 0.8)
-        grad = np.gradient(prof)
-        if name == "middle":
-            sup = _edge(grad, top - 2, top + search, +1)
-            inf = _edge(grad, bottom - search, bottom + 2, -1)
-            mid_sup, mid_inf = sup, inf
-        else:
-            tilt = T.ENDPLATE_TILT_MM
-            sup = None if mid_sup is None else _edge(grad, int(mid_sup - tilt), int(mid_sup + tilt) + 1, +1)
-            inf = None if mid_inf is None else _edge(grad, int(mid_inf - tilt), int(mid_inf + tilt) + 1, -1)
-        if sup is None or inf is None or inf - sup < T.BODY_MIN_HEIGHT_MM:
-            return None, f"{name} endplates not found"
-        out[f"superior_{name}"] = (sup, a_mm, 0.0)
-        out[f"inferior_{name}"] = (inf, a_mm, 0.0)
-    return {k: out[k] for k in sorted(out, key=lambda k: (k.split("_")[0] != "superior",
-                                                         ("anterior", "middle", "posterior").index(k.split("_")[1])))}, None
-
-
-def _edge(grad: np.ndarray, lo: int, hi: int, sign: int) -> float | None:
-    """Row of the strongest rising (sign +1) or falling (-1) edge in [lo, hi), to sub-voxel by a parabola."""
-    lo, hi = max(1, lo), min(len(grad) - 1, hi)
-    if hi - lo < 2:
-        return None
-    g = sign * grad[lo:hi]
-    k = int(np.argmax(g))
-    if g[k] < T.ENDPLATE_MIN_STEP_HU:
-        return None
-    i = lo + k
-    y0, y1, y2 = sign * grad[i - 1], sign * grad[i], sign * grad[i + 1]
-    den = y0 - 2 * y1 + y2
-    off = 0.5 * (y0 - y2) / den if den < 0 else 0.0
-    return i + float(np.clip(off, -0.5, 0.5))
