@@ -51,8 +51,12 @@ BODY_MAX_AP_MM = 65.0
 DISC_MIN_SPACING_MM = 14.0  # smallest vertebra pitch (upper thoracic ~ 18 mm with disc)
 DISC_PROMINENCE_HU = 25.0   # a disc dips at least this much below the endplates on both sides
 DISC_WEAK_PROMINENCE_HU = 15.0  # a missed disc in a pitch gap needs only this dip
-DISC_MAX_SPAN_MM = 26.0     # endplate peak to endplate peak across a disc (disc <= ~14 mm + cortices + blur
-                            # of 3 mm slices); wider minima lie inside bodies
+DISC_REACH_MM = 13.0        # the bony endplates beside a disc lie within this of its centre (half a <= 12 mm
+                            # disc + endplate cortex + blur)
+DISC_MAX_WIDTH_MM = 14.0    # a disc dip is at most this wide at half depth (<= 12 mm at L4/5 + partial volume);
+                            # a dark marrow centre spans most of its body's height (lumbar >= 20 mm)
+PITCH_NEIGHBOURS = 4        # the local vertebral pitch is the median of this many nearest disc intervals (it
+                            # changes by <= ~10 % per level; a median of four survives one missed disc)
 DISC_WALL_RATIO = 0.62      # at a disc the lateral cortical walls fall below this fraction of their level
                             # around it; inside a body (even a fatty one) they stay above ~0.7
 DISC_GAP_WALL_RATIO = 0.75  # in a pitch gap with no core minimum, a lateral-wall dip to this fraction is the disc

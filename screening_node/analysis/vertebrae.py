@@ -169,20 +169,14 @@ def find_discs(core: np.ndarray, walls: np.ndarray, valid: np.ndarray) -> list[i
     (the lateral walls are also unaffected by the sagittal tilt of lordotic discs).
     """
     minima, _ = signal.find_peaks(-core, prominence=0.5 * T.DISC_PROMINENCE_HU)
-    peaks, _ = signal.find_peaks(core, prominence=10.0)
     found: list[tuple[int, float]] = []
     weak: list[tuple[int, float]] = []  # core minima without the wall evidence
     n = len(core)
     for m in minima:
         if not valid[m]:
             continue
-        left = peaks[peaks < m]
-        right = peaks[peaks > m]
-        if not left.size or not right.size:
-            continue
-        lp, rp = left[-1], right[0]
-        depth = min(core[lp], core[rp]) - core[m]
-        if rp - lp > T.DISC_MAX_SPAN_MM or depth < T.DISC_WEAK_PROMINENCE_HU:
+        depth, width = _dip(core, int(m))
+        if width > T.DISC_MAX_WIDTH_MM or depth < T.DISC_WEAK_PROMINENCE_HU:
             continue
         weak.append((int(m), float(depth)))
         if depth < T.DISC_PROMINENCE_HU:
@@ -199,23 +193,57 @@ def find_discs(core: np.ndarray, walls: np.ndarray, valid: np.ndarray) -> list[i
     return _fill_gaps(discs, weak, valid, walls)
 
 
+def _dip(core: np.ndarray, m: int) -> tuple[float, float]:
+    """Depth (HU) of the core minimum at row m below the lower of the two endplates beside it, and its
+    width (rows) at half that depth.
+
+    The endplates are the brightest rows within DISC_REACH_MM on either side (osteopenic marrow can be
+    flat, so the nearest intensity peak may lie a whole body away). A disc is a narrow dip; a dark
+    marrow centre spans most of its body's height.
+    """
+    reach = int(T.DISC_REACH_MM)
+    lo, hi = max(0, m - reach), min(len(core), m + reach + 1)
+    depth = min(float(core[lo:m + 1].max()), float(core[m:hi].max())) - float(core[m])
+    below = core[lo:hi] < core[m] + 0.5 * depth
+    a = b = m - lo
+    while a > 0 and below[a - 1]:
+        a -= 1
+    while b < len(below) - 1 and below[b + 1]:
+        b += 1
+    return depth, float(b - a + 1)
+
+
 def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarray, walls: np.ndarray
                ) -> list[int]:
     """Where the pitch of confident discs leaves room for a missed disc, take the deepest weak candidate.
 
-    The vertebral pitch changes slowly along the spine, so a gap of 1.5 pitches (or an end of
-    the spine longer than 0.6 pitch) holds a disc the wall test missed (e.g. beside the sacral
-    alae, or a sclerotic endplate).
+    The vertebral pitch changes slowly along the spine (upper thoracic ~20 mm, lower lumbar ~38 mm),
+    so a gap of 1.5 local pitches (or an end of the spine longer than 0.6 pitch) holds a disc the wall
+    test missed (e.g. beside the sacral alae, or a sclerotic endplate). The local pitch is the median of
+    the nearest confident intervals: a single spine-wide pitch would split tall lumbar bodies and
+    miss discs between short thoracic ones.
     """
     if len(discs) < 2:
         return discs
     out = list(discs)
-    pitch = float(np.median(np.diff(out)))  # from the confident discs only: fills must not shrink it
+    # (middle, length, ends) of the intervals between confident discs only: fills must not shrink the pitch
+    spans = [(0.5 * (a + b), b - a, a, b) for a, b in zip(discs[:-1], discs[1:])]
+
+    def pitch(a: float, b: float) -> float:
+        """Expected pitch near rows a..b, from the nearest confident intervals other than a..b itself."""
+        others = [s for s in spans if (s[2], s[3]) != (a, b)] or spans
+        near = sorted(others, key=lambda s: abs(s[0] - 0.5 * (a + b)))[:T.PITCH_NEIGHBOURS]
+        return float(np.median([s[1] for s in near]))
+
     for _ in range(30):  # each fill can open the next end gap
         first = int(np.argmax(valid))
         last = len(valid) - 1 - int(np.argmax(valid[::-1]))
-        windows = [(out[0] - 1.3 * pitch, out[0] - 0.6 * pitch), (out[-1] + 0.6 * pitch, out[-1] + 1.3 * pitch)]
-        windows += [(a + 0.6 * pitch, b - 0.6 * pitch) for a, b in zip(out[:-1], out[1:]) if b - a > 1.5 * pitch]
+        p0, p1 = pitch(out[0], out[0]), pitch(out[-1], out[-1])
+        windows = [(out[0] - 1.3 * p0, out[0] - 0.6 * p0), (out[-1] + 0.6 * p1, out[-1] + 1.3 * p1)]
+        for a, b in zip(out[:-1], out[1:]):
+            p = pitch(a, b)
+            if b - a > 1.5 * p:
+                windows.append((a + 0.6 * p, b - 0.6 * p))
         added = False
         for lo, hi in windows:
             lo, hi = max(lo, first), min(hi, last)
