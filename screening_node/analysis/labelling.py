@@ -128,8 +128,10 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
         end -= 1  # lower sacral segments and the coccyx below the pelvis (a long pelvic field of view)
     if not pelvis[end] or (t12 is not None and end <= t12 + 1):
         return None  # no pelvis, or only the lowest ribs beside the last bodies of a chest field
-    if end < n - 1 and not (end > 0 and pelvis[end - 1]):
-        return None  # skipping caudal bodies needs a clear pelvic run (two flanked bodies) above them
+    if end < n - 1 and not (end > 0 and pelvis[end - 1]) and not (t12 is not None and end == t12 + T.LUMBAR_COUNT + 1):
+        # skipping caudal bodies needs a clear pelvic run (two flanked bodies) above them, or a single
+        # flanked body exactly where the usual count from T12 puts S1 (two independent anchors agree)
+        return None
     start = end
     while start - 1 >= 0 and pelvis[start - 1] and not (t12 is not None and start - 1 <= t12):
         start -= 1

@@ -62,6 +62,8 @@ DISC_WALL_RATIO = 0.62      # at a disc the lateral cortical walls fall below th
 DISC_GAP_WALL_RATIO = 0.75  # in a pitch gap with no core minimum, a lateral-wall dip to this fraction is the disc
 BODY_MIN_HEIGHT_MM = 6.0    # a body shorter than this is noise (or a grade-3 collapse we cannot measure)
 BODY_MAX_HEIGHT_MM = 45.0
+BODY_MAX_PITCH_MM = 55.0    # disc to disc over one vertebra: the tallest body (L5 ~ 30-35 mm) + one disc (<= 15 mm);
+                            # a longer span is the fused sacrum below S1 or holds a missed disc
 HEIGHT_COLUMNS = (0.15, 0.50, 0.85)  # anterior / middle / posterior measuring positions, as a fraction
                                      # of the body depth (TotalSegmentator's spine report uses the same)
 EDGE_SEARCH_MM = 8.0        # an endplate edge lies within this distance of the disc minimum

@@ -138,16 +138,26 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
     last = len(valid) - 1 - int(np.argmax(valid[::-1])) if valid.any() else len(valid) - 1
     bounds = [None] + discs + [None]
     bodies = []
-    for top, bottom in zip(bounds[:-1], bounds[1:]):
+    for k, (top, bottom) in enumerate(zip(bounds[:-1], bounds[1:])):
         if top is None and bottom is None:
             break  # no disc at all: no body can be delimited
         r0 = top if top is not None else max(first, bottom - T.CUT_BODY_MAX_MM)
         r1 = bottom if bottom is not None else min(last, top + T.CUT_BODY_MAX_MM)
         if r1 - r0 < T.BODY_MIN_HEIGHT_MM:
             continue
+        fused = top is not None and bottom is not None and bottom - top > T.BODY_MAX_PITCH_MM
+        if fused:
+            # No vertebra is this tall: below S1 the sacrum is fused (no discs), elsewhere a disc was
+            # missed. Only the body under the top disc is placed, one pitch long (its upper neighbour's).
+            above = bounds[k - 1] if k > 0 else None
+            r1 = top + (top - above if above is not None else T.CUT_BODY_MAX_MM)
         centre = 0.5 * (r0 + r1)
         ap_range = ap_extent(mid, int(r0 + 0.3 * (r1 - r0)), int(r1 - 0.3 * (r1 - r0)) + 1, ca)
         lat_w = lat_half_width(v, int(centre), ca + int(np.mean(ap_range) if ap_range else 0), cl)
+        if fused:
+            bodies.append(BodyFinding(float(top), None, centre, ap_range or (-15.0, 15.0), lat_w, None,
+                                      "no disc below within a vertebra's pitch (fused sacrum or a missed disc)"))
+            continue
         if top is None or bottom is None:
             bodies.append(BodyFinding(top, bottom, centre, ap_range or (-15.0, 15.0), lat_w, None,
                                       "cut by the field of view"))
