@@ -78,6 +78,13 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         rib.append(long_side >= T.RIB_SURE_MM or (long_side >= T.RIB_REACH_MM and (
             short_side >= T.RIB_OTHER_SIDE_MM or short_at_edge)))
         pelvis.append(max(pl, pr) >= T.PELVIS_REACH_MM)
+    # Ribs come as one unbroken series (T1-T12): a rib-free body between two bodies with unmistakable
+    # ribs has a rib we missed (cut by a tight crop, or sloping out of the projected rows), not a lumbar
+    # vertebra. (Only unmistakable ones: a long L3 transverse process can pass for a short rib.)
+    sure = [max(e["rib_reach_left"], e["rib_reach_right"]) >= T.RIB_SURE_MM for e in evidence]
+    for i in range(1, n - 1):
+        if sure[i - 1] and sure[i + 1] and not rib[i]:
+            rib[i] = True
     notes: list[str] = []
     # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows.
     t12 = None
