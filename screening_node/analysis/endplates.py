@@ -7,7 +7,7 @@ caudal, ap anterior -> posterior. This module measures; vertebrae.py decides whe
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, optimize, signal, special
 
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.straighten import Straightened
@@ -24,17 +24,166 @@ def edge_level(prof: np.ndarray, centre: int) -> float:
     return max(T.EDGE_MIN_HU, 0.5 * (inside + T.SOFT_TISSUE_HU))
 
 
-def ap_extent(mid: np.ndarray, r0: int, r1: int, ca: int) -> tuple[float, float] | None:
-    """Anterior and posterior edge (mm, relative to the curve) of the bone segment holding the centre."""
+def ap_extent(mid: np.ndarray, top: int, bottom: int, ca: int) -> tuple[float, float] | None:
+    """Outer surfaces of the anterior and posterior walls (mm, relative to the curve), or None.
+
+    ``mid`` is the mid-sagittal plane (rows, ap); ``top`` and ``bottom`` the rows of the discs (or
+    field-of-view ends) around the body. The body's columns are those closed by an endplate at
+    both discs (_framed_columns). Its walls are the pair of cortical ridges around them, each
+    fitted with the shell model (_ridge_pair); where the cortex shows no ridge (the basivertebral
+    foramen at the back, dense bone), the wall is the half-level step at the end of the framed
+    columns (_wall_surface). A plain threshold segment would run on into whatever touches the
+    body (a contrast-filled organ or vessel, 100-250 HU; the laminae behind the canal).
+    """
+    r0, r1 = int(top + 0.3 * (bottom - top)), int(bottom - 0.3 * (bottom - top)) + 1
     prof = np.median(mid[r0:max(r1, r0 + 1)], axis=0)
-    lvl = edge_level(prof, ca)
-    segs = [(a, b) for a, b in segments(prof > lvl) if a <= ca + 5 and b >= ca - 5]
-    if not segs:
+    framed = _framed_mask(mid, top, bottom)
+    walls = None if framed is None else _ridge_pair(mid, prof, framed, top, bottom, ca)
+    run = None if walls is not None or framed is None else _framed_columns(framed, ca)
+    if run is not None:
+        a, b = run
+        inner = float(np.median(prof[a:b + 1]))
+        ant, post = _wall_surface(prof, a, -1, inner), _wall_surface(prof, b, +1, inner)
+        walls = None if ant is None or post is None else (ant, post)
+    if walls is None:  # no frame shows (thick slices blur the endplates): the bone segment at the curve
+        lvl = edge_level(prof, ca)
+        segs = [(a, b) for a, b in segments(prof > lvl) if a <= ca + 5 and b >= ca - 5]
+        if not segs:
+            return None
+        a, b = max(segs, key=lambda s: s[1] - s[0])
+        walls = (_crossing(prof, a, -1, lvl), _crossing(prof, b, +1, lvl))
+    ant, post = walls
+    if not T.BODY_MIN_AP_MM <= post - ant <= T.BODY_MAX_AP_MM:
         return None
-    a, b = max(segs, key=lambda s: s[1] - s[0])
-    if not T.BODY_MIN_AP_MM <= b - a + 1 <= T.BODY_MAX_AP_MM:
+    return (ant - ca, post - ca)
+
+
+def _ridge_pair(mid: np.ndarray, prof: np.ndarray, framed: np.ndarray, top: int, bottom: int, ca: int
+                ) -> tuple[float, float] | None:
+    """Wall surfaces from the pair of cortical ridges that frames the body (None: no such pair).
+
+    Candidates are neighbouring ridges of the AP profile a body's depth apart, enclosing framed
+    columns only. Of these the body's pair is the one whose interior is most clearly closed by
+    endplates: between the walls the row profile rises most at both ends of the body.
+    """
+    peaks, _ = signal.find_peaks(prof, prominence=T.WALL_RIDGE_HU)
+    peaks = [int(p) for p in peaks if abs(p - ca) <= T.BODY_RING_REACH_MM and prof[p] >= T.BODY_SEGMENT_HU]
+    best: tuple[float, int, int] | None = None
+    height = bottom - top
+    reach = int(T.EDGE_SEARCH_MM)
+    for i, a in enumerate(peaks):
+        for b in peaks[i + 1:i + 3]:  # the neighbour, or the next one past a ridge inside the body
+            if not T.WALL_RIDGE_MIN_SPACING_MM <= b - a <= T.BODY_MAX_AP_MM:
+                continue
+            if framed[a + 2:b - 1].mean() < T.FRAMED_SHARE:
+                continue  # the canal or the space in front of the body lies between these ridges
+            rows = mid[:, a + 2:b - 1].mean(axis=1)
+            inner = float(np.median(rows[int(top + 0.3 * height):int(bottom - 0.3 * height) + 1]))
+            if min(prof[a], prof[b]) < inner + T.WALL_RIDGE_HU or inner < T.MARROW_MIN_HU:
+                continue  # walls stand above the marrow they enclose
+            closure = min(rows[max(0, top - 2):top + reach].max(), rows[max(0, bottom - reach):bottom + 3].max()) - inner
+            if best is None or closure > best[0]:
+                best = (closure, a, b)
+    if best is None:
         return None
-    return (_crossing(prof, a, -1, lvl) - ca, _crossing(prof, b, +1, lvl) - ca)
+    _, a, b = best
+    ant = shell_surface(prof, a - T.SHELL_FIT_OUT_MM, a + T.SHELL_FIT_IN_MM + 1, +1, float(a))
+    post = shell_surface(prof, b - T.SHELL_FIT_IN_MM, b + T.SHELL_FIT_OUT_MM + 1, -1, float(b))
+    # a failed fit falls back to the ridge itself less half a shell (the surface of a sharp wall)
+    return (a - 0.5 * T.CORTEX_SHELL_MM if ant is None else ant, b + 0.5 * T.CORTEX_SHELL_MM if post is None else post)
+
+
+def _framed_mask(mid: np.ndarray, top: int, bottom: int) -> np.ndarray | None:
+    """Per AP column of the mid-sagittal plane: is it closed by an endplate at both discs?
+
+    In a body's columns the row profile rises at both ends, into the endplates beside the discs;
+    in the canal, in front of the body and through a vessel it runs on flat through the discs.
+    """
+    height = bottom - top
+    if height < T.BODY_MIN_HEIGHT_MM:
+        return None
+    # the darker part of the middle rows: a bone island or sclerosis there must not hide the frame
+    inner = np.percentile(mid[int(top + 0.3 * height):int(bottom - 0.3 * height) + 1], 25, axis=0)
+    reach = int(T.EDGE_SEARCH_MM)
+    upper = mid[max(0, top - 2):top + reach].max(axis=0)
+    lower = mid[max(0, bottom - reach):bottom + 3].max(axis=0)
+    framed = (np.minimum(upper, lower) - inner >= T.WALL_RIDGE_HU) & (inner >= T.MARROW_MIN_HU)
+    # bridge a few columns where one endplate is hidden (Schmorl node, vein, bone island); the canal
+    # and the space in front of the body are far wider
+    return ndimage.binary_closing(framed, np.ones(T.FRAME_GAP_MM + 1, bool))
+
+
+def _framed_columns(framed: np.ndarray, ca: int) -> tuple[int, int] | None:
+    """First and last column of the body's run of framed columns at the curve (None: no such run).
+
+    The straightened curve runs through the body's centre, or at worst just behind the body
+    (where the centring follows the canal); the laminae and a sloping spinous process behind the
+    canal can look framed too, but lie further back.
+    """
+    near = T.CURVE_OFF_BODY_MM
+    runs = [(x, y) for x, y in segments(framed)
+            if y - x + 1 >= T.WALL_RIDGE_MIN_SPACING_MM and x - near <= ca <= y + near]
+    return runs[0] if runs else None
+
+
+def _wall_surface(prof: np.ndarray, end: int, outward: int, inner: float) -> float | None:
+    """Outer surface of the wall at one end of the body's run of columns."""
+    near = T.WALL_NEAR_RUN_MM
+    peaks, _ = signal.find_peaks(prof, prominence=T.WALL_RIDGE_HU)
+    ridges = [int(p) for p in peaks if abs(p - end) <= near
+              and prof[p] >= max(inner + T.WALL_RIDGE_HU, T.BODY_SEGMENT_HU)]
+    if ridges:
+        ridge = max(ridges, key=lambda p: outward * p)  # the outermost: a wall is the body's last bone
+        lo, hi = (ridge - T.SHELL_FIT_OUT_MM, ridge + T.SHELL_FIT_IN_MM + 1) if outward < 0 else \
+            (ridge - T.SHELL_FIT_IN_MM, ridge + T.SHELL_FIT_OUT_MM + 1)
+        surface = shell_surface(prof, lo, hi, -outward, float(ridge))
+        return ridge + outward * 0.5 * T.CORTEX_SHELL_MM if surface is None else surface
+    # no ridge: a step from the body's level down to the tissue outside, placed at half height
+    span = prof[max(0, min(end, end + outward * 2 * near)):max(end, end + outward * 2 * near) + 1]
+    if len(span) == 0:
+        return None
+    outside = float(span.min())
+    if inner - outside < T.WALL_RIDGE_HU:
+        return None  # nothing darker outside: no wall to measure
+    start = end - outward * near
+    start = start if 0 <= start < len(prof) and prof[start] >= 0.5 * (inner + outside) else end
+    return _crossing(prof, start, outward, 0.5 * (inner + outside))
+
+
+def shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess: float) -> float | None:
+    """Sub-voxel outer surface of a cortical shell crossed by a 1-D profile.
+
+    Model (the CT physics of a bone surface): outside tissue, a thin cortical shell, then marrow,
+    blurred by the scanner's point spread (a Gaussian). The blur moves the steepest slope and
+    every fixed-level crossing outward from a thin bright shell, by up to the blur width; fitting
+    the blurred model instead gives the surface itself. Free: the three densities, the surface
+    and the blur; fixed: the shell thickness (its product with the shell density is what the
+    blur leaves measurable). Returns a position on prof's axis, or None when the fit does not
+    describe a surface inside the window.
+    """
+    lo, hi = max(0, int(lo)), min(len(prof), int(hi))
+    y = np.asarray(prof[lo:hi], dtype=float)
+    if len(y) < 5:
+        return None
+    u = (np.arange(lo, hi) - guess) * inward  # inward coordinate, 0 at the guess
+    order = np.argsort(u)
+    u, y = u[order], y[order]
+    w = T.CORTEX_SHELL_MM
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        outside, shell, marrow, s, sigma = p
+        return (outside + (shell - outside) * special.ndtr((u - s) / sigma)
+                + (marrow - shell) * special.ndtr((u - s - w) / sigma) - y)
+
+    s0 = -0.5 * w
+    p0 = np.array([y[0], y.max(), y[-1], s0, 1.0])
+    bounds = ([-1100.0, -1100.0, -1100.0, u[0], T.SHELL_MIN_BLUR_MM], [3000.0, 4000.0, 3000.0, u[-1], T.SHELL_MAX_BLUR_MM])
+    p0 = np.clip(p0, np.add(bounds[0], 1e-6), np.subtract(bounds[1], 1e-6))
+    fit = optimize.least_squares(residual, p0, bounds=bounds, x_scale=[100.0, 100.0, 100.0, 1.0, 0.5])
+    surface = float(fit.x[3])
+    if not u[0] + 1.0 <= surface <= u[-1] - 1.0 or not fit.x[1] > max(fit.x[0], fit.x[2]) - T.WALL_RIDGE_HU:
+        return None  # pinned to the window's end, or no shell brighter than its surroundings: not this edge
+    return guess + inward * surface
 
 
 def lat_half_width(v: np.ndarray, r: int, a: int, cl: int) -> float:
@@ -61,37 +210,102 @@ def _crossing(prof: np.ndarray, start: int, step: int, level: float) -> float:
 
 
 def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: tuple[float, float]
-               ) -> tuple[dict[str, tuple[float, float, float]] | None, str | None]:
-    """Six keypoints: endplate edges at the anterior, middle and posterior measuring columns.
+                   ) -> tuple[dict[str, tuple[float, float, float]] | None, str | None]:
+    """Six keypoints: the endplates' outer surfaces at the anterior, middle and posterior columns.
 
-    The middle column is searched next to the discs; the anterior and posterior columns near the
-    middle column's endplate (an endplate is one continuous plate, tilted at most a few mm).
+    The columns follow six-point morphometry: the corner columns just inside the anterior and
+    posterior walls, the middle one halfway. Where a column shows no endplate (an osteophyte or
+    ring apophysis at a corner, the basivertebral vein at the back, a focal defect, or a corner
+    blurred into the wall on a coarse scan), a reader measures a little further in: of the corner
+    positions tried, the one with the sharpest pair of endplate edges is kept. Every keypoint
+    carries the position where it was measured. The middle column's endplates are searched next to the
+    discs, the corner columns' near them (an endplate is one plate, tilted a few mm at most).
+    Each edge is found as the steepest slope, then placed on the surface by fitting the blurred
+    cortical-shell model (shell_surface).
     """
-    ca, cl = st.half_ap, st.half_lat
     ant, post = ap_range
+    middle = 0.5 * (ant + post)
+    candidates = {
+        "middle": [middle + d for d in T.MIDDLE_COLUMN_SHIFTS_MM],
+        "anterior": [ant + inset for inset in T.KEYPOINT_INSETS_MM],
+        "posterior": [post - inset for inset in T.KEYPOINT_INSETS_MM],
+    }
     out: dict[str, tuple[float, float, float]] = {}
-    cols = dict(zip(("anterior", "middle", "posterior"), T.HEIGHT_COLUMNS))
-    search = int(T.EDGE_SEARCH_MM)
-    mid_sup = mid_inf = None
+    mid_edges: tuple[float, float, float] | None = None
     for name in ("middle", "anterior", "posterior"):
-        a_mm = ant + cols[name] * (post - ant)
-        ai = int(round(a_mm)) + ca
-        prof = ndimage.gaussian_filter1d(v[:, max(0, ai - 1):ai + 2, cl - 2:cl + 3].mean(axis=(1, 2)), 0.8)
-        grad = np.gradient(prof)
-        if name == "middle":
-            sup = _edge(grad, top - 2, top + search, +1)
-            inf = _edge(grad, bottom - search, bottom + 2, -1)
-            mid_sup, mid_inf = sup, inf
-        else:
-            tilt = T.ENDPLATE_TILT_MM
-            sup = None if mid_sup is None else _edge(grad, int(mid_sup - tilt), int(mid_sup + tilt) + 1, +1)
-            inf = None if mid_inf is None else _edge(grad, int(mid_inf - tilt), int(mid_inf + tilt) + 1, -1)
-        if sup is None or inf is None or inf - sup < T.BODY_MIN_HEIGHT_MM:
+        best = None
+        for a_mm in candidates[name]:
+            found, cut = _column_endplates(v, st, a_mm, top, bottom, mid_edges)
+            if cut:
+                return None, f"{name} endplates cut by the field of view"
+            if found is not None and (best is None or found[2] > best[0][2]):
+                best = (found, a_mm)
+            if best is not None and name == "middle":
+                break  # the middle height is taken halfway whenever it shows there
+        if best is None:
             return None, f"{name} endplates not found"
+        ((sup, inf), rough, _), a_mm = best
+        if name == "middle":
+            mid_edges = rough
         out[f"superior_{name}"] = (sup, a_mm, 0.0)
         out[f"inferior_{name}"] = (inf, a_mm, 0.0)
-    return {k: out[k] for k in sorted(out, key=lambda k: (k.split("_")[0] != "superior",
-                                                         ("anterior", "middle", "posterior").index(k.split("_")[1])))}, None
+    order = [f"{side}_{col}" for side in ("superior", "inferior") for col in ("anterior", "middle", "posterior")]
+    return {k: out[k] for k in order}, None
+
+
+def _column_endplates(v: np.ndarray, st: Straightened, a_mm: float, top: int, bottom: int,
+                      mid_edges: tuple[float, float, float] | None
+                      ) -> tuple[tuple[tuple[float, float], tuple[float, float, float], float] | None, bool]:
+    """Superior and inferior endplate surfaces (rows) on one column, with the rough edges and the
+    weaker edge's slope (HU/mm); and whether
+    the column leaves the scanned volume. Without mid_edges (middle column: superior and inferior
+    edge rows and its marrow level) the edges are searched next to the discs, otherwise within
+    ENDPLATE_TILT_MM of the middle column's, on a column that lies inside the body."""
+    search = int(T.EDGE_SEARCH_MM)
+    prof = _column_profile(v, st.half_ap + a_mm, st.half_lat)
+    if (prof[max(0, top - search):bottom + search + 1] <= T.OUTSIDE_FOV_HU).any():
+        return None, True
+    grad = np.gradient(ndimage.gaussian_filter1d(prof, 0.8))
+    if mid_edges is None:
+        sup = _edge(grad, top - 2, top + search, +1)
+        inf = _edge(grad, bottom - search, bottom + 2, -1)
+    else:
+        tilt = T.ENDPLATE_TILT_MM
+        sup = _edge(grad, int(mid_edges[0] - tilt), int(mid_edges[0] + tilt) + 1, +1)
+        inf = _edge(grad, int(mid_edges[1] - tilt), int(mid_edges[1] + tilt) + 1, -1)
+    if sup is None or inf is None or inf - sup < T.BODY_MIN_HEIGHT_MM:
+        return None, False
+    interior = float(np.median(prof[int(sup) + 2:int(inf) - 1]))
+    if mid_edges is not None and interior < 0.5 * (mid_edges[2] + T.SOFT_TISSUE_HU):
+        return None, False  # a corner column blurred into the tissue outside the wall: not inside the body
+    strength = min(grad[int(round(sup))], -grad[int(round(inf))])
+    return ((_endplate_surface(prof, sup, +1), _endplate_surface(prof, inf, -1)), (sup, inf, interior), strength), False
+
+
+def _column_profile(v: np.ndarray, ap: float, cl: int) -> np.ndarray:
+    """Mean along the rows of a column 3 mm deep (centred on the fractional ap) and 5 mm wide."""
+    i = int(np.floor(ap))
+    f = ap - i
+    lo = max(0, i - 1)
+    block = v[:, lo:i + 3, cl - 2:cl + 3].mean(axis=2)  # columns i-1 .. i+2
+    if block.shape[1] < 4:
+        return block.mean(axis=1)
+    return ((1 - f) * block[:, :3] + f * block[:, 1:4]).mean(axis=1)
+
+
+def _endplate_surface(prof: np.ndarray, rough: float, inward: int) -> float:
+    """Endplate surface near the steepest-slope row ``rough``: shell model fitted from the disc's centre
+    (the darkest row within EDGE_SEARCH_MM outside) to SHELL_FIT_IN_MM inside the edge."""
+    r = int(round(rough))
+    outer = r - inward * T.SHELL_FIT_OUT_MM
+    span = prof[min(r, outer):max(r, outer) + 1]
+    if len(span) == 0:
+        return rough
+    darkest = min(r, outer) + int(np.argmin(span))
+    inner = r + inward * T.SHELL_FIT_IN_MM
+    lo, hi = min(darkest, inner), max(darkest, inner) + 1
+    surface = shell_surface(prof, lo, hi, inward, rough)
+    return surface if surface is not None and abs(surface - rough) <= T.SHELL_MAX_SHIFT_MM else rough
 
 
 def _edge(grad: np.ndarray, lo: int, hi: int, sign: int) -> float | None:

@@ -23,8 +23,10 @@ LABEL_HALF_LAT_MM = 110     # lateral reach for rib / pelvis evidence
 # --- Densities (HU) ---
 BODY_SEGMENT_HU = 130.0  # mid-sagittal AP profile above this belongs to bone (body or arch)
 BODY_SEGMENT_LOW_HU = 70.0  # ... or, failing that, osteoporotic marrow (50-120 HU) above muscle, canal and fat
+MARROW_MIN_HU = -50.0   # the fattiest osteoporotic marrow stays above fat (~-100 HU); lung and air are far lower
 SOFT_TISSUE_HU = 30.0   # muscle, canal contents, disc rim: what surrounds a body
 EDGE_MIN_HU = 70.0      # body edges are never placed below this level (fat / fluid are lower)
+OUTSIDE_FOV_HU = -1000.0  # straightened samples outside the scanned volume read -1024
 AIR_HU = -500.0         # outside the patient / lungs
 CORTEX_LOW_HU = 250.0   # the spine search counts cortical bone only: a contrast-filled aorta (portal venous
 CORTEX_HIGH_HU = 550.0  # ~150-250 HU) adds nothing, osteoporotic marrow (~80 HU) neither; cortex is 400-1000 HU
@@ -46,6 +48,19 @@ BODY_BEHIND_PATH_MM = 35.0  # the body's posterior wall lies at most this far in
 BODY_RING_REACH_MM = 45  # the body centre lies within this of the coarse path (which runs through body, canal or arch)
 BODY_RING_MIN_RADIUS_MM = 7.0  # a body's inscribed circle (>= 14 mm): laminae, processes, ribs are thinner
 BODY_RING_MIN_SHARE = 0.3  # rows needed with an enclosed body (discs and cut ends make up the rest)
+WALL_RIDGE_HU = 40.0        # a cortical wall stands at least this far above the marrow next to it and is a ridge
+                            # of this prominence (after 1 mm sampling; osteoporotic walls ~300-450 HU)
+WALL_RIDGE_MIN_SPACING_MM = 10  # the wall ridges of the smallest body (C3, ~14 mm deep) lie a few mm inside its surfaces
+FRAMED_SHARE = 0.8          # between a body's two wall ridges nearly every column is framed by endplates (not the canal)
+FRAME_GAP_MM = 6            # body columns without a visible endplate at one end (Schmorl node, vein) are bridged
+CURVE_OFF_BODY_MM = 8       # the straightened curve lies inside the body or at most this far outside it (in the canal)
+WALL_NEAR_RUN_MM = 4       # a wall's ridge lies within this of the last column framed by endplates
+CORTEX_SHELL_MM = 1.0       # thickness of the cortical shell in the surface model (vertebral cortex ~0.5-1.5 mm)
+SHELL_FIT_OUT_MM = 5        # the surface model is fitted from this far outside the cortical ridge ...
+SHELL_FIT_IN_MM = 4         # ... to this far inside it (marrow level, not the far wall)
+SHELL_MIN_BLUR_MM = 0.3     # blur of the fitted surface: below a 1 mm voxel's own width ...
+SHELL_MAX_BLUR_MM = 3.0     # ... up to a 5 mm slice's profile
+SHELL_MAX_SHIFT_MM = 2.0    # the blur moves the steepest slope at most ~1.5 mm off the surface; more is a failed fit
 BODY_MIN_AP_MM = 15.0   # a body segment on the mid-sagittal profile is at least this deep
 BODY_MAX_AP_MM = 65.0
 DISC_MIN_SPACING_MM = 14.0  # smallest vertebra pitch (upper thoracic ~ 18 mm with disc)
@@ -64,8 +79,10 @@ BODY_MIN_HEIGHT_MM = 6.0    # a body shorter than this is noise (or a grade-3 co
 BODY_MAX_HEIGHT_MM = 45.0
 BODY_MAX_PITCH_MM = 55.0    # disc to disc over one vertebra: the tallest body (L5 ~ 30-35 mm) + one disc (<= 15 mm);
                             # a longer span is the fused sacrum below S1 or holds a missed disc
-HEIGHT_COLUMNS = (0.15, 0.50, 0.85)  # anterior / middle / posterior measuring positions, as a fraction
-                                     # of the body depth (TotalSegmentator's spine report uses the same)
+KEYPOINT_INSETS_MM = (1.5, 3.0, 5.0)  # the corner heights are measured this far inside the walls: six-point
+                            # morphometry puts its corner points at the body's corners, just clear of the wall;
+                            # further in where a corner shows no endplate (osteophyte, ring apophysis, vein)
+MIDDLE_COLUMN_SHIFTS_MM = (0.0, -3.0, 3.0)  # the middle height halfway, or beside a focal defect there
 EDGE_SEARCH_MM = 8.0        # an endplate edge lies within this distance of the disc minimum
 ENDPLATE_TILT_MM = 5.0      # anterior/posterior endplate points lie within this of the middle one (along rows)
 ENDPLATE_MIN_STEP_HU = 8.0  # an endplate edge rises at least this many HU per mm

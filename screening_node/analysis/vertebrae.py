@@ -152,7 +152,7 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
             above = bounds[k - 1] if k > 0 else None
             r1 = top + (top - above if above is not None else T.CUT_BODY_MAX_MM)
         centre = 0.5 * (r0 + r1)
-        ap_range = ap_extent(mid, int(r0 + 0.3 * (r1 - r0)), int(r1 - 0.3 * (r1 - r0)) + 1, ca)
+        ap_range = ap_extent(mid, int(r0), int(r1), ca)
         lat_w = lat_half_width(v, int(centre), ca + int(np.mean(ap_range) if ap_range else 0), cl)
         if fused:
             bodies.append(BodyFinding(float(top), None, centre, ap_range or (-15.0, 15.0), lat_w, None,
