@@ -181,8 +181,9 @@ def shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess: float)
     p0 = np.clip(p0, np.add(bounds[0], 1e-6), np.subtract(bounds[1], 1e-6))
     fit = optimize.least_squares(residual, p0, bounds=bounds, x_scale=[100.0, 100.0, 100.0, 1.0, 0.5])
     surface = float(fit.x[3])
-    if not u[0] + 1.0 <= surface <= u[-1] - 1.0 or not fit.x[1] > max(fit.x[0], fit.x[2]) - T.WALL_RIDGE_HU:
-        return None  # pinned to the window's end, or no shell brighter than its surroundings: not this edge
+    outside, shell, marrow = fit.x[:3]
+    if not u[0] + 1.0 <= surface <= u[-1] - 1.0 or max(shell, marrow) - outside < T.WALL_RIDGE_HU:
+        return None  # pinned to the window's end, or no bone brighter than the tissue outside: not an edge
     return guess + inward * surface
 
 

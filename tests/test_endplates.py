@@ -1,0 +1,37 @@
+"""Endplate and wall surfaces: the blurred cortical-shell fit finds the surface, not the blur's edge."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from screening_node.analysis.endplates import shell_surface
+
+
+def _blurred_shell(surface: float, sigma: float, shell: float = 1.0, n: int = 40, step: float = 0.05,
+                   outside: float = 80.0, cortex: float = 800.0, marrow: float = 150.0) -> np.ndarray:
+    """1-mm samples of a profile: outside tissue, a cortical shell from ``surface`` inward (+x), marrow,
+    blurred by a Gaussian of ``sigma`` mm (rendered finely, then averaged over each 1 mm sample)."""
+    x = np.arange(0, n, step)
+    fine = np.where(x < surface, outside, np.where(x < surface + shell, cortex, marrow))
+    fine = ndimage.gaussian_filter1d(fine, sigma / step)
+    return fine.reshape(n, -1).mean(axis=1)
+
+
+@pytest.mark.parametrize("surface, sigma", [(15.3, 0.6), (15.8, 1.0), (16.1, 1.4)])
+def test_shell_fit_finds_the_surface_the_steepest_slope_misses(surface: float, sigma: float) -> None:
+    prof = _blurred_shell(surface, sigma)
+    centres = np.arange(len(prof)) + 0.5  # sample i covers [i, i + 1)
+    steepest = centres[int(np.argmax(np.gradient(prof)))]
+    fitted = shell_surface(prof, int(surface) - 5, int(surface) + 5, +1, float(int(surface))) + 0.5
+    assert abs(fitted - surface) <= 0.15
+    assert abs(steepest - surface) > abs(fitted - surface)  # the reason for the fit
+
+
+def test_shell_fit_reads_the_other_direction_and_refuses_a_flat_profile() -> None:
+    prof = _blurred_shell(15.4, 0.8)[::-1].copy()  # surface faces +x now: inward is -x
+    surface_from_start = len(prof) - 15.4          # the surface position on the reversed axis
+    fitted = shell_surface(prof, 19, 30, -1, 24.0) + 0.5
+    assert abs(fitted - surface_from_start) <= 0.15
+    assert shell_surface(np.full(20, 100.0), 2, 15, +1, 8.0) is None
