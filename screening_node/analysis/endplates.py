@@ -6,6 +6,8 @@ caudal, ap anterior -> posterior. This module measures; vertebrae.py decides whe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage, optimize, signal, special
 
@@ -29,21 +31,23 @@ def ap_extent(mid: np.ndarray, top: int, bottom: int, ca: int) -> tuple[float, f
 
     ``mid`` is the mid-sagittal plane (rows, ap); ``top`` and ``bottom`` the rows of the discs (or
     field-of-view ends) around the body. The body's columns are those closed by an endplate at
-    both discs (_framed_columns). Its walls are the pair of cortical ridges around them, each
+    both discs (_framed_mask). Its walls are the pair of cortical ridges around them, each
     fitted with the shell model (_ridge_pair); where the cortex shows no ridge (the basivertebral
     foramen at the back, dense bone), the wall is the half-level step at the end of the framed
     columns (_wall_surface). A plain threshold segment would run on into whatever touches the
     body (a contrast-filled organ or vessel, 100-250 HU; the laminae behind the canal).
     """
-    r0, r1 = int(top + 0.3 * (bottom - top)), int(bottom - 0.3 * (bottom - top)) + 1
-    prof = np.median(mid[r0:max(r1, r0 + 1)], axis=0)
-    framed = _framed_mask(mid, top, bottom)
-    walls = None if framed is None else _ridge_pair(mid, prof, framed, top, bottom, ca)
+    lo = max(0, top - 2)  # every row looked at: the body and its endplates beside the discs
+    body, top, bottom = mid[lo:bottom + 3], top - lo, bottom - lo
+    prof = np.median(body[_middle_rows(top, bottom)], axis=0)
+    peaks = signal.find_peaks(prof, prominence=T.WALL_RIDGE_HU)[0]
+    framed = _framed_mask(body, top, bottom)
+    walls = None if framed is None else _ridge_pair(body, prof, peaks, framed, top, bottom, ca)
     run = None if walls is not None or framed is None else _framed_columns(framed, ca)
     if run is not None:
         a, b = run
         inner = float(np.median(prof[a:b + 1]))
-        ant, post = _wall_surface(prof, a, -1, inner), _wall_surface(prof, b, +1, inner)
+        ant, post = _wall_surface(prof, peaks, a, -1, inner), _wall_surface(prof, peaks, b, +1, inner)
         walls = None if ant is None or post is None else (ant, post)
     if walls is None:  # no frame shows (thick slices blur the endplates): the bone segment at the curve
         lvl = edge_level(prof, ca)
@@ -58,39 +62,60 @@ def ap_extent(mid: np.ndarray, top: int, bottom: int, ca: int) -> tuple[float, f
     return (ant - ca, post - ca)
 
 
-def _ridge_pair(mid: np.ndarray, prof: np.ndarray, framed: np.ndarray, top: int, bottom: int, ca: int
-                ) -> tuple[float, float] | None:
+def _middle_rows(top: int, bottom: int) -> slice:
+    """The body's middle 40 % of rows: clear of both endplates (never empty)."""
+    return slice(int(top + 0.3 * (bottom - top)), int(bottom - 0.3 * (bottom - top)) + 1)
+
+
+def _endplate_rows(top: int, bottom: int) -> tuple[slice, slice]:
+    """Rows where the superior and the inferior endplate lie: within EDGE_SEARCH_MM inside each disc."""
+    reach = int(T.EDGE_SEARCH_MM)
+    return slice(max(0, top - 2), top + reach), slice(max(0, bottom - reach), bottom + 3)
+
+
+def _ridge_pair(mid: np.ndarray, prof: np.ndarray, peaks: np.ndarray, framed: np.ndarray, top: int, bottom: int,
+                ca: int) -> tuple[float, float] | None:
     """Wall surfaces from the pair of cortical ridges that frames the body (None: no such pair).
 
     Candidates are neighbouring ridges of the AP profile a body's depth apart, enclosing framed
     columns only. Of these the body's pair is the one whose interior is most clearly closed by
     endplates: between the walls the row profile rises most at both ends of the body.
     """
-    peaks, _ = signal.find_peaks(prof, prominence=T.WALL_RIDGE_HU)
-    peaks = [int(p) for p in peaks if abs(p - ca) <= T.BODY_RING_REACH_MM and prof[p] >= T.BODY_SEGMENT_HU]
+    ridges = [int(p) for p in peaks if abs(p - ca) <= T.BODY_RING_REACH_MM and prof[p] >= T.BODY_SEGMENT_HU]
+    middle = _middle_rows(top, bottom)
+    upper, lower = _endplate_rows(top, bottom)
     best: tuple[float, int, int] | None = None
-    height = bottom - top
-    reach = int(T.EDGE_SEARCH_MM)
-    for i, a in enumerate(peaks):
-        for b in peaks[i + 1:i + 3]:  # the neighbour, or the next one past a ridge inside the body
+    for i, a in enumerate(ridges):
+        for b in ridges[i + 1:i + 3]:  # the neighbour, or the next one past a ridge inside the body
             if not T.WALL_RIDGE_MIN_SPACING_MM <= b - a <= T.BODY_MAX_AP_MM:
                 continue
             if framed[a + 2:b - 1].mean() < T.FRAMED_SHARE:
                 continue  # the canal or the space in front of the body lies between these ridges
             rows = mid[:, a + 2:b - 1].mean(axis=1)
-            inner = float(np.median(rows[int(top + 0.3 * height):int(bottom - 0.3 * height) + 1]))
+            inner = float(np.median(rows[middle]))
             if min(prof[a], prof[b]) < inner + T.WALL_RIDGE_HU or inner < T.MARROW_MIN_HU:
                 continue  # walls stand above the marrow they enclose
-            closure = min(rows[max(0, top - 2):top + reach].max(), rows[max(0, bottom - reach):bottom + 3].max()) - inner
+            closure = min(rows[upper].max(), rows[lower].max()) - inner
             if best is None or closure > best[0]:
                 best = (closure, a, b)
     if best is None:
         return None
     _, a, b = best
-    ant = shell_surface(prof, a - T.SHELL_FIT_OUT_MM, a + T.SHELL_FIT_IN_MM + 1, +1, float(a))
-    post = shell_surface(prof, b - T.SHELL_FIT_IN_MM, b + T.SHELL_FIT_OUT_MM + 1, -1, float(b))
-    # a failed fit falls back to the ridge itself less half a shell (the surface of a sharp wall)
-    return (a - 0.5 * T.CORTEX_SHELL_MM if ant is None else ant, b + 0.5 * T.CORTEX_SHELL_MM if post is None else post)
+    return _ridge_surface(prof, a, -1), _ridge_surface(prof, b, +1)
+
+
+def _ridge_surface(prof: np.ndarray, ridge: int, outward: int) -> float:
+    """Outer surface of the wall whose cortex is the ridge at ``ridge`` (outward: -1 anterior, +1 posterior).
+
+    The shell model is fitted from SHELL_FIT_OUT_MM outside to SHELL_FIT_IN_MM inside the ridge; if
+    the fit fails, the surface of a sharp wall: half a shell outside the ridge.
+    """
+    if outward < 0:
+        lo, hi = ridge - T.SHELL_FIT_OUT_MM, ridge + T.SHELL_FIT_IN_MM + 1
+    else:
+        lo, hi = ridge - T.SHELL_FIT_IN_MM, ridge + T.SHELL_FIT_OUT_MM + 1
+    surface = shell_surface(prof, lo, hi, -outward, float(ridge))
+    return ridge + outward * 0.5 * T.CORTEX_SHELL_MM if surface is None else surface
 
 
 def _framed_mask(mid: np.ndarray, top: int, bottom: int) -> np.ndarray | None:
@@ -99,15 +124,13 @@ def _framed_mask(mid: np.ndarray, top: int, bottom: int) -> np.ndarray | None:
     In a body's columns the row profile rises at both ends, into the endplates beside the discs;
     in the canal, in front of the body and through a vessel it runs on flat through the discs.
     """
-    height = bottom - top
-    if height < T.BODY_MIN_HEIGHT_MM:
+    if bottom - top < T.BODY_MIN_HEIGHT_MM:
         return None
     # the darker part of the middle rows: a bone island or sclerosis there must not hide the frame
-    inner = np.percentile(mid[int(top + 0.3 * height):int(bottom - 0.3 * height) + 1], 25, axis=0)
-    reach = int(T.EDGE_SEARCH_MM)
-    upper = mid[max(0, top - 2):top + reach].max(axis=0)
-    lower = mid[max(0, bottom - reach):bottom + 3].max(axis=0)
-    framed = (np.minimum(upper, lower) - inner >= T.WALL_RIDGE_HU) & (inner >= T.MARROW_MIN_HU)
+    inner = np.percentile(mid[_middle_rows(top, bottom)], 25, axis=0)
+    upper, lower = _endplate_rows(top, bottom)
+    framed = (np.minimum(mid[upper].max(axis=0), mid[lower].max(axis=0)) - inner >= T.WALL_RIDGE_HU) \
+        & (inner >= T.MARROW_MIN_HU)
     # bridge a few columns where one endplate is hidden (Schmorl node, vein, bone island); the canal
     # and the space in front of the body are far wider
     return ndimage.binary_closing(framed, np.ones(T.FRAME_GAP_MM + 1, bool))
@@ -126,18 +149,13 @@ def _framed_columns(framed: np.ndarray, ca: int) -> tuple[int, int] | None:
     return runs[0] if runs else None
 
 
-def _wall_surface(prof: np.ndarray, end: int, outward: int, inner: float) -> float | None:
+def _wall_surface(prof: np.ndarray, peaks: np.ndarray, end: int, outward: int, inner: float) -> float | None:
     """Outer surface of the wall at one end of the body's run of columns."""
     near = T.WALL_NEAR_RUN_MM
-    peaks, _ = signal.find_peaks(prof, prominence=T.WALL_RIDGE_HU)
     ridges = [int(p) for p in peaks if abs(p - end) <= near
               and prof[p] >= max(inner + T.WALL_RIDGE_HU, T.BODY_SEGMENT_HU)]
     if ridges:
-        ridge = max(ridges, key=lambda p: outward * p)  # the outermost: a wall is the body's last bone
-        lo, hi = (ridge - T.SHELL_FIT_OUT_MM, ridge + T.SHELL_FIT_IN_MM + 1) if outward < 0 else \
-            (ridge - T.SHELL_FIT_IN_MM, ridge + T.SHELL_FIT_OUT_MM + 1)
-        surface = shell_surface(prof, lo, hi, -outward, float(ridge))
-        return ridge + outward * 0.5 * T.CORTEX_SHELL_MM if surface is None else surface
+        return _ridge_surface(prof, max(ridges, key=lambda p: outward * p), outward)  # the body's last bone
     # no ridge: a step from the body's level down to the tissue outside, placed at half height
     span = prof[max(0, min(end, end + outward * 2 * near)):max(end, end + outward * 2 * near) + 1]
     if len(span) == 0:
@@ -210,6 +228,18 @@ def _crossing(prof: np.ndarray, start: int, step: int, level: float) -> float:
     return i + step * float(np.clip(frac, 0, 1))
 
 
+@dataclass(frozen=True)
+class _ColumnEdges:
+    """Endplates found on one measuring column."""
+    ap_mm: float          # the column's position (mm from the curve)
+    superior: float       # endplate surfaces (rows)
+    inferior: float
+    rough_superior: float  # steepest-slope rows: where the corner columns search
+    rough_inferior: float
+    marrow: float         # median between the edges: tells a column inside the body
+    strength: float       # slope of the weaker edge (HU/mm): the sharpest corner column is kept
+
+
 def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: tuple[float, float]
                    ) -> tuple[dict[str, tuple[float, float, float]] | None, str | None]:
     """Six keypoints: the endplates' outer surfaces at the anterior, middle and posterior columns.
@@ -225,62 +255,61 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     cortical-shell model (shell_surface).
     """
     ant, post = ap_range
-    middle = 0.5 * (ant + post)
+    middle_ap = 0.5 * (ant + post)
     candidates = {
-        "middle": [middle + d for d in T.MIDDLE_COLUMN_SHIFTS_MM],
+        "middle": [middle_ap + d for d in T.MIDDLE_COLUMN_SHIFTS_MM],
         "anterior": [ant + inset for inset in T.KEYPOINT_INSETS_MM],
         "posterior": [post - inset for inset in T.KEYPOINT_INSETS_MM],
     }
     out: dict[str, tuple[float, float, float]] = {}
-    mid_edges: tuple[float, float, float] | None = None
+    middle: _ColumnEdges | None = None
     for name in ("middle", "anterior", "posterior"):
-        best = None
+        best: _ColumnEdges | None = None
         for a_mm in candidates[name]:
-            found, cut = _column_endplates(v, st, a_mm, top, bottom, mid_edges)
+            edges, cut = _column_endplates(v, st, a_mm, top, bottom, middle)
             if cut:
                 return None, f"{name} endplates cut by the field of view"
-            if found is not None and (best is None or found[2] > best[0][2]):
-                best = (found, a_mm)
+            if edges is not None and (best is None or edges.strength > best.strength):
+                best = edges
             if best is not None and name == "middle":
                 break  # the middle height is taken halfway whenever it shows there
         if best is None:
             return None, f"{name} endplates not found"
-        ((sup, inf), rough, _), a_mm = best
         if name == "middle":
-            mid_edges = rough
-        out[f"superior_{name}"] = (sup, a_mm, 0.0)
-        out[f"inferior_{name}"] = (inf, a_mm, 0.0)
+            middle = best
+        out[f"superior_{name}"] = (best.superior, best.ap_mm, 0.0)
+        out[f"inferior_{name}"] = (best.inferior, best.ap_mm, 0.0)
     order = [f"{side}_{col}" for side in ("superior", "inferior") for col in ("anterior", "middle", "posterior")]
     return {k: out[k] for k in order}, None
 
 
 def _column_endplates(v: np.ndarray, st: Straightened, a_mm: float, top: int, bottom: int,
-                      mid_edges: tuple[float, float, float] | None
-                      ) -> tuple[tuple[tuple[float, float], tuple[float, float, float], float] | None, bool]:
-    """Superior and inferior endplate surfaces (rows) on one column, with the rough edges and the
-    weaker edge's slope (HU/mm); and whether
-    the column leaves the scanned volume. Without mid_edges (middle column: superior and inferior
-    edge rows and its marrow level) the edges are searched next to the discs, otherwise within
-    ENDPLATE_TILT_MM of the middle column's, on a column that lies inside the body."""
+                      middle: _ColumnEdges | None) -> tuple[_ColumnEdges | None, bool]:
+    """The endplates on one column (None: not found), and whether the column leaves the scanned volume.
+
+    Without ``middle`` (the middle column itself) the edges are searched next to the discs, otherwise
+    within ENDPLATE_TILT_MM of the middle column's, on a column that lies inside the body.
+    """
     search = int(T.EDGE_SEARCH_MM)
     prof = _column_profile(v, st.half_ap + a_mm, st.half_lat)
     if (prof[max(0, top - search):bottom + search + 1] <= T.OUTSIDE_FOV_HU).any():
         return None, True
     grad = np.gradient(ndimage.gaussian_filter1d(prof, 0.8))
-    if mid_edges is None:
+    if middle is None:
         sup = _edge(grad, top - 2, top + search, +1)
         inf = _edge(grad, bottom - search, bottom + 2, -1)
     else:
         tilt = T.ENDPLATE_TILT_MM
-        sup = _edge(grad, int(mid_edges[0] - tilt), int(mid_edges[0] + tilt) + 1, +1)
-        inf = _edge(grad, int(mid_edges[1] - tilt), int(mid_edges[1] + tilt) + 1, -1)
+        sup = _edge(grad, int(middle.rough_superior - tilt), int(middle.rough_superior + tilt) + 1, +1)
+        inf = _edge(grad, int(middle.rough_inferior - tilt), int(middle.rough_inferior + tilt) + 1, -1)
     if sup is None or inf is None or inf - sup < T.BODY_MIN_HEIGHT_MM:
         return None, False
-    interior = float(np.median(prof[int(sup) + 2:int(inf) - 1]))
-    if mid_edges is not None and interior < 0.5 * (mid_edges[2] + T.SOFT_TISSUE_HU):
+    marrow = float(np.median(prof[int(sup) + 2:int(inf) - 1]))
+    if middle is not None and marrow < 0.5 * (middle.marrow + T.SOFT_TISSUE_HU):
         return None, False  # a corner column blurred into the tissue outside the wall: not inside the body
     strength = min(grad[int(round(sup))], -grad[int(round(inf))])
-    return ((_endplate_surface(prof, sup, +1), _endplate_surface(prof, inf, -1)), (sup, inf, interior), strength), False
+    return _ColumnEdges(a_mm, _endplate_surface(prof, sup, +1), _endplate_surface(prof, inf, -1), sup, inf,
+                        marrow, float(strength)), False
 
 
 def _column_profile(v: np.ndarray, ap: float, cl: int) -> np.ndarray:

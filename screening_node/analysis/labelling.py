@@ -66,6 +66,7 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     n = len(bodies)
     evidence = []
     rib = []
+    sure = []  # unmistakable ribs, longer than any transverse process
     pelvis = []
     for b in bodies:
         mid = np.mean(b.ap_range)
@@ -75,13 +76,12 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
                          "pelvis_reach_right": pr})
         long_side, short_side = max(rl, rr), min(rl, rr)
         short_at_edge = er if rr < rl else el
-        rib.append(long_side >= T.RIB_SURE_MM or (long_side >= T.RIB_REACH_MM and (
-            short_side >= T.RIB_OTHER_SIDE_MM or short_at_edge)))
+        sure.append(long_side >= T.RIB_SURE_MM)
+        rib.append(sure[-1] or (long_side >= T.RIB_REACH_MM and (short_side >= T.RIB_OTHER_SIDE_MM or short_at_edge)))
         pelvis.append(max(pl, pr) >= T.PELVIS_REACH_MM)
     # Ribs come as one unbroken series (T1-T12): a rib-free body between two bodies with unmistakable
     # ribs has a rib we missed (cut by a tight crop, or sloping out of the projected rows), not a lumbar
     # vertebra. (Only unmistakable ones: a long L3 transverse process can pass for a short rib.)
-    sure = [max(e["rib_reach_left"], e["rib_reach_right"]) >= T.RIB_SURE_MM for e in evidence]
     for i in range(1, n - 1):
         if sure[i - 1] and sure[i + 1] and not rib[i]:
             rib[i] = True
