@@ -35,3 +35,27 @@ def test_shell_fit_reads_the_other_direction_and_refuses_a_flat_profile() -> Non
     fitted = shell_surface(prof, 19, 30, -1, 24.0) + 0.5
     assert abs(fitted - surface_from_start) <= 0.15
     assert shell_surface(np.full(20, 100.0), 2, 15, +1, 8.0) is None
+
+
+def _thin_disc_profile(disc: tuple[int, int], cortex: float = 450.0, marrow: float = 50.0,
+                       disc_hu: float = 90.0, n: int = 60) -> np.ndarray:
+    """Rows through two osteoporotic bodies and the thin disc between them (rows disc[0]..disc[1]-1),
+    each endplate a 1 mm cortex facing the disc, blurred like a 1 mm scan."""
+    prof = np.full(n, marrow)
+    prof[disc[0] - 1] = cortex        # upper body's inferior endplate
+    prof[disc[0]:disc[1]] = disc_hu
+    prof[disc[1]] = cortex            # lower body's superior endplate
+    return ndimage.gaussian_filter1d(prof, 0.8)
+
+
+def test_edges_face_the_disc_where_a_neighbours_cortex_is_as_steep() -> None:
+    from screening_node.analysis.endplates import _edge
+    prof = _thin_disc_profile((30, 34))
+    grad = np.gradient(ndimage.gaussian_filter1d(prof, 0.8))
+    # Fatty marrow is darker than the disc: the neighbour cortex's inner side is the steepest edge.
+    sup = _edge(grad, 24, 36, +1)
+    inf = _edge(grad, 28, 40, -1)
+    # The rise into the lower body's endplate (row 34), not the upper cortex's inner side (row ~28);
+    # the fall out of the upper body's endplate (row 29), not the lower cortex's inner side (row ~35).
+    assert sup is not None and 32.5 <= sup <= 34.0
+    assert inf is not None and 29.0 <= inf <= 30.5

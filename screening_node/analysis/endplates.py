@@ -339,14 +339,24 @@ def _endplate_surface(prof: np.ndarray, rough: float, inward: int) -> float:
 
 
 def _edge(grad: np.ndarray, lo: int, hi: int, sign: int) -> float | None:
-    """Row of the strongest rising (sign +1) or falling (-1) edge in [lo, hi), to sub-voxel by a parabola."""
+    """Row of a body's endplate edge in [lo, hi): rising (sign +1, superior) or falling (-1, inferior),
+    to sub-voxel by a parabola.
+
+    Across a thin disc (upper thoracic, 3-5 mm) the window also holds the neighbour's cortex: its
+    inner side rises (superior) or falls (inferior) as steeply as this body's edge where the marrow
+    is osteoporotic. This body's edge is the one that faces the disc from this side: the most caudal
+    strong rise for a superior endplate, the most cranial strong fall for an inferior one.
+    """
     lo, hi = max(1, lo), min(len(grad) - 1, hi)
     if hi - lo < 2:
         return None
     g = sign * grad[lo:hi]
-    k = int(np.argmax(g))
-    if g[k] < T.ENDPLATE_MIN_STEP_HU:
+    strongest = float(g.max())
+    if strongest < T.ENDPLATE_MIN_STEP_HU:
         return None
+    peaks = [k for k in range(len(g)) if g[k] >= T.EDGE_SHARE * strongest
+             and (k == 0 or g[k] >= g[k - 1]) and (k == len(g) - 1 or g[k] >= g[k + 1])]
+    k = max(peaks) if sign > 0 else min(peaks)
     i = lo + k
     y0, y1, y2 = sign * grad[i - 1], sign * grad[i], sign * grad[i + 1]
     den = y0 - 2 * y1 + y2

@@ -85,6 +85,14 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     for i in range(1, n - 1):
         if sure[i - 1] and sure[i + 1] and not rib[i]:
             rib[i] = True
+    # Nor do ribs resume below the lumbar spine: long lateral bone below two rib-free, lumbar-sized
+    # vertebrae is an ilium or a sacral ala. (Size tells them from the rib-free cervical bodies above T1.)
+    for i in range(2, n):
+        if rib[i] and not rib[i - 1] and not rib[i - 2] and _lumbar_sized(bodies[i - 1]) \
+                and _lumbar_sized(bodies[i - 2]):
+            rib[i:] = [False] * (n - i)
+            sure[i:] = [False] * (n - i)
+            break
     notes: list[str] = []
     # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows.
     t12 = None
@@ -109,6 +117,10 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     elif t12 is not None:
         anchor, anchor_level, conf = t12, idx_t12, 0.75
         notes.append("labels counted from the lowest rib-bearing vertebra (T12); sacrum not in view")
+    elif (t1 := _first_rib_bearing(bodies, sure)) is not None:
+        anchor, anchor_level, conf = t1, LEVELS.index("T1"), 0.6
+        notes.append("labels counted down from the first rib-bearing vertebra (T1); neither the lowest ribs "
+                     "nor the sacrum in view")
     else:
         notes.append("no labelling anchor (no sacrum, no rib-bearing/rib-free transition) in the field of view; "
                      "levels are not labelled")
@@ -116,6 +128,25 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     # Counting uses the usual 24 presacral levels: T13 / L6 are never produced by counting.
     labels = _skip_supernumerary(anchor_level, anchor, n, s1)
     return Labelling(labels, conf, notes, evidence)
+
+
+def _lumbar_sized(body: BodyFinding) -> bool:
+    """Disc to disc at least LUMBAR_MIN_PITCH_MM: a lumbar (or lowest thoracic) vertebra, never a cervical one."""
+    if body.top_disc is None or body.bottom_disc is None:
+        return False
+    return body.bottom_disc - body.top_disc >= T.LUMBAR_MIN_PITCH_MM
+
+
+def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool]) -> int | None:
+    """Index of T1: the first of a run of unmistakably rib-bearing bodies, below a whole body without
+    one (C7, whose transverse processes end well inside RIB_SURE_MM). A body cut by the field above it
+    could be T1 with its rib out of view, so the body above must be complete."""
+    for i in range(1, len(bodies) - 2):
+        above = bodies[i - 1]
+        if sure[i] and sure[i + 1] and sure[i + 2] and not sure[i - 1] and not above.cut_by_fov \
+                and above.top_disc is not None and above.bottom_disc is not None:
+            return i
+    return None
 
 
 def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12: int | None) -> int | None:
@@ -128,6 +159,11 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
     usual count), otherwise the run's first body.
     """
     n = len(bodies)
+    if (n > 1 and bodies[-1].cut_by_fov and not pelvis[-1] and pelvis[-2]
+            and (t12 is None or n - 2 == t12 + T.LUMBAR_COUNT + 1)):
+        # A body cut by the lower edge of the field may show too little of its pelvic flank; the
+        # flanked body above it ends the column unless the count from T12 puts S1 elsewhere.
+        n -= 1
     if n < 2:
         return None
     end = n - 1
@@ -142,8 +178,8 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
     start = end
     while start - 1 >= 0 and pelvis[start - 1] and not (t12 is not None and start - 1 <= t12):
         start -= 1
-    if start == 0 or all(rib[:start]):
-        return None  # pelvic-looking bone with nothing rib-free above: a chest crop's ribs, not a sacrum
+    if start == 0 or rib[start - 1]:
+        return None  # pelvic-looking bone below a rib-bearing body: a chest crop's ribs, not a sacrum
     if t12 is not None and start <= t12 + T.LUMBAR_COUNT + 1 <= end:
         return t12 + T.LUMBAR_COUNT + 1
     return start

@@ -47,6 +47,10 @@ BODY_BEHIND_PATH_MM = 35.0  # the body's posterior wall lies at most this far in
                             # runs through body, canal or arch); a contrast aorta ends >= 30 mm in front
 BODY_RING_REACH_MM = 45  # the body centre lies within this of the coarse path (which runs through body, canal or arch)
 BODY_RING_MIN_RADIUS_MM = 7.0  # a body's inscribed circle (>= 14 mm): laminae, processes, ribs are thinner
+BODY_LOBE_SHARE = 0.6       # the filled canal ring (radius ~14 mm) can be deeper than a thoracic body (~12 mm);
+                            # the front lobe at least this fraction as deep as the deepest is the body
+BODY_RING_MAX_LAT_MM = 20   # the curve runs through the vertebra's midline (body, canal or arch), so the body
+                            # centre is within this laterally (a 30 deg rotated body moves ~12 mm)
 BODY_RING_MIN_SHARE = 0.3  # rows needed with an enclosed body (discs and cut ends make up the rest)
 WALL_RIDGE_HU = 40.0        # a cortical wall stands at least this far above the marrow next to it and is a ridge
                             # of this prominence (after 1 mm sampling; osteoporotic walls ~300-450 HU)
@@ -83,6 +87,8 @@ KEYPOINT_INSETS_MM = (1.5, 3.0, 5.0)  # the corner heights are measured this far
                             # morphometry puts its corner points at the body's corners, just clear of the wall;
                             # further in where a corner shows no endplate (osteophyte, ring apophysis, vein)
 MIDDLE_COLUMN_SHIFTS_MM = (0.0, -3.0, 3.0)  # the middle height halfway, or beside a focal defect there
+EDGE_SHARE = 0.5            # an edge at least this fraction as steep as the steepest in its window is an endplate
+                            # candidate (osteoporotic: a neighbour's cortex across a thin disc is as steep)
 EDGE_SEARCH_MM = 8.0        # an endplate edge lies within this distance of the disc minimum
 ENDPLATE_TILT_MM = 5.0      # anterior/posterior endplate points lie within this of the middle one (along rows)
 ENDPLATE_MIN_STEP_HU = 8.0  # an endplate edge rises at least this many HU per mm
@@ -98,4 +104,5 @@ RIB_SURE_MM = 60.0      # one side this far is a rib whatever the other side sho
 PELVIS_HU = 150.0
 PELVIS_REACH_MM = 65.0  # at S1 the alae and ilia form one bony shadow past this on both sides
 LUMBAR_COUNT = 5
+LUMBAR_MIN_PITCH_MM = 28.0  # disc to disc of a lumbar vertebra (L1 ~ 30-35 mm); cervical ones are <= ~20 mm
 SACRUM_TRAILING_BODIES = 3  # sacral segments / coccyx below the pelvis that may end a long field of view

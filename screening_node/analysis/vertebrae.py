@@ -29,6 +29,7 @@ class BodyFinding:
     # keypoints as (row, ap mm, lat mm), in KEYPOINT_NAMES order; None when not measurable
     keypoints: dict[str, tuple[float, float, float]] | None
     reason: str | None
+    cut_by_fov: bool = False  # the field of view ends inside this body (only part of it is in view)
 
 
 def body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
@@ -58,19 +59,47 @@ def _enclosed_body_centres(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
     reach = int(T.BODY_RING_REACH_MM / h)
     a0, a1 = max(0, st.half_ap - reach), min(v.shape[1], st.half_ap + reach + 1)
     structure = np.ones((3, 3), bool)
+    band = int(T.BODY_RING_MAX_LAT_MM / h)
+    l0, l1 = max(0, st.half_lat - band), st.half_lat + band + 1
     for r in range(rows):
-        cortex = v[r, a0:a1, :] > T.CORTEX_LOW_HU
+        section = v[r, a0:a1, :]
+        cortex = section > T.CORTEX_LOW_HU
         if cortex.sum() < 10:
             continue
+        outside = ndimage.binary_dilation(section <= T.OUTSIDE_FOV_HU, structure, iterations=2)
+        if (outside & cortex)[:, l0:l1].any():
+            continue  # the edge of the scanned field cuts the vertebra here: its lobes are incomplete
         filled = ndimage.binary_fill_holes(ndimage.binary_closing(cortex, structure, iterations=1))
         depth = ndimage.distance_transform_edt(filled) * h
-        k = int(np.argmax(depth))
-        if depth.flat[k] < T.BODY_RING_MIN_RADIUS_MM:
+        centre = _anterior_lobe(depth, st.half_lat, h)
+        if centre is None:
             continue
-        i, j = np.unravel_index(k, depth.shape)
+        i, j = centre
         ap_c[r] = (a0 + i - st.half_ap) * h
         lat_c[r] = (j - st.half_lat) * h
     return ap_c, lat_c
+
+
+def _anterior_lobe(depth: np.ndarray, centre_lat: int, h: float) -> tuple[int, int] | None:
+    """The body's inscribed-circle centre on one cross-section's depth map (ap, lat indices).
+
+    Where the pedicles and laminae close a ring around the canal, the filled canal is a second lobe
+    behind the body, as wide as a thoracic body (radius ~14 mm). The body is the front lobe: the most
+    anterior local maximum about as deep as the deepest one, near the curve's midline.
+    """
+    deepest = float(depth.max())
+    if deepest < T.BODY_RING_MIN_RADIUS_MM:
+        return None
+    size = 2 * int(T.BODY_RING_MIN_RADIUS_MM / h) + 1
+    peaks = (depth == ndimage.maximum_filter(depth, size=size)) & (
+        depth >= max(T.BODY_RING_MIN_RADIUS_MM, T.BODY_LOBE_SHARE * deepest))
+    lat_off = np.abs(np.arange(depth.shape[1]) - centre_lat) * h
+    peaks &= (lat_off <= T.BODY_RING_MAX_LAT_MM)[None, :]
+    if not peaks.any():
+        return None
+    i = int(np.nonzero(peaks.any(axis=1))[0][0])
+    js = np.nonzero(peaks[i])[0]
+    return i, int(js[np.argmin(np.abs(js - centre_lat))])
 
 
 def _profile_body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +189,7 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
             continue
         if top is None or bottom is None:
             bodies.append(BodyFinding(top, bottom, centre, ap_range or (-15.0, 15.0), lat_w, None,
-                                      "cut by the field of view"))
+                                      "cut by the field of view", cut_by_fov=True))
             continue
         if ap_range is None:
             bodies.append(BodyFinding(top, bottom, centre, (-15.0, 15.0), lat_w, None,
@@ -249,31 +278,51 @@ def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarra
         first = int(np.argmax(valid))
         last = len(valid) - 1 - int(np.argmax(valid[::-1]))
         p0, p1 = pitch(out[0], out[0]), pitch(out[-1], out[-1])
-        windows = [(out[0] - 1.3 * p0, out[0] - 0.6 * p0), (out[-1] + 0.6 * p1, out[-1] + 1.3 * p1)]
+        # Beyond the end disc the next one is expected one end interval further on (the pitch changes
+        # slowly, and the confident discs may all lie in a taller region of the spine).
+        e0 = out[0] - (out[1] - out[0]) if len(out) > 1 else None
+        e1 = out[-1] + (out[-1] - out[-2]) if len(out) > 1 else None
+        windows = [(out[0] - 1.3 * p0, out[0] - 0.6 * p0, e0), (out[-1] + 0.6 * p1, out[-1] + 1.3 * p1, e1)]
         for a, b in zip(out[:-1], out[1:]):
             p = pitch(a, b)
             if b - a > 1.5 * p:
-                windows.append((a + 0.6 * p, b - 0.6 * p))
+                windows.append((a + 0.6 * p, b - 0.6 * p, None))
         added = False
-        for lo, hi in windows:
+        for lo, hi, expected in windows:
             lo, hi = max(lo, first), min(hi, last)
             cands = [(m, d) for m, d in weak if lo <= m <= hi and m not in out]
             if cands:
-                out.append(max(cands, key=lambda x: x[1])[0])
+                out.append(_likeliest_disc(cands, expected))
                 added = True
                 continue
-            # Osteoporotic marrow is as dark as disc: no core minimum, but the lateral cortices still vanish
+            # Osteoporotic marrow is as dark as disc: no core minimum, but the lateral cortices still vanish.
+            # Lateral samples below fat lie outside the patient or the scanned field: no evidence there.
             a, b = int(np.ceil(lo)), int(np.floor(hi)) + 1
+            while a < b and walls[a] < T.MARROW_MIN_HU:
+                a += 1
+            while b > a and walls[b - 1] < T.MARROW_MIN_HU:
+                b -= 1
             if b - a >= 3:
                 m = a + int(np.argmin(walls[a:b]))
                 around = float(np.median(walls[max(0, a - 20):b + 20]))
-                if walls[m] <= T.DISC_GAP_WALL_RATIO * max(around, 1.0) and m not in out:
+                dip = a < m < b - 1  # a true dip, not a ramp into the window's edge
+                if dip and walls[m] <= T.DISC_GAP_WALL_RATIO * max(around, 1.0) and m not in out:
                     out.append(m)
                     added = True
         out.sort()
         if not added:
             break
     return out
+
+
+def _likeliest_disc(cands: list[tuple[int, float]], expected: float | None) -> int:
+    """The deepest dip in a window, or where a disc is expected, the one nearest that row among the
+    clear dips (at least half the deepest; a basivertebral vein mid-body dips less than a disc)."""
+    deepest = max(d for _, d in cands)
+    if expected is None:
+        return max(cands, key=lambda x: x[1])[0]
+    clear = [m for m, d in cands if d >= 0.5 * deepest]
+    return min(clear, key=lambda m: abs(m - expected))
 
 
 def lateral_walls(v: np.ndarray, ca: int, cl: int) -> np.ndarray:

@@ -1,0 +1,50 @@
+"""Body centre and labelling anchors on hand-built evidence with exact answers."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from screening_node.analysis.labelling import _first_rib_bearing, _lumbar_sized
+from screening_node.analysis.vertebrae import BodyFinding, _anterior_lobe
+
+
+def _disc(shape: tuple[int, int], centre: tuple[int, int], radius: float) -> np.ndarray:
+    ap, lat = np.ogrid[:shape[0], :shape[1]]
+    return (ap - centre[0]) ** 2 + (lat - centre[1]) ** 2 <= radius ** 2
+
+
+def test_body_is_the_front_lobe_when_the_filled_canal_ring_is_deeper() -> None:
+    # A thoracic body (radius 12 mm) in front of a canal closed by its arch (filled: radius 14 mm).
+    shape = (91, 81)
+    filled = _disc(shape, (30, 40), 12) | _disc(shape, (55, 40), 14)
+    depth = ndimage.distance_transform_edt(filled)
+    assert np.unravel_index(np.argmax(depth), shape)[0] > 45  # the deepest point is in the canal
+    i, j = _anterior_lobe(depth, centre_lat=40, h=1.0)
+    assert abs(i - 30) <= 1 and abs(j - 40) <= 1
+
+
+def test_no_lobe_without_a_body_sized_circle() -> None:
+    shape = (60, 60)
+    assert _anterior_lobe(ndimage.distance_transform_edt(_disc(shape, (30, 30), 5)), 30, 1.0) is None
+
+
+def _body(top: float | None, bottom: float | None, cut: bool = False) -> BodyFinding:
+    centre = 0.5 * ((top or 0.0) + (bottom or 0.0))
+    return BodyFinding(top, bottom, centre, (-15.0, 15.0), 20.0, None, None, cut_by_fov=cut)
+
+
+def test_first_rib_bearing_body_is_t1_only_below_a_whole_rib_free_one() -> None:
+    # C6 (cut by the field), C7, then T1-T4 with unmistakable ribs.
+    bodies = [_body(None, 10, cut=True), _body(10, 28), _body(28, 47), _body(47, 67), _body(67, 88), _body(88, 110)]
+    sure = [False, False, True, True, True, True]
+    assert _first_rib_bearing(bodies, sure) == 2
+    # The field starts inside the first rib-bearing body: it could be T1 or T2, so no anchor.
+    assert _first_rib_bearing(bodies[1:], [True, True, True, True, True]) is None
+    assert _first_rib_bearing([_body(None, 10, cut=True)] + bodies[2:], [False, True, True, True, True]) is None
+
+
+def test_lumbar_size_tells_a_lumbar_body_from_a_cervical_one() -> None:
+    assert _lumbar_sized(_body(100, 135))
+    assert not _lumbar_sized(_body(10, 28))
+    assert not _lumbar_sized(_body(100, None, cut=True))
