@@ -6,7 +6,7 @@ import numpy as np
 from scipy import ndimage
 
 from screening_node.analysis.labelling import _first_rib_bearing, _lumbar_sized
-from screening_node.analysis.vertebrae import BodyFinding, _anterior_lobe
+from screening_node.analysis.vertebrae import BodyFinding, _Lobe, _row_lobes, _track_lobes
 
 
 def _disc(shape: tuple[int, int], centre: tuple[int, int], radius: float) -> np.ndarray:
@@ -14,19 +14,35 @@ def _disc(shape: tuple[int, int], centre: tuple[int, int], radius: float) -> np.
     return (ap - centre[0]) ** 2 + (lat - centre[1]) ** 2 <= radius ** 2
 
 
+def _ring(shape: tuple[int, int], centre: tuple[int, int], radius: float, hu: float = 600.0) -> np.ndarray:
+    """A cross-section: a 2 mm cortical ring (hu) around dark marrow, in soft tissue."""
+    section = np.full(shape, 40.0)
+    section[_disc(shape, centre, radius) & ~_disc(shape, centre, radius - 2)] = hu
+    return section
+
+
 def test_body_is_the_front_lobe_when_the_filled_canal_ring_is_deeper() -> None:
-    # A thoracic body (radius 12 mm) in front of a canal closed by its arch (filled: radius 14 mm).
-    shape = (91, 81)
-    filled = _disc(shape, (30, 40), 12) | _disc(shape, (55, 40), 14)
-    depth = ndimage.distance_transform_edt(filled)
+    # A thoracic body (radius 12 mm) in front of a canal closed by its arch (outer radius 14 mm).
+    shape = (86, 81)  # ap from the front, lat; the curve at ap 60 (in the canal), lat 40
+    section = np.maximum(_ring(shape, (30, 40), 12), _ring(shape, (56, 40), 14))
+    depth = ndimage.distance_transform_edt(ndimage.binary_fill_holes(section > 250))
     assert np.unravel_index(np.argmax(depth), shape)[0] > 45  # the deepest point is in the canal
-    i, j = _anterior_lobe(depth, centre_lat=40, h=1.0)
-    assert abs(i - 30) <= 1 and abs(j - 40) <= 1
+    lobes = _row_lobes(section, half_ap=60, half_lat=40, h=1.0)
+    front = max(lobes, key=lambda lobe: lobe.score)
+    assert abs(front.ap - (30 - 60)) <= 1 and abs(front.lat) <= 1
 
 
 def test_no_lobe_without_a_body_sized_circle() -> None:
-    shape = (60, 60)
-    assert _anterior_lobe(ndimage.distance_transform_edt(_disc(shape, (30, 30), 5)), 30, 1.0) is None
+    assert _row_lobes(_ring((60, 60), (30, 30), 5), half_ap=30, half_lat=30, h=1.0) == []
+
+
+def test_track_keeps_to_the_body_and_leaves_out_rows_where_only_the_canal_shows() -> None:
+    body, canal = _Lobe(-30.0, 0.0, 2.0), _Lobe(-5.0, 0.0, 1.0)
+    rows: list[list[_Lobe]] = [[body, canal]] * 40 + [[]] * 8 + [[body, canal]] * 40 + [[canal]] * 12
+    ap, _ = _track_lobes(rows, 1.0)
+    assert np.allclose(ap[:40], -30.0) and np.allclose(ap[48:88], -30.0)
+    assert np.isnan(ap[40:48]).all()   # the disc: no lobe
+    assert np.isnan(ap[88:]).all()     # the body cut by the field: the canal alone is not followed
 
 
 def _body(top: float | None, bottom: float | None, cut: bool = False) -> BodyFinding:

@@ -299,9 +299,13 @@ def _column_endplates(v: np.ndarray, st: Straightened, a_mm: float, top: int, bo
         sup = _edge(grad, top - 2, top + search, +1)
         inf = _edge(grad, bottom - search, bottom + 2, -1)
     else:
-        tilt = T.ENDPLATE_TILT_MM
-        sup = _edge(grad, int(middle.rough_superior - tilt), int(middle.rough_superior + tilt) + 1, +1)
-        inf = _edge(grad, int(middle.rough_inferior - tilt), int(middle.rough_inferior + tilt) + 1, -1)
+        # Within ENDPLATE_TILT_MM of the middle column's edges, and never across the disc's middle
+        # (there lies the neighbour's endplate, which faces the other way).
+        tilt, margin = T.ENDPLATE_TILT_MM, T.DISC_MIDDLE_MARGIN_MM
+        sup = _edge(grad, int(max(middle.rough_superior - tilt, top - margin)),
+                    int(middle.rough_superior + tilt) + 1, +1)
+        inf = _edge(grad, int(middle.rough_inferior - tilt),
+                    int(min(middle.rough_inferior + tilt, bottom + margin)) + 1, -1)
     if sup is None or inf is None or inf - sup < T.BODY_MIN_HEIGHT_MM:
         return None, False
     marrow = float(np.median(prof[int(sup) + 2:int(inf) - 1]))

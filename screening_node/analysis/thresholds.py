@@ -51,6 +51,22 @@ BODY_LOBE_SHARE = 0.6       # the filled canal ring (radius ~14 mm) can be deepe
                             # the front lobe at least this fraction as deep as the deepest is the body
 BODY_RING_MAX_LAT_MM = 20   # the curve runs through the vertebra's midline (body, canal or arch), so the body
                             # centre is within this laterally (a 30 deg rotated body moves ~12 mm)
+BODY_RING_BEHIND_MM = 25   # the body centre lies at most this far behind the coarse path (a path through the
+                            # body's front half); the canal lobe behind it stays in view for comparison
+BODY_AHEAD_GAP_MM = 5       # bone more than this in front of a lobe's inscribed circle is not its own wall ...
+BODY_AHEAD_HALF_WIDTH_MM = 3  # ... looked for on a 7 mm wide strip along the lobe's midline ...
+BODY_AHEAD_WALL_SHARE = 0.7   # ... as a row of the strip that is mostly cortex (a wall crossing it)
+TRACK_FRONT_SCORE = 2.0     # body-centre track: a row's front lobe is the body's ...
+TRACK_OTHER_SCORE = 1.0     # ... a lobe behind it (the filled canal) still counts, for continuity
+TRACK_LAT_COST = 0.1        # per mm a lobe lies beside the curve: the body sits on the column's midline (a rotated
+                            # scoliotic body moves <= ~8 mm); a contrast-filled aorta (>= 250 HU in an arterial
+                            # phase, solid like a filled ring) lies 15-25 mm to the left
+TRACK_JUMP_COST = 1.0       # per mm the track moves between visited rows beyond the body centre's own motion:
+TRACK_WOBBLE_MM = 5.0       # the inscribed circle's centre of an irregular real body wobbles this much row to row
+TRACK_DRIFT = 0.5           # and the body drifts at most this many mm per mm of spine against the coarse path;
+                            # the canal lobe lies ~25 mm behind the body: switching to it costs ~20 rows' score
+TRACK_SKIP_COST = 0.2       # per mm of rows left out: a disc (5-12 mm) costs less than one jump of a few mm
+TRACK_MAX_GAP_MM = 40       # the track may leave out at most this many rows at once (a disc, a cut body)
 BODY_RING_MIN_SHARE = 0.3  # rows needed with an enclosed body (discs and cut ends make up the rest)
 WALL_RIDGE_HU = 40.0        # a cortical wall stands at least this far above the marrow next to it and is a ridge
                             # of this prominence (after 1 mm sampling; osteoporotic walls ~300-450 HU)
@@ -89,6 +105,8 @@ KEYPOINT_INSETS_MM = (1.5, 3.0, 5.0)  # the corner heights are measured this far
 MIDDLE_COLUMN_SHIFTS_MM = (0.0, -3.0, 3.0)  # the middle height halfway, or beside a focal defect there
 EDGE_SHARE = 0.5            # an edge at least this fraction as steep as the steepest in its window is an endplate
                             # candidate (osteoporotic: a neighbour's cortex across a thin disc is as steep)
+DISC_MIDDLE_MARGIN_MM = 2.0  # a corner endplate lies on its own side of the disc's middle row, give or take the
+                            # disc's tilt against the straightened rows at the corner
 EDGE_SEARCH_MM = 8.0        # an endplate edge lies within this distance of the disc minimum
 ENDPLATE_TILT_MM = 5.0      # anterior/posterior endplate points lie within this of the middle one (along rows)
 ENDPLATE_MIN_STEP_HU = 8.0  # an endplate edge rises at least this many HU per mm

@@ -45,61 +45,127 @@ def body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _enclosed_body_centres(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: centre (ap, lat mm from the curve) of the largest disc inscribed in cortex-enclosed bone.
+    """Per row: centre (ap, lat mm from the curve) of the body's inscribed circle in cortex-enclosed bone.
 
     On a cross-section the body is a cortical ring (filled by marrow that may be dark); the arch and
-    processes are thin, a contrast-filled aorta holds no cortex. The centre of the largest inscribed
-    circle of the filled cortex is therefore the body's centre; rows through a disc show none (NaN).
+    processes are thin, a contrast-filled aorta holds no cortex. Each row offers the centres of its
+    filled lobes (_row_lobes); one smooth track through them (_track_lobes) is the body's centre line.
+    Rows through a disc, or whose lobes the track passes by, are NaN.
     """
     v = st.volume
     h = st.step_mm
-    rows = v.shape[0]
-    ap_c = np.full(rows, np.nan)
-    lat_c = np.full(rows, np.nan)
-    reach = int(T.BODY_RING_REACH_MM / h)
-    a0, a1 = max(0, st.half_ap - reach), min(v.shape[1], st.half_ap + reach + 1)
-    structure = np.ones((3, 3), bool)
-    band = int(T.BODY_RING_MAX_LAT_MM / h)
-    l0, l1 = max(0, st.half_lat - band), st.half_lat + band + 1
-    for r in range(rows):
-        section = v[r, a0:a1, :]
-        cortex = section > T.CORTEX_LOW_HU
-        if cortex.sum() < 10:
-            continue
-        outside = ndimage.binary_dilation(section <= T.OUTSIDE_FOV_HU, structure, iterations=2)
-        if (outside & cortex)[:, l0:l1].any():
-            continue  # the edge of the scanned field cuts the vertebra here: its lobes are incomplete
-        filled = ndimage.binary_fill_holes(ndimage.binary_closing(cortex, structure, iterations=1))
-        depth = ndimage.distance_transform_edt(filled) * h
-        centre = _anterior_lobe(depth, st.half_lat, h)
-        if centre is None:
-            continue
-        i, j = centre
-        ap_c[r] = (a0 + i - st.half_ap) * h
-        lat_c[r] = (j - st.half_lat) * h
-    return ap_c, lat_c
+    # The body lies in front of the path (which runs through body, canal or arch): a large lumbar
+    # body's front can be ~60 mm ahead of a path in the arch, its centre at most BODY_RING_BEHIND_MM behind.
+    a1 = min(v.shape[1], st.half_ap + int(T.BODY_RING_BEHIND_MM / h) + 1)
+    lobes = [_row_lobes(v[r, :a1, :], st.half_ap, st.half_lat, h) for r in range(v.shape[0])]
+    return _track_lobes(lobes, h)
 
 
-def _anterior_lobe(depth: np.ndarray, centre_lat: int, h: float) -> tuple[int, int] | None:
-    """The body's inscribed-circle centre on one cross-section's depth map (ap, lat indices).
+@dataclass(frozen=True)
+class _Lobe:
+    ap: float     # mm from the curve
+    lat: float
+    score: float  # how body-like: the front lobe of its row scores highest
+
+
+def _row_lobes(section: np.ndarray, half_ap: int, half_lat: int, h: float) -> list[_Lobe]:
+    """Centres of the cortex-enclosed lobes of one cross-section (ap from the front, lat), scored.
 
     Where the pedicles and laminae close a ring around the canal, the filled canal is a second lobe
-    behind the body, as wide as a thoracic body (radius ~14 mm). The body is the front lobe: the most
-    anterior local maximum about as deep as the deepest one, near the curve's midline.
+    behind the body, as wide as a thoracic body (radius ~14 mm). A lobe is a local maximum of the
+    inscribed-circle radius at least BODY_LOBE_SHARE as deep as the deepest one, near the curve's
+    midline. The front lobe is the body's; a lobe with a cortical wall on the midline in front of it is
+    the canal behind a body whose ring did not close (cut by the edge of the field of view).
     """
+    cortex = section > T.CORTEX_LOW_HU
+    if cortex.sum() < 10:
+        return []
+    filled = ndimage.binary_fill_holes(ndimage.binary_closing(cortex, np.ones((3, 3), bool), iterations=1))
+    depth = ndimage.distance_transform_edt(filled) * h
     deepest = float(depth.max())
     if deepest < T.BODY_RING_MIN_RADIUS_MM:
-        return None
+        return []
     size = 2 * int(T.BODY_RING_MIN_RADIUS_MM / h) + 1
     peaks = (depth == ndimage.maximum_filter(depth, size=size)) & (
         depth >= max(T.BODY_RING_MIN_RADIUS_MM, T.BODY_LOBE_SHARE * deepest))
-    lat_off = np.abs(np.arange(depth.shape[1]) - centre_lat) * h
+    lat_off = np.abs(np.arange(depth.shape[1]) - half_lat) * h
     peaks &= (lat_off <= T.BODY_RING_MAX_LAT_MM)[None, :]
-    if not peaks.any():
-        return None
-    i = int(np.nonzero(peaks.any(axis=1))[0][0])
-    js = np.nonzero(peaks[i])[0]
-    return i, int(js[np.argmin(np.abs(js - centre_lat))])
+    found: dict[int, tuple[int, int]] = {}
+    for i, j in zip(*np.nonzero(peaks)):  # one centre per lobe row-band: the one nearest the midline
+        key = int(i * h // T.BODY_RING_MIN_RADIUS_MM)
+        if key not in found or abs(j - half_lat) < abs(found[key][1] - half_lat):
+            found[key] = (int(i), int(j))
+    centres = sorted(found.values())
+    lobes = []
+    for k, (i, j) in enumerate(centres):
+        score = T.TRACK_FRONT_SCORE if k == 0 else T.TRACK_OTHER_SCORE
+        if _bone_ahead(cortex, i, j, float(depth[i, j]), h):
+            score = T.TRACK_OTHER_SCORE * 0.5
+        lat = (j - half_lat) * h
+        lobes.append(_Lobe((i - half_ap) * h, lat, score - T.TRACK_LAT_COST * abs(lat)))
+    return lobes
+
+
+def _bone_ahead(cortex: np.ndarray, i: int, j: int, radius: float, h: float) -> bool:
+    """Whether a cortical wall crosses the midline in front of the lobe at (i, j), within a body's depth.
+
+    Nothing bony lies in front of a vertebral body on its midline (the aorta has no cortex, the
+    sternum is far). A row of a 7 mm strip that is mostly cortex is a wall; speckle in a
+    contrast-filled aorta (noise above the cortex level) shows as isolated samples.
+    """
+    stop = i - int((radius + T.BODY_AHEAD_GAP_MM) / h)
+    start = max(0, i - int(T.BODY_MAX_AP_MM / h))
+    half = int(T.BODY_AHEAD_HALF_WIDTH_MM / h)
+    if stop <= start:
+        return False
+    strip = cortex[start:stop, max(0, j - half):j + half + 1]
+    return bool((strip.mean(axis=1) >= T.BODY_AHEAD_WALL_SHARE).any())
+
+
+def _track_lobes(lobes: list[list[_Lobe]], h: float) -> tuple[np.ndarray, np.ndarray]:
+    """The smoothest, most body-like track through the rows' lobes (dynamic programming).
+
+    A path collects each visited lobe's score, pays TRACK_JUMP_COST per mm it moves between visited
+    rows beyond what the body centre itself does (TRACK_WOBBLE_MM, plus TRACK_DRIFT per mm along the
+    spine) and TRACK_SKIP_COST per mm of rows it leaves out (discs hold no lobe; rows whose only lobe is the
+    canal are better left out than jumped to). Rows left out are NaN.
+    """
+    rows = len(lobes)
+    node_row: list[int] = []
+    node_pos: list[tuple[float, float]] = []
+    best: list[float] = []
+    back: list[int] = []
+    max_gap = int(T.TRACK_MAX_GAP_MM / h)
+    first = 0  # index of the first node within reach of the current row
+    for r, row_lobes in enumerate(lobes):
+        while first < len(node_row) and node_row[first] < r - max_gap:
+            first += 1
+        prev_rows = np.array(node_row[first:])
+        prev_pos = np.array(node_pos[first:]).reshape(-1, 2)
+        prev_best = np.array(best[first:])
+        for lobe in row_lobes:
+            value, came = -T.TRACK_SKIP_COST * r * h, -1  # start the track here
+            if len(prev_rows):
+                gap = (r - prev_rows) * h
+                move = np.hypot(prev_pos[:, 0] - lobe.ap, prev_pos[:, 1] - lobe.lat)
+                jump = np.maximum(0.0, move - T.TRACK_WOBBLE_MM - T.TRACK_DRIFT * gap)
+                total = prev_best - T.TRACK_JUMP_COST * jump - T.TRACK_SKIP_COST * (gap - h)
+                k = int(np.argmax(total))
+                if total[k] > value:
+                    value, came = float(total[k]), first + k
+            node_row.append(r)
+            node_pos.append((lobe.ap, lobe.lat))
+            best.append(value + lobe.score)
+            back.append(came)
+    ap_c = np.full(rows, np.nan)
+    lat_c = np.full(rows, np.nan)
+    if not best:
+        return ap_c, lat_c
+    end = int(np.argmax(np.array(best) - T.TRACK_SKIP_COST * (rows - 1 - np.array(node_row)) * h))
+    while end >= 0:
+        ap_c[node_row[end]], lat_c[node_row[end]] = node_pos[end]
+        end = back[end]
+    return ap_c, lat_c
 
 
 def _profile_body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +245,7 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
             # No vertebra is this tall: below S1 the sacrum is fused (no discs), elsewhere a disc was
             # missed. Only the body under the top disc is placed, one pitch long (its upper neighbour's).
             above = bounds[k - 1] if k > 0 else None
-            r1 = top + (top - above if above is not None else T.CUT_BODY_MAX_MM)
+            r1 = min(last, top + (top - above if above is not None else T.CUT_BODY_MAX_MM))
         centre = 0.5 * (r0 + r1)
         ap_range = ap_extent(mid, int(r0), int(r1), ca)
         lat_w = lat_half_width(v, int(centre), ca + int(np.mean(ap_range) if ap_range else 0), cl)
@@ -277,12 +343,13 @@ def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarra
     for _ in range(30):  # each fill can open the next end gap
         first = int(np.argmax(valid))
         last = len(valid) - 1 - int(np.argmax(valid[::-1]))
-        p0, p1 = pitch(out[0], out[0]), pitch(out[-1], out[-1])
-        # Beyond the end disc the next one is expected one end interval further on (the pitch changes
-        # slowly, and the confident discs may all lie in a taller region of the spine).
-        e0 = out[0] - (out[1] - out[0]) if len(out) > 1 else None
-        e1 = out[-1] + (out[-1] - out[-2]) if len(out) > 1 else None
-        windows = [(out[0] - 1.3 * p0, out[0] - 0.6 * p0, e0), (out[-1] + 0.6 * p1, out[-1] + 1.3 * p1, e1)]
+        # Beyond an end disc the next one is expected one local pitch further on: the median of the
+        # intervals at that end, filled ones included (the pitch changes slowly, and the confident discs
+        # may all lie in a taller region of the spine, e.g. the lumbar one of a thin-sliced chest).
+        p0 = float(np.median(np.diff(out[:T.PITCH_NEIGHBOURS])))
+        p1 = float(np.median(np.diff(out[-T.PITCH_NEIGHBOURS:])))
+        windows = [(out[0] - 1.3 * p0, out[0] - 0.6 * p0, out[0] - p0),
+                   (out[-1] + 0.6 * p1, out[-1] + 1.3 * p1, out[-1] + p1)]
         for a, b in zip(out[:-1], out[1:]):
             p = pitch(a, b)
             if b - a > 1.5 * p:
