@@ -312,8 +312,11 @@ def _column_endplates(v: np.ndarray, st: Straightened, a_mm: float, top: int, bo
     if middle is not None and marrow < 0.5 * (middle.marrow + T.SOFT_TISSUE_HU):
         return None, False  # a corner column blurred into the tissue outside the wall: not inside the body
     strength = min(grad[int(round(sup))], -grad[int(round(inf))])
-    return _ColumnEdges(a_mm, _endplate_surface(prof, sup, +1), _endplate_surface(prof, inf, -1), sup, inf,
-                        marrow, float(strength)), False
+    superior, inferior = _endplate_surface(prof, sup, +1), _endplate_surface(prof, inf, -1)
+    margin = T.DISC_MIDDLE_MARGIN_MM
+    if superior < top - margin or inferior > bottom + margin:
+        return None, False  # a surface across the disc's middle is the neighbour's endplate
+    return _ColumnEdges(a_mm, superior, inferior, sup, inf, marrow, float(strength)), False
 
 
 def _column_profile(v: np.ndarray, ap: float, cl: int) -> np.ndarray:
