@@ -59,3 +59,19 @@ def test_edges_face_the_disc_where_a_neighbours_cortex_is_as_steep() -> None:
     # the fall out of the upper body's endplate (row 29), not the lower cortex's inner side (row ~35).
     assert sup is not None and 32.5 <= sup <= 34.0
     assert inf is not None and 29.0 <= inf <= 30.5
+
+
+def test_fat_in_front_of_a_body_is_not_framed_by_its_endplates() -> None:
+    from screening_node.analysis.endplates import _framed_mask
+    # Mid-sagittal plane (rows, ap) of a 3 mm scan: discs at rows 4 and 36; the body (marrow 110 HU,
+    # endplates 400 HU) in columns 20-49; in front of it, fat blurred to -20 HU whose endplate rows
+    # catch the blur of the osteophyte-lined corners (+60 HU).
+    plane = np.full((41, 70), 30.0)
+    plane[:, 20:50] = 110.0
+    plane[[6, 7, 33, 34], 20:50] = 400.0
+    plane[:, 8:20] = -20.0
+    plane[[6, 7, 33, 34], 8:20] = 40.0
+    framed = _framed_mask(plane, 4, 36)
+    assert framed is not None
+    assert framed[22:48].all()
+    assert not framed[8:18].any()

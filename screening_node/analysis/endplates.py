@@ -130,7 +130,7 @@ def _framed_mask(mid: np.ndarray, top: int, bottom: int) -> np.ndarray | None:
     inner = np.percentile(mid[_middle_rows(top, bottom)], 25, axis=0)
     upper, lower = _endplate_rows(top, bottom)
     framed = (np.minimum(mid[upper].max(axis=0), mid[lower].max(axis=0)) - inner >= T.WALL_RIDGE_HU) \
-        & (inner >= T.MARROW_MIN_HU)
+        & (inner >= T.FRAMED_MARROW_MIN_HU)
     # bridge a few columns where one endplate is hidden (Schmorl node, vein, bone island); the canal
     # and the space in front of the body are far wider
     return ndimage.binary_closing(framed, np.ones(T.FRAME_GAP_MM + 1, bool))

@@ -71,6 +71,8 @@ BODY_RING_MIN_SHARE = 0.3  # rows needed with an enclosed body (discs and cut en
 WALL_RIDGE_HU = 40.0        # a cortical wall stands at least this far above the marrow next to it and is a ridge
                             # of this prominence (after 1 mm sampling; osteoporotic walls ~300-450 HU)
 WALL_RIDGE_MIN_SPACING_MM = 10  # the wall ridges of the smallest body (C3, ~14 mm deep) lie a few mm inside its surfaces
+FRAMED_MARROW_MIN_HU = 0.0  # between the endplates a body holds marrow denser than water (osteoporotic trabecular
+                            # bone is ~50-100 HU); the fat in front of a body, blurred by 3 mm voxels, is darker
 FRAMED_SHARE = 0.8          # between a body's two wall ridges nearly every column is framed by endplates (not the canal)
 FRAME_GAP_MM = 6            # body columns without a visible endplate at one end (Schmorl node, vein) are bridged
 CURVE_OFF_BODY_MM = 8       # the straightened curve lies inside the body or at most this far outside it (in the canal)
