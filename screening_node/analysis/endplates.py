@@ -81,7 +81,7 @@ def _ridge_pair(mid: np.ndarray, prof: np.ndarray, peaks: np.ndarray, framed: np
     columns only. Of these the body's pair is the one whose interior is most clearly closed by
     endplates: between the walls the row profile rises most at both ends of the body.
     """
-    ridges = [int(p) for p in peaks if abs(p - ca) <= T.BODY_RING_REACH_MM and prof[p] >= T.BODY_SEGMENT_HU]
+    ridges = [int(p) for p in peaks if abs(p - ca) <= T.WALL_RIDGE_REACH_MM and prof[p] >= T.BODY_SEGMENT_HU]
     middle = _middle_rows(top, bottom)
     upper, lower = _endplate_rows(top, bottom)
     best: tuple[float, int, int] | None = None

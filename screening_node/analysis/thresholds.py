@@ -45,7 +45,6 @@ MIN_SPINE_LENGTH_MM = 40.0   # shorter than ~1.5 vertebrae: no measurement possi
 # --- Vertebral bodies along the straightened axis ---
 BODY_BEHIND_PATH_MM = 35.0  # the body's posterior wall lies at most this far in front of the coarse path (which
                             # runs through body, canal or arch); a contrast aorta ends >= 30 mm in front
-BODY_RING_REACH_MM = 45  # the body centre lies within this of the coarse path (which runs through body, canal or arch)
 BODY_RING_MIN_RADIUS_MM = 7.0  # a body's inscribed circle (>= 14 mm): laminae, processes, ribs are thinner
 BODY_LOBE_SHARE = 0.6       # the filled canal ring (radius ~14 mm) can be deeper than a thoracic body (~12 mm);
                             # the front lobe at least this fraction as deep as the deepest is the body
@@ -57,7 +56,8 @@ BODY_AHEAD_GAP_MM = 5       # bone more than this in front of a lobe's inscribed
 BODY_AHEAD_HALF_WIDTH_MM = 3  # ... looked for on a 7 mm wide strip along the lobe's midline ...
 BODY_AHEAD_WALL_SHARE = 0.7   # ... as a row of the strip that is mostly cortex (a wall crossing it)
 TRACK_FRONT_SCORE = 2.0     # body-centre track: a row's front lobe is the body's ...
-TRACK_OTHER_SCORE = 1.0     # ... a lobe behind it (the filled canal) still counts, for continuity
+TRACK_OTHER_SCORE = 1.0     # ... a lobe behind it (the filled canal) still counts, for continuity ...
+TRACK_CUT_SCORE = 0.5       # ... and least a lobe with a wall in front of it (the canal behind a cut body)
 TRACK_LAT_COST = 0.1        # per mm a lobe lies beside the curve: the body sits on the column's midline (a rotated
                             # scoliotic body moves <= ~8 mm); a contrast-filled aorta (>= 250 HU in an arterial
                             # phase, solid like a filled ring) lies 15-25 mm to the left
@@ -67,9 +67,11 @@ TRACK_DRIFT = 0.5           # and the body drifts at most this many mm per mm of
                             # the canal lobe lies ~25 mm behind the body: switching to it costs ~20 rows' score
 TRACK_SKIP_COST = 0.2       # per mm of rows left out: a disc (5-12 mm) costs less than one jump of a few mm
 TRACK_MAX_GAP_MM = 40       # the track may leave out at most this many rows at once (a disc, a cut body)
-BODY_RING_MIN_SHARE = 0.3  # rows needed with an enclosed body (discs and cut ends make up the rest)
+BODY_RING_MIN_SHARE = 0.3  # rows needed on the body-centre track (discs and cut ends make up the rest)
 WALL_RIDGE_HU = 40.0        # a cortical wall stands at least this far above the marrow next to it and is a ridge
                             # of this prominence (after 1 mm sampling; osteoporotic walls ~300-450 HU)
+WALL_RIDGE_REACH_MM = 45    # a body's wall ridges lie within this of the straightened (body-centred) curve: half the
+                            # deepest body (~35 mm) plus the curve's distance from its centre
 WALL_RIDGE_MIN_SPACING_MM = 10  # the wall ridges of the smallest body (C3, ~14 mm deep) lie a few mm inside its surfaces
 FRAMED_MARROW_MIN_HU = 0.0  # between the endplates a body holds marrow denser than water (osteoporotic trabecular
                             # bone is ~50-100 HU); the fat in front of a body, blurred by 3 mm voxels, is darker

@@ -35,8 +35,9 @@ class BodyFinding:
 def body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
     """Per row: ap and lat offset (mm) of the vertebral body centre from the current curve.
 
-    First from the cortical frame of each cross-section (the widest region the cortex encloses is
-    the body, whatever its marrow density); where too few rows show one, from density profiles.
+    First from the cortical frames of the cross-sections (one smooth track through the lobes the
+    cortex encloses, whatever the marrow density); where too few rows are on that track (blurred
+    3 mm scans, whose thin cortex stays below the cortical level), from density profiles.
     """
     found = _enclosed_body_centres(st)
     if np.isfinite(found[0]).mean() >= T.BODY_RING_MIN_SHARE:
@@ -100,7 +101,7 @@ def _row_lobes(section: np.ndarray, half_ap: int, half_lat: int, h: float) -> li
     for k, (i, j) in enumerate(centres):
         score = T.TRACK_FRONT_SCORE if k == 0 else T.TRACK_OTHER_SCORE
         if _bone_ahead(cortex, i, j, float(depth[i, j]), h):
-            score = T.TRACK_OTHER_SCORE * 0.5
+            score = T.TRACK_CUT_SCORE
         lat = (j - half_lat) * h
         lobes.append(_Lobe((i - half_ap) * h, lat, score - T.TRACK_LAT_COST * abs(lat)))
     return lobes
