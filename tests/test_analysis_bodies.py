@@ -58,6 +58,9 @@ def test_first_rib_bearing_body_is_t1_only_below_a_whole_rib_free_one() -> None:
     # The field starts inside the first rib-bearing body: it could be T1 or T2, so no anchor.
     assert _first_rib_bearing(bodies[1:], [True, True, True, True, True]) is None
     assert _first_rib_bearing([_body(None, 10, cut=True)] + bodies[2:], [False, True, True, True, True]) is None
+    # Below a rib-free lumbar body, long lateral bone on three bodies is an ilium and the sacral alae.
+    lumbar = [_body(100, 136), _body(136, 174), _body(174, 212), _body(212, 240), _body(240, 262)]
+    assert _first_rib_bearing(lumbar, [False, False, True, True, True]) is None
 
 
 def test_lumbar_size_tells_a_lumbar_body_from_a_cervical_one() -> None:

@@ -138,13 +138,14 @@ def _lumbar_sized(body: BodyFinding) -> bool:
 
 
 def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool]) -> int | None:
-    """Index of T1: the first of a run of unmistakably rib-bearing bodies, below a whole body without
-    one (C7, whose transverse processes end well inside RIB_SURE_MM). A body cut by the field above it
-    could be T1 with its rib out of view, so the body above must be complete."""
+    """Index of T1: the first of a run of unmistakably rib-bearing bodies, below a whole, small body
+    without one (C7: short, and its transverse processes end well inside RIB_SURE_MM). A body cut by
+    the field above it could be T1 with its rib out of view, so the body above must be complete; a
+    lumbar-sized one above means the "ribs" are an ilium and the sacral alae."""
     for i in range(1, len(bodies) - 2):
         above = bodies[i - 1]
         if sure[i] and sure[i + 1] and sure[i + 2] and not sure[i - 1] and not above.cut_by_fov \
-                and above.top_disc is not None and above.bottom_disc is not None:
+                and above.top_disc is not None and above.bottom_disc is not None and not _lumbar_sized(above):
             return i
     return None
 
