@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from scipy import ndimage
 
 from screening_node.analysis.labelling import _first_rib_bearing, _lumbar_sized
@@ -67,3 +68,25 @@ def test_lumbar_size_tells_a_lumbar_body_from_a_cervical_one() -> None:
     assert _lumbar_sized(_body(100, 135))
     assert not _lumbar_sized(_body(10, 28))
     assert not _lumbar_sized(_body(100, None, cut=True))
+
+
+def test_rib_of_the_vertebra_above_is_not_this_bodys_rib() -> None:
+    """The lowest rib runs down past the next body's rows far out to the side: in a projection over
+    that body's rows it would join the body's transverse process; in 3-D it does not."""
+    from screening_node.analysis.labelling import lateral_reach
+    from screening_node.analysis.straighten import Straightened
+
+    rows, n_ap, n_lat, h = 90, 40, 111, 2.0     # 2 mm samples across, 1 mm rows
+    half_ap, half_lat = 10, 55
+    v = np.full((rows, n_ap, n_lat), 30.0, np.float32)
+    v[:, 10:25, half_lat - 6:half_lat + 7] = 400.0            # the column: bodies and arches, all rows
+    v[52:57, 20:23, half_lat - 20:half_lat + 21] = 400.0      # this body's transverse processes: 40 mm
+    v[20:26, 20:23, half_lat + 6:half_lat + 19] = 400.0       # the rib above leaves its vertebra ...
+    v[26:47, 20:23, half_lat + 18:half_lat + 21] = 400.0      # ... runs down at 36-40 mm ...
+    v[42:47, 20:23, half_lat + 18:half_lat + 41] = 400.0      # ... and out to 80 mm beside this body
+    eye = np.tile(np.eye(3), (rows, 1, 1))
+    st = Straightened(v, np.zeros((rows, 3)), eye[:, 2], eye[:, 1], eye[:, 0], half_ap, half_lat, h)
+    body = BodyFinding(40.0, 70.0, 55.0, (0.0, 20.0), 20.0, None, None)
+    left, right, _, _ = lateral_reach(st, body, (0.0, 40.0), 150.0, rows_below=5)
+    assert right == pytest.approx(40.0, abs=2.0)   # its transverse process, not the rib from above
+    assert left == pytest.approx(40.0, abs=2.0)

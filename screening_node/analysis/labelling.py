@@ -28,11 +28,10 @@ class Labelling:
 
 def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], hu: float,
                   rows_below: int = 0) -> tuple[float, float, bool, bool]:
-    """How far (mm) bone connected to the vertebra reaches to each side, on a projection over the body.
+    """How far (mm) bone connected to the vertebra reaches to each side, within the body's rows.
 
-    The projection is the maximum over the body's rows (plus rows_below: ribs slope downwards)
-    and the given ap range (mm from the curve), so a rib or an ala shows as one connected
-    shadow with its vertebra. Also returns, per side, whether that shadow runs into the edge of
+    The rows are the body's (plus rows_below: ribs slope downwards) and the given ap range (mm from
+    the curve); bone counts when it is connected to the vertebra in 3-D inside them. Also returns, per side, whether that shadow runs into the edge of
     the scanned field (then the true reach is unknown, at least the value given).
     """
     v = st.volume
@@ -44,13 +43,14 @@ def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], 
     block = v[r0:r1, a0:a1, :]
     if block.size == 0:
         return 0.0, 0.0, False, False
-    mip = block.max(axis=0)                      # (ap, lat)
     outside = (block <= -1000).all(axis=0)       # never inside the scanned field
-    lab, _ = ndimage.label(mip > hu)
+    # Connected in 3-D within these rows: the lowest rib of the vertebra above runs down past this
+    # body's rows far out to the side, and in a projection it would join this body's transverse process.
+    lab, _ = ndimage.label(block > hu)
     cl = st.half_lat
     near = int(round(12 / h))
-    seeds = np.unique(lab[:, cl - near:cl + near + 1])
-    comp = np.isin(lab, seeds[seeds > 0])
+    seeds = np.unique(lab[:, :, cl - near:cl + near + 1])
+    comp = np.isin(lab, seeds[seeds > 0]).any(axis=0)  # (ap, lat)
     cols = np.flatnonzero(comp.any(axis=0))
     if cols.size == 0:
         return 0.0, 0.0, False, False
