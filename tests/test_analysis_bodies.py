@@ -7,7 +7,8 @@ import pytest
 from scipy import ndimage
 
 from screening_node.analysis.labelling import _first_rib_bearing, _lumbar_sized
-from screening_node.analysis.vertebrae import BodyFinding, _Lobe, _row_lobes, _track_lobes
+from screening_node.analysis.body_centre import _Lobe, _row_lobes, _track_lobes
+from screening_node.analysis.vertebrae import BodyFinding
 
 
 def _disc(shape: tuple[int, int], centre: tuple[int, int], radius: float) -> np.ndarray:

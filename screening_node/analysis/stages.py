@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import SimpleITK as sitk
 
-from screening_node.analysis import centreline, labelling, segment, straighten, vertebrae
+from screening_node.analysis import body_centre, centreline, labelling, segment, straighten, vertebrae
 from screening_node.errors import ScreeningNodeError
 
 
@@ -64,7 +64,7 @@ ANALYTIC = Engine(
     name="analytic",
     centreline=centreline.find_centreline,
     straighten=straighten.straighten,
-    body_centre=vertebrae.body_offsets,
+    body_centre=body_centre.body_offsets,
     bodies=vertebrae.find_bodies,
     label=labelling.label_bodies,
     mask=segment.body_mask,

@@ -90,6 +90,8 @@ BODY_MAX_AP_MM = 65.0
 DISC_MIN_SPACING_MM = 14.0  # smallest vertebra pitch (upper thoracic ~ 18 mm with disc)
 DISC_PROMINENCE_HU = 25.0   # a disc dips at least this much below the endplates on both sides
 DISC_WEAK_PROMINENCE_HU = 15.0  # a missed disc in a pitch gap needs only this dip
+DISC_CLEAR_SHARE = 0.5      # where a disc is expected, dips at least this fraction as deep as the deepest compete
+                            # by position (a basivertebral vein mid-body dips less)
 DISC_REACH_MM = 13.0        # the bony endplates beside a disc lie within this of its centre (half a <= 12 mm
                             # disc + endplate cortex + blur)
 DISC_MAX_WIDTH_MM = 14.0    # a disc dip is at most this wide at half depth (<= 12 mm at L4/5 + partial volume);

@@ -1,0 +1,208 @@
+"""The vertebral bodies' centre line on a straightened volume (rows, ap, lat; see straighten.py).
+
+The coarse spine path runs through body, canal or arch; straightening again along the bodies'
+centres puts every body upright on the straightened axis, where discs and endplates are read.
+On each cross-section the body is a cortical ring (its marrow may be dark): the centres of the
+lobes the cortex encloses are the candidates, and one smooth track through them by dynamic
+programming is the centre line. Blurred 3 mm scans, whose thin cortex stays below the cortical
+level, fall back to thresholded density profiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from screening_node.analysis import thresholds as T
+from screening_node.analysis.endplates import segments
+from screening_node.analysis.straighten import Straightened
+
+
+def body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: ap and lat offset (mm) of the vertebral body centre from the current curve.
+
+    First from the cortical frames of the cross-sections (one smooth track through the lobes the
+    cortex encloses, whatever the marrow density); where too few rows are on that track (blurred
+    3 mm scans, whose thin cortex stays below the cortical level), from density profiles.
+    """
+    found = _enclosed_body_centres(st)
+    if np.isfinite(found[0]).mean() >= T.BODY_RING_MIN_SHARE:
+        return _fill_smooth(found[0]), _fill_smooth(found[1])
+    return _profile_body_offsets(st)
+
+
+def _enclosed_body_centres(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: centre (ap, lat mm from the curve) of the body's inscribed circle in cortex-enclosed bone.
+
+    On a cross-section the body is a cortical ring (filled by marrow that may be dark); the arch and
+    processes are thin, a contrast-filled aorta holds no cortex. Each row offers the centres of its
+    filled lobes (_row_lobes); one smooth track through them (_track_lobes) is the body's centre line.
+    Rows through a disc, or whose lobes the track passes by, are NaN.
+    """
+    v = st.volume
+    h = st.step_mm
+    # The body lies in front of the path (which runs through body, canal or arch): a large lumbar
+    # body's front can be ~60 mm ahead of a path in the arch, its centre at most BODY_RING_BEHIND_MM behind.
+    a1 = min(v.shape[1], st.half_ap + int(T.BODY_RING_BEHIND_MM / h) + 1)
+    lobes = [_row_lobes(v[r, :a1, :], st.half_ap, st.half_lat, h) for r in range(v.shape[0])]
+    return _track_lobes(lobes, h)
+
+
+@dataclass(frozen=True)
+class _Lobe:
+    ap: float     # mm from the curve
+    lat: float
+    score: float  # how body-like: the front lobe of its row scores highest
+
+
+def _row_lobes(section: np.ndarray, half_ap: int, half_lat: int, h: float) -> list[_Lobe]:
+    """Centres of the cortex-enclosed lobes of one cross-section (ap from the front, lat), scored.
+
+    Where the pedicles and laminae close a ring around the canal, the filled canal is a second lobe
+    behind the body, as wide as a thoracic body (radius ~14 mm). A lobe is a local maximum of the
+    inscribed-circle radius at least BODY_LOBE_SHARE as deep as the deepest one, near the curve's
+    midline. The front lobe is the body's; a lobe with a cortical wall on the midline in front of it is
+    the canal behind a body whose ring did not close (cut by the edge of the field of view).
+    """
+    cortex = section > T.CORTEX_LOW_HU
+    if cortex.sum() < 10:
+        return []
+    filled = ndimage.binary_fill_holes(ndimage.binary_closing(cortex, np.ones((3, 3), bool), iterations=1))
+    depth = ndimage.distance_transform_edt(filled) * h
+    deepest = float(depth.max())
+    if deepest < T.BODY_RING_MIN_RADIUS_MM:
+        return []
+    size = 2 * int(T.BODY_RING_MIN_RADIUS_MM / h) + 1
+    peaks = (depth == ndimage.maximum_filter(depth, size=size)) & (
+        depth >= max(T.BODY_RING_MIN_RADIUS_MM, T.BODY_LOBE_SHARE * deepest))
+    lat_off = np.abs(np.arange(depth.shape[1]) - half_lat) * h
+    peaks &= (lat_off <= T.BODY_RING_MAX_LAT_MM)[None, :]
+    found: dict[int, tuple[int, int]] = {}
+    for i, j in zip(*np.nonzero(peaks)):  # one centre per lobe row-band: the one nearest the midline
+        key = int(i * h // T.BODY_RING_MIN_RADIUS_MM)
+        if key not in found or abs(j - half_lat) < abs(found[key][1] - half_lat):
+            found[key] = (int(i), int(j))
+    centres = sorted(found.values())
+    lobes = []
+    for k, (i, j) in enumerate(centres):
+        score = T.TRACK_FRONT_SCORE if k == 0 else T.TRACK_OTHER_SCORE
+        if _bone_ahead(cortex, i, j, float(depth[i, j]), h):
+            score = T.TRACK_CUT_SCORE
+        lat = (j - half_lat) * h
+        lobes.append(_Lobe((i - half_ap) * h, lat, score - T.TRACK_LAT_COST * abs(lat)))
+    return lobes
+
+
+def _bone_ahead(cortex: np.ndarray, i: int, j: int, radius: float, h: float) -> bool:
+    """Whether a cortical wall crosses the midline in front of the lobe at (i, j), within a body's depth.
+
+    Nothing bony lies in front of a vertebral body on its midline (the aorta has no cortex, the
+    sternum is far). A row of a 7 mm strip that is mostly cortex is a wall; speckle in a
+    contrast-filled aorta (noise above the cortex level) shows as isolated samples.
+    """
+    stop = i - int((radius + T.BODY_AHEAD_GAP_MM) / h)
+    start = max(0, i - int(T.BODY_MAX_AP_MM / h))
+    half = int(T.BODY_AHEAD_HALF_WIDTH_MM / h)
+    if stop <= start:
+        return False
+    strip = cortex[start:stop, max(0, j - half):j + half + 1]
+    return bool((strip.mean(axis=1) >= T.BODY_AHEAD_WALL_SHARE).any())
+
+
+def _track_lobes(lobes: list[list[_Lobe]], h: float) -> tuple[np.ndarray, np.ndarray]:
+    """The smoothest, most body-like track through the rows' lobes (dynamic programming).
+
+    A path collects each visited lobe's score, pays TRACK_JUMP_COST per mm it moves between visited
+    rows beyond what the body centre itself does (TRACK_WOBBLE_MM, plus TRACK_DRIFT per mm along the
+    spine) and TRACK_SKIP_COST per mm of rows it leaves out (discs hold no lobe; rows whose only lobe is the
+    canal are better left out than jumped to). Rows left out are NaN.
+    """
+    rows = len(lobes)
+    node_row: list[int] = []
+    node_pos: list[tuple[float, float]] = []
+    best: list[float] = []
+    back: list[int] = []
+    max_gap = int(T.TRACK_MAX_GAP_MM / h)
+    first = 0  # index of the first node within reach of the current row
+    for r, row_lobes in enumerate(lobes):
+        while first < len(node_row) and node_row[first] < r - max_gap:
+            first += 1
+        prev_rows = np.array(node_row[first:])
+        prev_pos = np.array(node_pos[first:]).reshape(-1, 2)
+        prev_best = np.array(best[first:])
+        for lobe in row_lobes:
+            value, came = -T.TRACK_SKIP_COST * r * h, -1  # start the track here
+            if len(prev_rows):
+                gap = (r - prev_rows) * h
+                move = np.hypot(prev_pos[:, 0] - lobe.ap, prev_pos[:, 1] - lobe.lat)
+                jump = np.maximum(0.0, move - T.TRACK_WOBBLE_MM - T.TRACK_DRIFT * gap)
+                total = prev_best - T.TRACK_JUMP_COST * jump - T.TRACK_SKIP_COST * (gap - h)
+                k = int(np.argmax(total))
+                if total[k] > value:
+                    value, came = float(total[k]), first + k
+            node_row.append(r)
+            node_pos.append((lobe.ap, lobe.lat))
+            best.append(value + lobe.score)
+            back.append(came)
+    ap_c = np.full(rows, np.nan)
+    lat_c = np.full(rows, np.nan)
+    if not best:
+        return ap_c, lat_c
+    end = int(np.argmax(np.array(best) - T.TRACK_SKIP_COST * (rows - 1 - np.array(node_row)) * h))
+    while end >= 0:
+        ap_c[node_row[end]], lat_c[node_row[end]] = node_pos[end]
+        end = back[end]
+    return ap_c, lat_c
+
+
+def _profile_body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
+    """Per row body centre from thresholded density profiles (fallback when no cortical ring shows)."""
+    v = st.volume
+    c_lat = st.half_lat
+    mid = v[:, :, c_lat - 5:c_lat + 6].mean(axis=2)               # (rows, ap)
+    # Osteoporotic marrow can be as dark as muscle: a body is then only its cortical frame on this
+    # plane. Filling what the cortex encloses makes every body a solid segment again.
+    filled = ndimage.binary_fill_holes(ndimage.binary_closing(mid > T.CORTEX_LOW_HU, iterations=2))
+    mid = np.where(filled, np.maximum(mid, T.CORTEX_LOW_HU), mid)
+    mid = ndimage.maximum_filter1d(mid, size=15, axis=0)
+    mid = ndimage.gaussian_filter1d(mid, 1.0, axis=1)
+    rows = v.shape[0]
+    ap_c = np.full(rows, np.nan)
+    for r in range(rows):
+        # The path runs through the body, its canal or its arch, so the body's posterior wall is at
+        # most a few cm in front of it. The body is the most anterior thick bone segment reaching that
+        # far back: a contrast-filled aorta ends further in front, the arch lies behind the body.
+        # Osteoporotic marrow falls below the first level; the second still separates it from fat,
+        # muscle and the canal's fluid.
+        for level in (T.BODY_SEGMENT_HU, T.BODY_SEGMENT_LOW_HU):
+            near = [(a, b) for a, b in segments(mid[r] > level)
+                    if T.BODY_MIN_AP_MM <= b - a + 1 <= T.BODY_MAX_AP_MM and b - st.half_ap >= -T.BODY_BEHIND_PATH_MM]
+            if near:
+                a, b = near[0]
+                ap_c[r] = 0.5 * (a + b) - st.half_ap
+                break
+    ap_c = _fill_smooth(ap_c)
+    lat_c = np.full(rows, np.nan)
+    lat_prof = ndimage.maximum_filter1d(v.mean(axis=1), size=15, axis=0)  # (rows, lat) coarse; refined below
+    for r in range(rows):
+        a = int(round(ap_c[r])) + st.half_ap
+        prof = v[r, max(0, a - 8):a + 9, :].mean(axis=0) if 0 <= a < v.shape[1] else lat_prof[r]
+        prof = ndimage.gaussian_filter1d(prof, 1.0)
+        segs = [(x, y) for x, y in segments(prof > T.BODY_SEGMENT_HU - 30) if x <= c_lat + 15 and y >= c_lat - 15]
+        if segs:
+            x, y = max(segs, key=lambda s: s[1] - s[0])
+            if y - x + 1 <= 2 * T.STRAIGHT_HALF_LAT_MM:
+                lat_c[r] = 0.5 * (x + y) - c_lat
+    return ap_c, _fill_smooth(lat_c)
+
+
+def _fill_smooth(x: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(x)
+    if not ok.any():
+        return np.zeros_like(x)
+    idx = np.arange(len(x))
+    x = np.interp(idx, idx[ok], x[ok])
+    x = ndimage.median_filter(x, size=31, mode="nearest")
+    return ndimage.gaussian_filter1d(x, 8.0, mode="nearest")
