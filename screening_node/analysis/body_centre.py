@@ -127,6 +127,8 @@ def _track_lobes(lobes: list[list[_Lobe]], h: float) -> tuple[np.ndarray, np.nda
     max_gap = int(T.TRACK_MAX_GAP_MM / h)
     first = 0  # index of the first node within reach of the current row
     for r, row_lobes in enumerate(lobes):
+        if not row_lobes:
+            continue  # a disc or an empty row: nothing to link
         while first < len(node_row) and node_row[first] < r - max_gap:
             first += 1
         prev_rows = np.array(node_row[first:])

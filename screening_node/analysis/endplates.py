@@ -290,7 +290,7 @@ def _column_endplates(v: np.ndarray, st: Straightened, a_mm: float, top: int, bo
     Without ``middle`` (the middle column itself) the edges are searched next to the discs, otherwise
     within ENDPLATE_TILT_MM of the middle column's, on a column that lies inside the body.
     """
-    search = int(T.EDGE_SEARCH_MM)
+    search, margin = int(T.EDGE_SEARCH_MM), T.DISC_MIDDLE_MARGIN_MM
     prof = _column_profile(v, st.half_ap + a_mm, st.half_lat)
     if (prof[max(0, top - search):bottom + search + 1] <= T.OUTSIDE_FOV_HU).any():
         return None, True
@@ -301,7 +301,7 @@ def _column_endplates(v: np.ndarray, st: Straightened, a_mm: float, top: int, bo
     else:
         # Within ENDPLATE_TILT_MM of the middle column's edges, and never across the disc's middle
         # (there lies the neighbour's endplate, which faces the other way).
-        tilt, margin = T.ENDPLATE_TILT_MM, T.DISC_MIDDLE_MARGIN_MM
+        tilt = T.ENDPLATE_TILT_MM
         sup = _edge(grad, int(max(middle.rough_superior - tilt, top - margin)),
                     int(middle.rough_superior + tilt) + 1, +1)
         inf = _edge(grad, int(middle.rough_inferior - tilt),
@@ -313,7 +313,6 @@ def _column_endplates(v: np.ndarray, st: Straightened, a_mm: float, top: int, bo
         return None, False  # a corner column blurred into the tissue outside the wall: not inside the body
     strength = min(grad[int(round(sup))], -grad[int(round(inf))])
     superior, inferior = _endplate_surface(prof, sup, +1), _endplate_surface(prof, inf, -1)
-    margin = T.DISC_MIDDLE_MARGIN_MM
     if superior < top - margin or inferior > bottom + margin:
         return None, False  # a surface across the disc's middle is the neighbour's endplate
     return _ColumnEdges(a_mm, superior, inferior, sup, inf, marrow, float(strength)), False

@@ -31,8 +31,9 @@ def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], 
     """How far (mm) bone connected to the vertebra reaches to each side, within the body's rows.
 
     The rows are the body's (plus rows_below: ribs slope downwards) and the given ap range (mm from
-    the curve); bone counts when it is connected to the vertebra in 3-D inside them. Also returns, per side, whether that shadow runs into the edge of
-    the scanned field (then the true reach is unknown, at least the value given).
+    the curve); bone counts when it is connected to the vertebra in 3-D inside them. Also returns,
+    per side, whether that shadow runs into the edge of the scanned field (then the true reach is
+    unknown, at least the value given).
     """
     v = st.volume
     h = st.step_mm
@@ -130,6 +131,11 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     return Labelling(labels, conf, notes, evidence)
 
 
+def _whole(body: BodyFinding) -> bool:
+    """Both of the body's discs are in view (not cut by the field, not a fused span)."""
+    return body.top_disc is not None and body.bottom_disc is not None
+
+
 def _lumbar_sized(body: BodyFinding) -> bool:
     """Disc to disc at least LUMBAR_MIN_PITCH_MM: a lumbar (or lowest thoracic) vertebra, never a cervical one."""
     if body.top_disc is None or body.bottom_disc is None:
@@ -144,8 +150,8 @@ def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool]) -> int | Non
     lumbar-sized one above means the "ribs" are an ilium and the sacral alae."""
     for i in range(1, len(bodies) - 2):
         above = bodies[i - 1]
-        if sure[i] and sure[i + 1] and sure[i + 2] and not sure[i - 1] and not above.cut_by_fov \
-                and above.top_disc is not None and above.bottom_disc is not None and not _lumbar_sized(above):
+        if sure[i] and sure[i + 1] and sure[i + 2] and not sure[i - 1] and _whole(above) \
+                and not _lumbar_sized(above):
             return i
     return None
 
@@ -160,8 +166,9 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
     usual count), otherwise the run's first body.
     """
     n = len(bodies)
+    counted = None if t12 is None else t12 + T.LUMBAR_COUNT + 1  # where the usual count from T12 puts S1
     if (n > 1 and bodies[-1].cut_by_fov and not pelvis[-1] and pelvis[-2]
-            and (t12 is None or n - 2 == t12 + T.LUMBAR_COUNT + 1)):
+            and (counted is None or n - 2 == counted)):
         # A body cut by the lower edge of the field may show too little of its pelvic flank; the
         # flanked body above it ends the column unless the count from T12 puts S1 elsewhere.
         n -= 1
@@ -172,7 +179,7 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
         end -= 1  # lower sacral segments and the coccyx below the pelvis (a long pelvic field of view)
     if not pelvis[end] or (t12 is not None and end <= t12 + 1):
         return None  # no pelvis, or only the lowest ribs beside the last bodies of a chest field
-    if end < n - 1 and not (end > 0 and pelvis[end - 1]) and not (t12 is not None and end == t12 + T.LUMBAR_COUNT + 1):
+    if end < n - 1 and not (end > 0 and pelvis[end - 1]) and end != counted:
         # skipping caudal bodies needs a clear pelvic run (two flanked bodies) above them, or a single
         # flanked body exactly where the usual count from T12 puts S1 (two independent anchors agree)
         return None
@@ -181,8 +188,8 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
         start -= 1
     if start == 0 or rib[start - 1]:
         return None  # pelvic-looking bone below a rib-bearing body: a chest crop's ribs, not a sacrum
-    if t12 is not None and start <= t12 + T.LUMBAR_COUNT + 1 <= end:
-        return t12 + T.LUMBAR_COUNT + 1
+    if counted is not None and start <= counted <= end:
+        return counted
     return start
 
 

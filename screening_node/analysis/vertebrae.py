@@ -42,8 +42,7 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
     discs = find_discs(core_s, lateral_walls(v, ca, cl), valid)
     # AP extent of the body per row, from the mid-sagittal profile
     mid = ndimage.gaussian_filter1d(v[:, :, cl - 3:cl + 4].mean(axis=2), 1.0, axis=1)
-    first = int(np.argmax(valid)) if valid.any() else 0
-    last = len(valid) - 1 - int(np.argmax(valid[::-1])) if valid.any() else len(valid) - 1
+    first, last = _valid_span(valid)
     bounds = [None] + discs + [None]
     bodies = []
     for k, (top, bottom) in enumerate(zip(bounds[:-1], bounds[1:])):
@@ -133,7 +132,7 @@ def _dip(core: np.ndarray, m: int) -> tuple[float, float]:
 
 def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarray, walls: np.ndarray
                ) -> list[int]:
-    """Where the pitch of confident discs leaves room for a missed disc, take the deepest weak candidate.
+    """Where the pitch of confident discs leaves room for a missed disc, take the likeliest weak candidate.
 
     The vertebral pitch changes slowly along the spine (upper thoracic ~20 mm, lower lumbar ~38 mm),
     so a gap of 1.5 local pitches (or an end of the spine longer than 0.6 pitch) holds a disc the wall
@@ -155,9 +154,8 @@ def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarra
         near = sorted(others, key=lambda s: abs(s[0] - 0.5 * (a + b)))[:T.PITCH_NEIGHBOURS]
         return float(np.median([s[1] for s in near]))
 
+    first, last = _valid_span(valid)
     for _ in range(30):  # each fill can open the next end gap
-        first = int(np.argmax(valid))
-        last = len(valid) - 1 - int(np.argmax(valid[::-1]))
         # Beyond an end disc the next one is expected one local pitch further on: the median of the
         # intervals at that end, filled ones included (the pitch changes slowly, and the confident discs
         # may all lie in a taller region of the spine, e.g. the lumbar one of a thin-sliced chest).
@@ -200,11 +198,18 @@ def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarra
 def _likeliest_disc(cands: list[tuple[int, float]], expected: float | None) -> int:
     """The deepest dip in a window, or where a disc is expected, the one nearest that row among the
     clear dips (at least DISC_CLEAR_SHARE of the deepest)."""
-    deepest = max(d for _, d in cands)
+    deepest = max(cands, key=lambda x: x[1])
     if expected is None:
-        return max(cands, key=lambda x: x[1])[0]
-    clear = [m for m, d in cands if d >= T.DISC_CLEAR_SHARE * deepest]
+        return deepest[0]
+    clear = [m for m, d in cands if d >= T.DISC_CLEAR_SHARE * deepest[1]]
     return min(clear, key=lambda m: abs(m - expected))
+
+
+def _valid_span(valid: np.ndarray) -> tuple[int, int]:
+    """First and last row inside the scanned volume (the whole range when none is)."""
+    if not valid.any():
+        return 0, len(valid) - 1
+    return int(np.argmax(valid)), len(valid) - 1 - int(np.argmax(valid[::-1]))
 
 
 def lateral_walls(v: np.ndarray, ca: int, cl: int) -> np.ndarray:
