@@ -90,6 +90,8 @@ BODY_MAX_AP_MM = 65.0
 DISC_MIN_SPACING_MM = 14.0  # smallest vertebra pitch (upper thoracic ~ 18 mm with disc)
 DISC_PROMINENCE_HU = 25.0   # a disc dips at least this much below the endplates on both sides
 DISC_WEAK_PROMINENCE_HU = 15.0  # a missed disc in a pitch gap needs only this dip
+DISC_FILL_WALL_RATIO = 0.9  # a gap's core dip whose lateral walls drop below this fraction is a disc (blurred by 3 mm
+                            # slices to ~0.8); beside a dark marrow centre they stay at the body's level (~1.0)
 DISC_CLEAR_SHARE = 0.5      # where a disc is expected, dips at least this fraction as deep as the deepest compete
                             # by position (a basivertebral vein mid-body dips less)
 DISC_REACH_MM = 13.0        # the bony endplates beside a disc lie within this of its centre (half a <= 12 mm

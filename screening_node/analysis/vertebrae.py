@@ -87,7 +87,7 @@ def find_discs(core: np.ndarray, walls: np.ndarray, valid: np.ndarray) -> list[i
     """
     minima, _ = signal.find_peaks(-core, prominence=0.5 * T.DISC_PROMINENCE_HU)
     found: list[tuple[int, float]] = []
-    weak: list[tuple[int, float]] = []  # core minima without the wall evidence
+    weak: list[_Dip] = []  # core minima without the wall evidence
     n = len(core)
     for m in minima:
         if not valid[m]:
@@ -95,12 +95,10 @@ def find_discs(core: np.ndarray, walls: np.ndarray, valid: np.ndarray) -> list[i
         depth, width = _dip(core, int(m))
         if width > T.DISC_MAX_WIDTH_MM or depth < T.DISC_WEAK_PROMINENCE_HU:
             continue
-        weak.append((int(m), float(depth)))
-        if depth < T.DISC_PROMINENCE_HU:
-            continue
         around = walls[max(0, m - 20):min(n, m + 21)]
         ratio = walls[max(0, m - 2):m + 3].min() / max(float(np.median(around)), 1.0)
-        if ratio <= T.DISC_WALL_RATIO:
+        weak.append(_Dip(int(m), float(depth), float(ratio)))
+        if depth >= T.DISC_PROMINENCE_HU and ratio <= T.DISC_WALL_RATIO:
             found.append((int(m), float(depth) * (1.0 - ratio)))
     kept: list[tuple[int, float]] = []
     for m, score in sorted(found, key=lambda x: -x[1]):  # strongest first, then enforce the minimal pitch
@@ -108,6 +106,14 @@ def find_discs(core: np.ndarray, walls: np.ndarray, valid: np.ndarray) -> list[i
             kept.append((m, score))
     discs = sorted(m for m, _ in kept)
     return _fill_gaps(discs, weak, valid, walls)
+
+
+@dataclass(frozen=True)
+class _Dip:
+    """A minimum of the body core along the straightened axis: a disc candidate."""
+    row: int
+    depth: float       # HU below the lower of the endplates beside it
+    wall_ratio: float  # the lateral walls there, as a fraction of their level around it
 
 
 def _dip(core: np.ndarray, m: int) -> tuple[float, float]:
@@ -130,7 +136,7 @@ def _dip(core: np.ndarray, m: int) -> tuple[float, float]:
     return depth, float(b - a + 1)
 
 
-def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarray, walls: np.ndarray
+def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.ndarray
                ) -> list[int]:
     """Where the pitch of confident discs leaves room for a missed disc, take the likeliest weak candidate.
 
@@ -140,7 +146,9 @@ def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarra
     is the median of the nearest confident intervals (a fill must not shrink the pitch that judges the
     next gap); beyond an end it is the median of that end's intervals, fills included (the confident
     discs may all lie far away, in a taller region). A single spine-wide pitch would split tall lumbar
-    bodies and miss discs between short thoracic ones.
+    bodies and miss discs between short thoracic ones. Where even the local pitch comes from a taller
+    region (3 mm slices blur thin upper thoracic discs below the confident level), a shorter interval is
+    still split by a dip that breaks the lateral walls 0.6 pitch from both ends.
     """
     if len(discs) < 2:
         return discs
@@ -149,8 +157,10 @@ def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarra
     spans = [(0.5 * (a + b), b - a, a, b) for a, b in zip(discs[:-1], discs[1:])]
 
     def pitch(a: float, b: float) -> float:
-        """Expected pitch near rows a..b, from the nearest confident intervals other than a..b itself."""
-        others = [s for s in spans if (s[2], s[3]) != (a, b)] or spans
+        """Expected pitch near rows a..b, from the nearest confident intervals other than a..b itself
+        (an interval taller than any vertebra holds a missed disc: it is no pitch)."""
+        single = [s for s in spans if s[1] <= T.BODY_MAX_PITCH_MM] or spans
+        others = [s for s in single if (s[2], s[3]) != (a, b)] or single
         near = sorted(others, key=lambda s: abs(s[0] - 0.5 * (a + b)))[:T.PITCH_NEIGHBOURS]
         return float(np.median([s[1] for s in near]))
 
@@ -163,14 +173,24 @@ def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarra
         p1 = float(np.median(np.diff(out[-T.PITCH_NEIGHBOURS:])))
         windows = [(out[0] - 1.3 * p0, out[0] - 0.6 * p0, out[0] - p0),
                    (out[-1] + 0.6 * p1, out[-1] + 1.3 * p1, out[-1] + p1)]
+        added = False
         for a, b in zip(out[:-1], out[1:]):
             p = pitch(a, b)
             if b - a > 1.5 * p:
                 windows.append((a + 0.6 * p, b - 0.6 * p, None))
-        added = False
+            else:
+                # Thin upper thoracic discs on 3 mm slices are rarely confident, so the pitch may come
+                # from the taller lower spine and hide a missed disc: where a dip breaks the lateral
+                # walls 0.6 pitch from both ends, these are two bodies. (Any closer to an end, it is
+                # more likely a fracture inside one body.)
+                lo, hi = a + 0.6 * p, b - 0.6 * p
+                dipping = [d for d in weak if lo <= d.row <= hi and d.wall_ratio <= T.DISC_FILL_WALL_RATIO]
+                if dipping:
+                    out.append(max(dipping, key=lambda d: d.depth).row)
+                    added = True
         for lo, hi, expected in windows:
             lo, hi = max(lo, first), min(hi, last)
-            cands = [(m, d) for m, d in weak if lo <= m <= hi and m not in out]
+            cands = [d for d in weak if lo <= d.row <= hi and d.row not in out]
             if cands:
                 out.append(_likeliest_disc(cands, expected))
                 added = True
@@ -195,13 +215,20 @@ def _fill_gaps(discs: list[int], weak: list[tuple[int, float]], valid: np.ndarra
     return out
 
 
-def _likeliest_disc(cands: list[tuple[int, float]], expected: float | None) -> int:
-    """The deepest dip in a window, or where a disc is expected, the one nearest that row among the
-    clear dips (at least DISC_CLEAR_SHARE of the deepest)."""
-    deepest = max(cands, key=lambda x: x[1])
+def _likeliest_disc(cands: list[_Dip], expected: float | None) -> int:
+    """The likeliest disc among the core dips of a window.
+
+    A dip where the lateral walls dip too (DISC_FILL_WALL_RATIO) is a disc; a dip where they stay at the
+    body's level is a dark marrow centre (osteoporotic bodies on 3 mm slices: often deeper than a thin,
+    blurred thoracic disc). Those dips compete only when no dip in the window breaks the walls (beside the
+    sacral alae the walls stay bright at the disc). Among them: the deepest, or where a disc is expected,
+    the one nearest that row among the clear dips (at least DISC_CLEAR_SHARE of the deepest).
+    """
+    pool = [d for d in cands if d.wall_ratio <= T.DISC_FILL_WALL_RATIO] or cands
+    deepest = max(pool, key=lambda d: d.depth)
     if expected is None:
-        return deepest[0]
-    clear = [m for m, d in cands if d >= T.DISC_CLEAR_SHARE * deepest[1]]
+        return deepest.row
+    clear = [d.row for d in pool if d.depth >= T.DISC_CLEAR_SHARE * deepest.depth]
     return min(clear, key=lambda m: abs(m - expected))
 
 

@@ -1,0 +1,50 @@
+"""Disc rows along the straightened axis: which core dip in a pitch gap is a disc."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from screening_node.analysis.vertebrae import _Dip, _fill_gaps, _likeliest_disc
+
+# Core dips of a 3 mm osteoporotic chest phantom (fast preset, seed 4, case 5), measured: row, depth
+# below the endplates (HU), lateral-wall ratio. Bodies' dark marrow centres lie at rows 23, 43, ..., 144
+# (truth) and dip deeper than the thin, blurred upper thoracic discs between them, but the lateral walls
+# stay at the body's level there; at the discs they drop.
+UPPER_THORACIC = [(23, 71, 0.99), (33, 61, 0.76), (43, 64, 1.01), (52, 42, 0.83), (62, 73, 0.99),
+                  (72, 43, 0.83), (82, 88, 0.95), (92, 15, 0.81), (102, 99, 0.93), (112, 22, 0.90),
+                  (124, 114, 0.98), (134, 26, 0.76), (144, 95, 1.02)]
+MARROW_CENTRES = {23, 43, 62, 82, 102, 124, 144}
+DISCS = {33, 52, 72, 92, 112, 134}
+
+
+def test_a_dip_that_breaks_the_walls_beats_a_deeper_marrow_centre() -> None:
+    cands = [_Dip(92, 15.0, 0.81), _Dip(102, 99.0, 0.93), _Dip(112, 22.0, 0.90)]
+    assert _likeliest_disc(cands, None) == 112
+    assert _likeliest_disc(cands, expected=95.0) == 92
+
+
+def test_without_a_wall_break_the_deepest_dip_is_taken() -> None:
+    # Beside the sacral alae the walls stay bright at the disc: the core dip alone decides.
+    assert _likeliest_disc([_Dip(100, 30.0, 1.0), _Dip(110, 50.0, 0.98)], None) == 110
+
+
+def test_thin_upper_thoracic_discs_are_found_between_dark_marrow_centres() -> None:
+    # Confident discs: the top one and the lower thoracic / lumbar ones (pitch 26-32 mm).
+    confident = [13, 186, 244, 270, 297, 327, 359]
+    weak = [_Dip(r, float(d), w) for r, d, w in UPPER_THORACIC]
+    rows = 400
+    walls = np.full(rows, 250.0)   # no wall-dip fallback evidence: the weak dips decide
+    found = set(_fill_gaps(confident, weak, np.ones(rows, bool), walls))
+    assert DISCS <= found
+    assert not found & MARROW_CENTRES
+
+
+def test_a_wall_break_inside_a_short_body_does_not_split_it() -> None:
+    # A fractured lumbar body (disc to disc 30 mm among 30-34 mm pitches) whose buckled cortex and
+    # impacted endplate dip in its middle: splitting it would make two 15 mm "vertebrae" (one a
+    # false crush).
+    confident = [0, 34, 66, 96, 130, 163]
+    weak = [_Dip(81, 40.0, 0.7)]
+    rows = 200
+    found = _fill_gaps(confident, weak, np.ones(rows, bool), np.full(rows, 250.0))
+    assert 81 not in found
