@@ -91,3 +91,62 @@ def test_rib_of_the_vertebra_above_is_not_this_bodys_rib() -> None:
     left, right, _, _ = lateral_reach(st, body, (0.0, 40.0), 150.0, rows_below=5)
     assert right == pytest.approx(40.0, abs=2.0)   # its transverse process, not the rib from above
     assert left == pytest.approx(40.0, abs=2.0)
+
+
+def _vertebra_beside_the_curve(offset_mm: float) -> tuple["Straightened", list[BodyFinding]]:
+    """A labelling volume (2 mm samples) of three lumbar vertebrae whose midline lies offset_mm beside
+    the curve, as on a tight crop where the curve runs in a facet column: body ring, canal ring,
+    spinous process and transverse processes reaching 50 mm to each side of the midline (a lumbar
+    transverse process, not an ilium). The first body is cut by the field above its processes."""
+    from screening_node.analysis.straighten import Straightened
+
+    rows, n_ap, n_lat, h = 90, 61, 111, 2.0
+    half_ap, half_lat = 30, 55
+    mid = half_lat + int(round(offset_mm / h))
+    v = np.full((rows, n_ap, n_lat), 30.0, np.float32)
+    section = np.full((n_ap, n_lat), 30.0, np.float32)
+    body = _disc((n_ap, n_lat), (half_ap - 8, mid), 10)
+    section[body] = 100.0                                              # marrow
+    section[body & ~_disc((n_ap, n_lat), (half_ap - 8, mid), 9)] = 600.0  # cortex
+    canal = _disc((n_ap, n_lat), (half_ap + 8, mid), 7)
+    section[canal & ~_disc((n_ap, n_lat), (half_ap + 8, mid), 5)] = 600.0  # pedicles and laminae
+    section[half_ap + 14:half_ap + 26, mid - 1:mid + 2] = 500.0        # spinous process
+    v[:] = section
+    for r0 in (30, 60):                                                 # transverse processes, 50 mm each side
+        v[r0:r0 + 6, half_ap + 6:half_ap + 10, mid - 25:mid + 26] = 450.0
+    eye = np.tile(np.eye(3), (rows, 1, 1))
+    st = Straightened(v, np.zeros((rows, 3)), eye[:, 2], eye[:, 1], eye[:, 0], half_ap, half_lat, h)
+    ap = (-36.0, 4.0)  # the body's ap range (mm from the curve)
+    bodies = [BodyFinding(None, 20.0, 8.0, ap, 20.0, None, None, cut_by_fov=True),
+              BodyFinding(20.0, 50.0, 35.0, ap, 20.0, None, None),
+              BodyFinding(50.0, None, 70.0, ap, 20.0, None, None, cut_by_fov=True)]
+    return st, bodies
+
+
+def test_midlines_are_the_vertebrae_mirror_axes_where_neighbours_agree() -> None:
+    from screening_node.analysis.labelling import midlines
+
+    st, bodies = _vertebra_beside_the_curve(18.0)
+    assert midlines(st, bodies) == pytest.approx([18.0, 18.0, 18.0], abs=2.0)
+    st, bodies = _vertebra_beside_the_curve(0.0)
+    assert midlines(st, bodies) == [0.0, 0.0, 0.0]   # a curve on the midline is kept
+    # An axis on one body alone (its neighbours mirror about the curve) is not trusted.
+    st, bodies = _vertebra_beside_the_curve(0.0)
+    moved, _ = _vertebra_beside_the_curve(18.0)
+    st.volume[50:] = moved.volume[50:]
+    assert midlines(st, bodies) == [0.0, 0.0, 0.0]
+
+
+def test_transverse_process_seen_from_a_curve_beside_the_midline_is_no_pelvis() -> None:
+    """Measured from a curve 18 mm beside the midline, a 50 mm transverse process reaches 68 mm to
+    one side and passed for an ilium: the node claimed S1 on a crop holding two lumbar vertebrae.
+    Measured from the vertebra's own midline it is a transverse process, and no anchor is in view."""
+    from screening_node.analysis.labelling import label_bodies
+
+    st, bodies = _vertebra_beside_the_curve(18.0)
+    lab = label_bodies(st, bodies)
+    assert lab.labels == [None, None, None] and lab.confidence == 0.0
+    assert "no labelling anchor" in lab.notes[0]
+    ev = lab.evidence[1]
+    assert ev["pelvis_reach_left"] == pytest.approx(50.0, abs=2.0)
+    assert ev["pelvis_reach_right"] == pytest.approx(50.0, abs=2.0)

@@ -37,3 +37,13 @@ def test_small_crop_ends_as_a_finished_result(tmp_path, name):
     result = analyze_path(case / "ct.nii.gz", tmp_path)
     assert result.status in ("reported", "not_assessable")
     assert (tmp_path / "results.json").is_file()
+
+
+def test_verse19_006_no_anchor_is_said_not_guessed(tmp_path):
+    """L4 and L5 only, no rib, no sacrum, no ilium in view: the crop holds no labelling anchor. The
+    curve runs in the right facet column there; measured from it, a transverse process passed for an
+    ilium and the node claimed S1 (confidence 0.8)."""
+    case = shared_case("verse19-006")
+    result = analyze_path(case / "ct.nii.gz", tmp_path)
+    assert [v.label for v in result.vertebrae if v.label is not None] == []
+    assert any("no labelling anchor" in n for n in result.notes), result.notes

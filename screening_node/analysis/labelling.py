@@ -1,8 +1,10 @@
 """Level labels from anatomy: ribs (lowest rib-bearing vertebra = T12) and the sacrum (S1, L5 above it).
 
 Evidence is read on the straightened volume (row, ap, lat), which reaches
-thresholds.LABEL_HALF_LAT_MM to each side. When the anchors disagree, or none is in the field of
-view, the notes say so and the confidence drops; labels are never guessed silently.
+thresholds.LABEL_HALF_LAT_MM to each side; lateral reaches are measured from each vertebra's own
+midline (its mirror axis) where the curve clearly runs beside it. When the anchors disagree, or
+none is in the field of view, the notes say so and the confidence drops; labels are never guessed
+silently.
 """
 
 from __future__ import annotations
@@ -26,29 +28,86 @@ class Labelling:
     evidence: list[dict[str, float]]
 
 
-def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], hu: float,
-                  rows_below: int = 0) -> tuple[float, float, bool, bool]:
-    """How far (mm) bone connected to the vertebra reaches to each side, within the body's rows.
-
-    The rows are the body's (plus rows_below: ribs slope downwards) and the given ap range (mm from
-    the curve); bone counts when it is connected to the vertebra in 3-D inside them. Also returns,
-    per side, whether that shadow runs into the edge of the scanned field (then the true reach is
-    unknown, at least the value given).
-    """
+def _body_block(st: Straightened, body: BodyFinding, ap: tuple[float, float], rows_below: int = 0) -> np.ndarray:
+    """The labelling volume over the body's rows (plus rows_below) and the ap range (mm from the curve)."""
     v = st.volume
     h = st.step_mm
     r0 = int(body.top_disc if body.top_disc is not None else body.centre_row - 12)
     r1 = int(body.bottom_disc if body.bottom_disc is not None else body.centre_row + 12) + rows_below
     r0, r1 = max(0, r0), min(v.shape[0], r1 + 1)
     a0, a1 = max(0, int(st.half_ap + ap[0] / h)), min(v.shape[1], int(st.half_ap + ap[1] / h) + 1)
-    block = v[r0:r1, a0:a1, :]
+    return v[r0:r1, a0:a1, :]
+
+
+def midlines(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
+    """Lateral offset (mm from the curve) of each vertebra's own midline: its axis of mirror symmetry.
+
+    A vertebra (body, canal, pedicles, arch) mirrors itself about its midline. On a tight crop the
+    curve can run in a facet column, 15-25 mm off it, and a transverse process measured from there
+    looks like an ilium. A body's offset is its mirror axis when that symmetry is clear
+    (MIRROR_MIN_NCC), lies more than MIRROR_MIN_SHIFT_MM from the curve, and a neighbour's clear
+    axis agrees within MIRROR_AGREE_MM (the curve is smooth: when it runs beside the column it does
+    so over several vertebrae; an axis on one body alone, such as a sacral section at the end of the
+    field, is not trusted); otherwise 0.0, the curve.
+    """
+    axes = [mirror_axis(st, b, (np.mean(b.ap_range) - 25, np.mean(b.ap_range) + 45)) for b in bodies]
+    clear = [ncc >= T.MIRROR_MIN_NCC for _, ncc in axes]
+    out = []
+    for i, (shift, _) in enumerate(axes):
+        agreed = any(0 <= j < len(axes) and clear[j] and abs(axes[j][0] - shift) <= T.MIRROR_AGREE_MM
+                     for j in (i - 1, i + 1))
+        out.append(shift if clear[i] and agreed and abs(shift) > T.MIRROR_MIN_SHIFT_MM else 0.0)
+    return out
+
+
+def mirror_axis(st: Straightened, body: BodyFinding, ap: tuple[float, float]) -> tuple[float, float]:
+    """The lateral shift (mm from the curve, within MIRROR_MAX_SHIFT_MM) that best correlates the
+    vertebra's section (averaged over its rows, MIRROR_HALF_WIDTH_MM to each side) with its mirror
+    image, and that correlation (-1 when none could be judged)."""
+    block = _body_block(st, body, ap)
+    if block.size == 0:
+        return 0.0, -1.0
+    h = st.step_mm
+    valid = (block > T.OUTSIDE_FOV_HU).all(axis=0)  # (ap, lat) inside the field in every row
+    img = np.clip(block, T.AIR_HU, T.MIRROR_CLIP_HU).mean(axis=0)
+    half = int(round(T.MIRROR_HALF_WIDTH_MM / h))
+    reach = int(round(T.MIRROR_MAX_SHIFT_MM / h))
+    best, best_shift = -1.0, 0
+    for shift in range(-reach, reach + 1):
+        c = st.half_lat + shift
+        if c - half < 0 or c + half >= img.shape[1]:
+            continue
+        left, right = img[:, c - half:c][:, ::-1], img[:, c + 1:c + half + 1]
+        both = valid[:, c - half:c][:, ::-1] & valid[:, c + 1:c + half + 1]
+        if both.sum() < 0.5 * both.size:  # mostly outside the field: no judgement
+            continue
+        x, y = left[both] - left[both].mean(), right[both] - right[both].mean()
+        norm = float(np.sqrt((x * x).sum() * (y * y).sum()))
+        ncc = float((x * y).sum()) / norm if norm > 0 else -1.0
+        if ncc > best:
+            best, best_shift = ncc, shift
+    return float(best_shift * h), best
+
+
+def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], hu: float,
+                  rows_below: int = 0, centre_mm: float = 0.0) -> tuple[float, float, bool, bool]:
+    """How far (mm) bone connected to the vertebra reaches to each side, within the body's rows.
+
+    The rows are the body's (plus rows_below: ribs slope downwards) and the given ap range (mm from
+    the curve); bone counts when it is connected to the vertebra in 3-D inside them. Reaches are
+    measured from the lateral offset centre_mm (the vertebra's midline; 0 = the curve). Also returns,
+    per side, whether that shadow runs into the edge of the scanned field (then the true reach is
+    unknown, at least the value given).
+    """
+    h = st.step_mm
+    block = _body_block(st, body, ap, rows_below)
     if block.size == 0:
         return 0.0, 0.0, False, False
     outside = (block <= -1000).all(axis=0)       # never inside the scanned field
     # Connected in 3-D within these rows: the lowest rib of the vertebra above runs down past this
     # body's rows far out to the side, and in a projection it would join this body's transverse process.
     lab, _ = ndimage.label(block > hu)
-    cl = st.half_lat
+    cl = st.half_lat + int(round(centre_mm / h))
     near = int(round(12 / h))
     seeds = np.unique(lab[:, :, cl - near:cl + near + 1])
     comp = np.isin(lab, seeds[seeds > 0]).any(axis=0)  # (ap, lat)
@@ -69,12 +128,13 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     rib = []
     sure = []  # unmistakable ribs, longer than any transverse process
     pelvis = []
-    for b in bodies:
+    # Reaches are measured from each vertebra's own midline, not from a curve that may run beside it.
+    for b, centre in zip(bodies, midlines(st, bodies)):
         mid = np.mean(b.ap_range)
-        rl, rr, el, er = lateral_reach(st, b, (mid, mid + 60), T.RIB_HU, rows_below=5)
-        pl, pr, _, _ = lateral_reach(st, b, (mid - 25, mid + 45), T.PELVIS_HU)
+        rl, rr, el, er = lateral_reach(st, b, (mid, mid + 60), T.RIB_HU, rows_below=5, centre_mm=centre)
+        pl, pr, _, _ = lateral_reach(st, b, (mid - 25, mid + 45), T.PELVIS_HU, centre_mm=centre)
         evidence.append({"rib_reach_left": rl, "rib_reach_right": rr, "pelvis_reach_left": pl,
-                         "pelvis_reach_right": pr})
+                         "pelvis_reach_right": pr, "midline_offset": centre})
         long_side, short_side = max(rl, rr), min(rl, rr)
         short_at_edge = er if rr < rl else el
         sure.append(long_side >= T.RIB_SURE_MM)

@@ -129,6 +129,16 @@ RIB_SURE_MM = 60.0      # one side this far is a rib whatever the other side sho
                         # never reaches it; the other rib may be outside the field or short)
 PELVIS_HU = 150.0
 PELVIS_REACH_MM = 65.0  # at S1 the alae and ilia form one bony shadow past this on both sides
+MIRROR_HALF_WIDTH_MM = 30.0  # the vertebra's midline is its mirror axis over this much to each side: half a lumbar
+                             # body (~25 mm) with its pedicles and facets; ilia and rib shafts lie farther out
+MIRROR_MAX_SHIFT_MM = 25.0   # the axis is looked for this far beside the curve: on a tight crop the curve can run in
+                             # a facet column (the facets lie 15-25 mm off the midline)
+MIRROR_CLIP_HU = 1000.0      # the section is compared in HU clipped to air..this: dense cortex does not outweigh shape
+MIRROR_MIN_NCC = 0.6         # a vertebra correlates with its mirror image at 0.6-0.95 (phantoms: 95 % of bodies,
+                             # median 0.84; verse19-006 0.86-0.93); below it the section gives no reliable axis
+MIRROR_MIN_SHIFT_MM = 4.0    # an axis this close to the curve is the curve (2 mm samples, a rotated body's asymmetry)
+MIRROR_AGREE_MM = 6.0        # neighbouring vertebrae's axes agree within this when the smooth curve runs beside the
+                             # column (006: 16, 18, 22 mm); lone sacral axes at the field's end jump 20-35 mm
 LUMBAR_COUNT = 5
 LUMBAR_MIN_PITCH_MM = 28.0  # disc to disc of a lumbar vertebra (L1 ~ 30-35 mm); cervical ones are <= ~20 mm
 SACRUM_TRAILING_BODIES = 3  # sacral segments / coccyx below the pelvis that may end a long field of view
