@@ -16,6 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from screening_node.analysis import thresholds as T
+from screening_node.analysis.centreline import resample_by_arclength
 from screening_node.analysis.genant import genant
 from screening_node.analysis.results import GRADED_LEVELS, HEIGHT_KEYPOINTS, KEYPOINT_NAMES, StudyResult, Vertebra
 from screening_node.analysis.stages import Engine, get_engine
@@ -80,20 +81,32 @@ def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "an
     return result
 
 
-def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path | None) -> StudyResult:
-    if image.GetDimension() != 3 or min(image.GetSize()) < 2:
-        raise NotAssessable("the image is not a 3-D volume")
+def straightened_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None = None,
+                       timer: _Timer | None = None) -> Straightened:
+    """The CT straightened along the vertebral bodies' centre line, at 1 mm (rows cranial -> caudal).
+
+    The coarse spine path runs through body, canal or arch; straightening once along it, then again
+    along the bodies' centres, puts every body upright on the straightened axis.
+    """
+    timer = timer or _Timer()
+    array = sitk.GetArrayViewFromImage(image) if array is None else array
     with timer.stage("centreline"):
         line = eng.centreline(image)
-    array = sitk.GetArrayViewFromImage(image)
     with timer.stage("straighten"):
         st0 = eng.straighten(image, line.points_lps, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array)
     with timer.stage("body_centre"):
         ap_c, lat_c = eng.body_centre(st0)
-        from screening_node.analysis.centreline import resample_by_arclength
         pts = resample_by_arclength(st0.to_lps(np.arange(len(st0.points)), ap_c, lat_c), T.STRAIGHT_MM)
     with timer.stage("straighten"):
-        st = eng.straighten(image, pts, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array)
+        return eng.straighten(image, pts, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array)
+
+
+def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path | None) -> StudyResult:
+    if image.GetDimension() != 3 or min(image.GetSize()) < 2:
+        raise NotAssessable("the image is not a 3-D volume")
+    array = sitk.GetArrayViewFromImage(image)
+    st = straightened_spine(eng, image, array, timer)
+    pts = st.points
     with timer.stage("vertebrae"):
         bodies, _ = eng.bodies(st)
     if not bodies:
