@@ -73,6 +73,9 @@ def find_centreline(image: sitk.Image) -> Centreline:
     off_midline = np.abs(np.array([i for _, i in path]) - midline) * h
     present &= ~(off_midline > T.SPINE_MAX_OFF_MIDLINE_MM)  # NaN (tight crop) compares False: kept
     present = _longest_run(present, max_gap=3)
+    kept = _drop_sideways_tail(np.array([i for _, i in path], float), present, h)
+    left_sideways = bool((present & ~kept).any())
+    present = kept
     ks = np.flatnonzero(present)
     if ks.size * h < T.MIN_SPINE_LENGTH_MM or strength.max() < 0.05:
         raise NotAssessable("no vertebral column found in the field of view")
@@ -84,6 +87,8 @@ def find_centreline(image: sitk.Image) -> Centreline:
     origin = np.array(coarse.GetOrigin())
     lps = origin + pts_idx * h
     lps = lps[::-1]  # cranial (high z) first
+    if left_sideways:
+        lps = _continue_caudally(lps, h)
     return Centreline(points_lps=resample_by_arclength(lps, 1.0))
 
 
@@ -111,6 +116,49 @@ def cortical_fraction(image: sitk.Image, reference: sitk.Image) -> np.ndarray:
         fraction = sitk.BinShrink(fraction, factors)
     coarse = sitk.Resample(fraction, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     return sitk.GetArrayFromImage(coarse)
+
+
+def _drop_sideways_tail(x: np.ndarray, present: np.ndarray, h: float) -> np.ndarray:
+    """Drop the caudal end of the path where it runs sideways: there it follows the pelvic ring, not the sacrum.
+
+    At the level of S1 the sacral alae and the sacro-iliac joints join the spine to the ilia, and the
+    thick bone from each joint down to the acetabulum outweighs the thinner lower sacrum, so the path can
+    leave the column there towards a hip. The sacrum itself continues the column in its sagittal plane (it
+    curves backwards, never sideways), and no spine inclines as steeply to the side over half a vertebra
+    (SPINE_MAX_LATERAL_SLOPE): the caudal run of such slices is not the column. Slices are indices of
+    ``x`` (the path's lateral index per slice, slice 0 caudal); ``present`` is returned with that run off.
+    """
+    ks = np.flatnonzero(present)
+    if not ks.size:
+        return present
+    w = max(1, int(round(T.SPINE_SIDEWAYS_RUN_MM / h)))
+    k0 = k = int(ks[0])
+    while k + w <= int(ks[-1]) and abs(x[k + w] - x[k]) >= T.SPINE_MAX_LATERAL_SLOPE * w:
+        k += 1
+    if k > k0:  # the run began where the path first stepped that way off the column
+        side = np.sign(x[k0] - x[k])
+        while k < int(ks[-1]) and (x[k] - x[k + 1]) * side > 0:
+            k += 1
+    out = present.copy()
+    out[:k] = False
+    return out
+
+
+def _continue_caudally(lps: np.ndarray, h: float) -> np.ndarray:
+    """Continue the curve (cranial first, LPS) straight on past its caudal end by SACRUM_CONTINUE_MM.
+
+    Where the path left the column sideways (at the sacro-iliac joints, beside S1) the curve ends inside
+    S1; the sacrum goes on in the column's direction, so S1 is straightened whole.
+    """
+    n = min(len(lps) - 1, max(1, int(round(T.SPINE_SIDEWAYS_RUN_MM / h))))
+    if n < 1:
+        return lps
+    direction = lps[-1] - lps[-1 - n]
+    norm = float(np.linalg.norm(direction))
+    if norm <= 0:
+        return lps
+    steps = np.arange(1, int(T.SACRUM_CONTINUE_MM / h) + 1) * h
+    return np.concatenate([lps, lps[-1] + steps[:, None] * (direction / norm)[None, :]])
 
 
 def _longest_run(mask: np.ndarray, max_gap: int) -> np.ndarray:

@@ -40,6 +40,12 @@ SPINE_MAX_STEP_MM = 3.0  # the column centre moves at most one coarse voxel per 
 SPINE_PATH_SMOOTH_MM = 25.0  # curve smoothing: shorter than a vertebra would follow the arches
 SPINE_MAX_OFF_MIDLINE_MM = 55.0  # the column stays this close to the body's left-right middle (a 20 deg scoliosis
                                  # apex moves it ~30 mm); the hips lie ~90 mm out
+SPINE_MAX_LATERAL_SLOPE = 0.7  # the column inclines at most ~35 deg to the side over half a vertebra (a 20 deg
+                                # scoliosis tilts a segment ~10-20 deg); the path along the pelvic ring from a
+                                # sacro-iliac joint to a hip runs sideways at the steepest step (45 deg)
+SPINE_SIDEWAYS_RUN_MM = 15.0  # ... judged over this length: half a lumbar vertebra, longer than one body's wobble
+SACRUM_CONTINUE_MM = 30.0  # where the path left sideways (at the sacro-iliac joints, S1-S2) the curve goes on
+                           # straight this far: the rest of S1 (a ~30 mm body, its centre at the joints' level)
 MIN_SPINE_LENGTH_MM = 40.0   # shorter than ~1.5 vertebrae: no measurement possible
 
 # --- Vertebral bodies along the straightened axis ---
