@@ -48,3 +48,14 @@ def test_a_wall_break_inside_a_short_body_does_not_split_it() -> None:
     rows = 200
     found = _fill_gaps(confident, weak, np.ones(rows, bool), np.full(rows, 250.0))
     assert 81 not in found
+
+
+def test_without_any_measured_pitch_a_typical_one_is_expected() -> None:
+    # 3 mm osteoporotic abdomen: only two confident discs, 207 mm apart (no single vertebra's pitch
+    # among them). The discs between them dip little in the core but break the lateral walls.
+    confident = [86, 293]
+    weak = [_Dip(r, 20.0, 0.8) for r in (118, 155, 191, 237, 265)] + [_Dip(r, 60.0, 1.0) for r in (102, 136, 173, 214)]
+    rows = 330
+    found = _fill_gaps(confident, weak, np.ones(rows, bool), np.full(rows, 250.0))
+    assert {118, 155, 191, 237}.issubset(found)
+    assert not {102, 136, 173, 214} & set(found)

@@ -111,6 +111,7 @@ DISC_WALL_RATIO = 0.62      # at a disc the lateral cortical walls fall below th
 DISC_GAP_WALL_RATIO = 0.75  # in a pitch gap with no core minimum, a lateral-wall dip to this fraction is the disc
 BODY_MIN_HEIGHT_MM = 6.0    # a body shorter than this is noise (or a grade-3 collapse we cannot measure)
 BODY_MAX_HEIGHT_MM = 45.0
+TYPICAL_PITCH_MM = 30.0    # disc to disc of a mid-spine vertebra (T12-L1): the pitch to expect before any is measured
 BODY_MAX_PITCH_MM = 55.0    # disc to disc over one vertebra: the tallest body (L5 ~ 30-35 mm) + one disc (<= 15 mm);
                             # a longer span is the fused sacrum below S1 or holds a missed disc
 KEYPOINT_INSETS_MM = (1.5, 3.0, 5.0)  # the corner heights are measured this far inside the walls: six-point

@@ -158,8 +158,13 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
 
     def pitch(a: float, b: float) -> float:
         """Expected pitch near rows a..b, from the nearest confident intervals other than a..b itself
-        (an interval taller than any vertebra holds a missed disc: it is no pitch)."""
-        single = [s for s in spans if s[1] <= T.BODY_MAX_PITCH_MM] or spans
+        (an interval taller than any vertebra holds a missed disc: it is no pitch). Without one, from the
+        intervals found so far, else a mid-spine vertebra's (TYPICAL_PITCH_MM)."""
+        single = [s for s in spans if s[1] <= T.BODY_MAX_PITCH_MM]
+        if not single:
+            single = [(0.5 * (x + y), y - x, x, y) for x, y in zip(out[:-1], out[1:]) if y - x <= T.BODY_MAX_PITCH_MM]
+        if not single:
+            return T.TYPICAL_PITCH_MM
         others = [s for s in single if (s[2], s[3]) != (a, b)] or single
         near = sorted(others, key=lambda s: abs(s[0] - 0.5 * (a + b)))[:T.PITCH_NEIGHBOURS]
         return float(np.median([s[1] for s in near]))
