@@ -59,3 +59,14 @@ def test_without_any_measured_pitch_a_typical_one_is_expected() -> None:
     found = _fill_gaps(confident, weak, np.ones(rows, bool), np.full(rows, 250.0))
     assert {118, 155, 191, 237}.issubset(found)
     assert not {102, 136, 173, 214} & set(found)
+
+
+def test_a_blurred_wall_dip_marks_the_disc_a_gap_must_hold() -> None:
+    # The top of a chest: the curve runs a few mm beside T1, so the core shows no dip at the T1/T2
+    # disc, but the lateral walls drop to 0.85 of their level there (shoulder girdle bone around).
+    confident = [11, 33, 72, 92, 113, 134, 155]   # T1+T2 share 33..72 at a pitch of ~20 mm
+    rows = 200
+    walls = np.full(rows, 330.0)
+    walls[50:56] = [300.0, 290.0, 282.0, 280.0, 295.0, 310.0]
+    found = _fill_gaps(confident, [], np.ones(rows, bool), walls)
+    assert any(51 <= m <= 54 for m in found)

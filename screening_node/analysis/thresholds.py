@@ -108,7 +108,9 @@ PITCH_NEIGHBOURS = 4        # the local vertebral pitch is the median of this ma
                             # changes by <= ~10 % per level; a median of four survives one missed disc)
 DISC_WALL_RATIO = 0.62      # at a disc the lateral cortical walls fall below this fraction of their level
                             # around it; inside a body (even a fatty one) they stay above ~0.7
-DISC_GAP_WALL_RATIO = 0.75  # in a pitch gap with no core minimum, a lateral-wall dip to this fraction is the disc
+DISC_GAP_WALL_RATIO = 0.9   # in a pitch gap with no core minimum, a lateral-wall dip to this fraction is the disc
+                            # (the gap already says a disc is there; at the top of a chest the shoulder girdle and a
+                            # curve a few mm beside T1 leave the T1/T2 disc a 0.85 wall dip and no core dip)
 BODY_MIN_HEIGHT_MM = 6.0    # a body shorter than this is noise (or a grade-3 collapse we cannot measure)
 BODY_MAX_HEIGHT_MM = 45.0
 TYPICAL_PITCH_MM = 30.0    # disc to disc of a mid-spine vertebra (T12-L1): the pitch to expect before any is measured
