@@ -150,3 +150,23 @@ def test_transverse_process_seen_from_a_curve_beside_the_midline_is_no_pelvis() 
     ev = lab.evidence[1]
     assert ev["pelvis_reach_left"] == pytest.approx(50.0, abs=2.0)
     assert ev["pelvis_reach_right"] == pytest.approx(50.0, abs=2.0)
+
+
+def test_one_sided_shadow_cut_by_the_crop_edge_is_no_pelvis() -> None:
+    """On a tight crop the field ends 70 mm left of the midline: a lumbar transverse process that runs
+    into that edge reads 'at least 70 mm', past the pelvis reach, while the other side shows 30 mm.
+    An ala shows on both sides; a shadow on one side, cut by the field, is no evidence of one."""
+    from screening_node.analysis.labelling import label_bodies
+
+    st, bodies = _vertebra_beside_the_curve(0.0)
+    v = st.volume
+    h, cl, ca = st.step_mm, st.half_lat, st.half_ap
+    edge = cl - int(70 / h)
+    for r0 in (30, 60):
+        v[r0:r0 + 6, ca + 6:ca + 10, :] = 30.0
+        v[r0:r0 + 6, ca + 6:ca + 10, edge:cl] = 450.0                      # left: to the field's edge
+        v[r0:r0 + 6, ca + 6:ca + 10, cl:cl + int(30 / h) + 1] = 450.0      # right: 30 mm
+    v[:, :, :edge] = -1024.0                                               # outside the scanned field
+    lab = label_bodies(st, bodies)
+    assert lab.evidence[1]["pelvis_reach_left"] >= 65.0
+    assert "S1" not in lab.labels

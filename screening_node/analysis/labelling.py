@@ -132,14 +132,18 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     for b, centre in zip(bodies, midlines(st, bodies)):
         mid = np.mean(b.ap_range)
         rl, rr, el, er = lateral_reach(st, b, (mid, mid + 60), T.RIB_HU, rows_below=5, centre_mm=centre)
-        pl, pr, _, _ = lateral_reach(st, b, (mid - 25, mid + 45), T.PELVIS_HU, centre_mm=centre)
+        pl, pr, pel, per = lateral_reach(st, b, (mid - 25, mid + 45), T.PELVIS_HU, centre_mm=centre)
         evidence.append({"rib_reach_left": rl, "rib_reach_right": rr, "pelvis_reach_left": pl,
                          "pelvis_reach_right": pr, "midline_offset": centre})
         long_side, short_side = max(rl, rr), min(rl, rr)
         short_at_edge = er if rr < rl else el
         sure.append(long_side >= T.RIB_SURE_MM)
         rib.append(sure[-1] or (long_side >= T.RIB_REACH_MM and (short_side >= T.RIB_OTHER_SIDE_MM or short_at_edge)))
-        pelvis.append(max(pl, pr) >= T.PELVIS_REACH_MM)
+        # A long shadow on one side only that runs into the edge of a tight crop is whatever the crop cut
+        # through (a transverse process seen from beside the midline), not an ala: the pelvis shows on both.
+        long_at_edge = pel if pl >= pr else per
+        one_sided_cut = long_at_edge and min(pl, pr) < T.PELVIS_OTHER_SIDE_MM
+        pelvis.append(max(pl, pr) >= T.PELVIS_REACH_MM and not one_sided_cut)
     # Ribs come as one unbroken series (T1-T12): a rib-free body between two bodies with unmistakable
     # ribs has a rib we missed (cut by a tight crop, or sloping out of the projected rows), not a lumbar
     # vertebra. (Only unmistakable ones: a long L3 transverse process can pass for a short rib.)
