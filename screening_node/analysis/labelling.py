@@ -50,7 +50,8 @@ def midlines(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
     so over several vertebrae; an axis on one body alone, such as a sacral section at the end of the
     field, is not trusted); otherwise 0.0, the curve.
     """
-    axes = [mirror_axis(st, b, (np.mean(b.ap_range) - 25, np.mean(b.ap_range) + 45)) for b in bodies]
+    mids = [float(np.mean(b.ap_range)) for b in bodies]
+    axes = [mirror_axis(st, b, (mid - 25, mid + 45)) for b, mid in zip(bodies, mids)]
     clear = [ncc >= T.MIRROR_MIN_NCC for _, ncc in axes]
     out = []
     for i, (shift, _) in enumerate(axes):
@@ -103,7 +104,7 @@ def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], 
     block = _body_block(st, body, ap, rows_below)
     if block.size == 0:
         return 0.0, 0.0, False, False
-    outside = (block <= -1000).all(axis=0)       # never inside the scanned field
+    outside = (block <= T.OUTSIDE_FOV_HU).all(axis=0)  # never inside the scanned field
     # Connected in 3-D within these rows: the lowest rib of the vertebra above runs down past this
     # body's rows far out to the side, and in a projection it would join this body's transverse process.
     lab, _ = ndimage.label(block > hu)
@@ -202,9 +203,7 @@ def _whole(body: BodyFinding) -> bool:
 
 def _lumbar_sized(body: BodyFinding) -> bool:
     """Disc to disc at least LUMBAR_MIN_PITCH_MM: a lumbar (or lowest thoracic) vertebra, never a cervical one."""
-    if body.top_disc is None or body.bottom_disc is None:
-        return False
-    return body.bottom_disc - body.top_disc >= T.LUMBAR_MIN_PITCH_MM
+    return _whole(body) and body.bottom_disc - body.top_disc >= T.LUMBAR_MIN_PITCH_MM  # type: ignore[operator]
 
 
 def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool]) -> int | None:

@@ -153,16 +153,14 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
     if len(discs) < 2:
         return discs
     out = list(discs)
-    # (middle, length, ends) of the intervals between confident discs only: fills must not shrink the pitch
-    spans = [(0.5 * (a + b), b - a, a, b) for a, b in zip(discs[:-1], discs[1:])]
+    # Intervals between confident discs only (fills must not shrink the pitch), one vertebra each: an
+    # interval taller than any vertebra holds a missed disc and is no pitch.
+    confident = _single_vertebra_spans(discs)
 
     def pitch(a: float, b: float) -> float:
-        """Expected pitch near rows a..b, from the nearest confident intervals other than a..b itself
-        (an interval taller than any vertebra holds a missed disc: it is no pitch). Without one, from the
-        intervals found so far, else a mid-spine vertebra's (TYPICAL_PITCH_MM)."""
-        single = [s for s in spans if s[1] <= T.BODY_MAX_PITCH_MM]
-        if not single:
-            single = [(0.5 * (x + y), y - x, x, y) for x, y in zip(out[:-1], out[1:]) if y - x <= T.BODY_MAX_PITCH_MM]
+        """Expected pitch near rows a..b, from the nearest confident intervals other than a..b itself;
+        without one, from the intervals found so far, else a mid-spine vertebra's (TYPICAL_PITCH_MM)."""
+        single = confident or _single_vertebra_spans(out)
         if not single:
             return T.TYPICAL_PITCH_MM
         others = [s for s in single if (s[2], s[3]) != (a, b)] or single
@@ -191,7 +189,7 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
                 lo, hi = a + 0.6 * p, b - 0.6 * p
                 dipping = [d for d in weak if lo <= d.row <= hi and d.wall_ratio <= T.DISC_FILL_WALL_RATIO]
                 if dipping:
-                    out.append(max(dipping, key=lambda d: d.depth).row)
+                    out.append(_likeliest_disc(dipping, None))
                     added = True
         for lo, hi, expected in windows:
             lo, hi = max(lo, first), min(hi, last)
@@ -218,6 +216,12 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
         if not added:
             break
     return out
+
+
+def _single_vertebra_spans(discs: list[int]) -> list[tuple[float, int, int, int]]:
+    """(middle, length, top, bottom) of the intervals between consecutive disc rows that one vertebra
+    can fill (at most BODY_MAX_PITCH_MM)."""
+    return [(0.5 * (a + b), b - a, a, b) for a, b in zip(discs[:-1], discs[1:]) if b - a <= T.BODY_MAX_PITCH_MM]
 
 
 def _likeliest_disc(cands: list[_Dip], expected: float | None) -> int:
