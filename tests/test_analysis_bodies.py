@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from screening_node.analysis.labelling import _first_rib_bearing, _lumbar_sized
-from screening_node.analysis.body_centre import _Lobe, _row_lobes, _track_lobes
+from screening_node.analysis.body_centre import _fill_smooth, _Lobe, _row_lobes, _track_lobes
 from screening_node.analysis.vertebrae import BodyFinding
 
 
@@ -50,6 +50,19 @@ def test_track_keeps_to_the_body_and_leaves_out_rows_where_only_the_canal_shows(
 def _body(top: float | None, bottom: float | None, cut: bool = False) -> BodyFinding:
     centre = 0.5 * ((top or 0.0) + (bottom or 0.0))
     return BodyFinding(top, bottom, centre, (-15.0, 15.0), 20.0, None, None, cut_by_fov=cut)
+
+
+def test_a_step_between_two_bodies_centres_becomes_a_gentle_bend() -> None:
+    # Per row, the body centre found (mm from the curve): L2 centred 4 mm further back than L3, a disc
+    # between them (NaN). Straightened along a curve that bends sharply there, planes 30 mm behind it
+    # would fan apart (ts-example, L2/L3: radius 34 mm), so the corner endplates leave their search window.
+    offsets = np.full(240, np.nan)
+    offsets[20:112] = 4.0
+    offsets[120:220] = 0.0
+    smooth = _fill_smooth(offsets)
+    curvature = np.abs(np.diff(smooth, 2)).max()  # 1/mm (rows are 1 mm; the slope stays small)
+    assert curvature <= 1 / 200
+    assert abs(smooth[60] - 4.0) < 0.2 and abs(smooth[180]) < 0.2  # each body's own centre is kept
 
 
 def test_first_rib_bearing_body_is_t1_only_below_a_whole_rib_free_one() -> None:

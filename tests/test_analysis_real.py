@@ -19,6 +19,10 @@ def test_ts_example_abdomen_lumbar_levels_and_heights(tmp_path):
     assert ev["identification_rate"] == 1.0, [m.label for m in lumbar if not m.identified]
     peer = ev["peer_height_mae_mm"]["all"]  # vs TotalSegmentator's spine report
     assert peer is not None and peer < 4.0, ev["peer_height_mae_mm"]
+    lumbar_found = {v.label: v for v in result.vertebrae if v.label in ("L1", "L2", "L3", "L4", "L5")}
+    # every lumbar body measured (L2 was not while the curve bent at L2/L3), none graded a fracture
+    assert all(v.assessable for v in lumbar_found.values()), {k: v.reason for k, v in lumbar_found.items()}
+    assert all(v.grade is not None and v.grade < 2 for v in lumbar_found.values())
 
 
 def test_verse19_007_levels(tmp_path):

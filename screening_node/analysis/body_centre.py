@@ -201,10 +201,15 @@ def _profile_body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fill_smooth(x: np.ndarray) -> np.ndarray:
+    """Per-row offsets with gaps (NaN) interpolated, outliers removed and smoothed into a gentle curve.
+
+    The straightened planes must not fan out across a body (BODY_TRACK_SMOOTH_MM): a step between two
+    bodies' centres becomes a long, gentle bend.
+    """
     ok = np.isfinite(x)
     if not ok.any():
         return np.zeros_like(x)
     idx = np.arange(len(x))
     x = np.interp(idx, idx[ok], x[ok])
     x = ndimage.median_filter(x, size=31, mode="nearest")
-    return ndimage.gaussian_filter1d(x, 8.0, mode="nearest")
+    return ndimage.gaussian_filter1d(x, T.BODY_TRACK_SMOOTH_MM, mode="nearest")

@@ -73,6 +73,12 @@ TRACK_DRIFT = 0.5           # and the body drifts at most this many mm per mm of
                             # the canal lobe lies ~25 mm behind the body: switching to it costs ~20 rows' score
 TRACK_SKIP_COST = 0.2       # per mm of rows left out: a disc (5-12 mm) costs less than one jump of a few mm
 TRACK_MAX_GAP_MM = 40       # the track may leave out at most this many rows at once (a disc, a cut body)
+BODY_TRACK_SMOOTH_MM = 16.0  # the bodies' centre line is smoothed along the spine with this Gaussian: neighbouring
+                            # centres differ by a few mm (depths, listhesis, per-row noise on 3 mm scans), and a curve
+                            # that follows such a step bends at the disc, so its planes fan out: at 8 mm the
+                            # ts-example curve bent with a 34 mm radius at L2/L3, planes 30 mm behind it lay 1.9
+                            # times as far apart as on the curve, and L2's posterior endplate fell outside ENDPLATE_TILT_MM.
+                            # At 16 a 4 mm step bends it no tighter than a 260 mm radius (a lordosis: >= ~100 mm)
 BODY_RING_MIN_SHARE = 0.3  # rows needed on the body-centre track (discs and cut ends make up the rest)
 WALL_RIDGE_HU = 40.0        # a cortical wall stands at least this far above the marrow next to it and is a ridge
                             # of this prominence (after 1 mm sampling; osteoporotic walls ~300-450 HU)

@@ -148,9 +148,10 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
     discs may all lie far away, in a taller region). A single spine-wide pitch would split tall lumbar
     bodies and miss discs between short thoracic ones. Where even the local pitch comes from a taller
     region (3 mm slices blur thin upper thoracic discs below the confident level), a shorter interval is
-    still split by a dip that breaks the lateral walls 0.6 pitch from both ends.
+    still split by a dip that breaks the lateral walls 0.6 pitch from both ends. From a single confident
+    disc a mid-spine pitch is expected on both sides.
     """
-    if len(discs) < 2:
+    if not discs:
         return discs
     out = list(discs)
     # Intervals between confident discs only (fills must not shrink the pitch), one vertebra each: an
@@ -172,8 +173,7 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
         # Beyond an end disc the next one is expected one local pitch further on: the median of the
         # intervals at that end, filled ones included (the pitch changes slowly, and the confident discs
         # may all lie in a taller region of the spine, e.g. the lumbar one of a thin-sliced chest).
-        p0 = float(np.median(np.diff(out[:T.PITCH_NEIGHBOURS])))
-        p1 = float(np.median(np.diff(out[-T.PITCH_NEIGHBOURS:])))
+        p0, p1 = _end_pitches(out)
         windows = [(out[0] - 1.3 * p0, out[0] - 0.6 * p0, out[0] - p0),
                    (out[-1] + 0.6 * p1, out[-1] + 1.3 * p1, out[-1] + p1)]
         added = False
@@ -216,6 +216,15 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
         if not added:
             break
     return out
+
+
+def _end_pitches(discs: list[int]) -> tuple[float, float]:
+    """Expected pitch beyond the cranial and the caudal end disc: the median of that end's intervals, or,
+    with one disc only, a mid-spine vertebra's (TYPICAL_PITCH_MM)."""
+    if len(discs) < 2:
+        return T.TYPICAL_PITCH_MM, T.TYPICAL_PITCH_MM
+    return (float(np.median(np.diff(discs[:T.PITCH_NEIGHBOURS]))),
+            float(np.median(np.diff(discs[-T.PITCH_NEIGHBOURS:]))))
 
 
 def _single_vertebra_spans(discs: list[int]) -> list[tuple[float, int, int, int]]:
