@@ -75,3 +75,58 @@ def test_fat_in_front_of_a_body_is_not_framed_by_its_endplates() -> None:
     assert framed is not None
     assert framed[22:48].all()
     assert not framed[8:18].any()
+
+
+def _straight_column(volume: np.ndarray) -> "Straightened":
+    """A straightened frame on a straight vertical curve (rows 1 mm, ap and lat offsets in mm)."""
+    from screening_node.analysis.straighten import Straightened
+    rows = volume.shape[0]
+    points = np.stack([np.zeros(rows), np.zeros(rows), -np.arange(rows, dtype=float)], axis=1)
+    tangents = np.tile([0.0, 0.0, -1.0], (rows, 1))
+    col_dirs = np.tile([0.0, 1.0, 0.0], (rows, 1))
+    return Straightened(volume.astype(np.float32), points, tangents, col_dirs, np.cross(tangents, col_dirs),
+                        volume.shape[1] // 2, volume.shape[2] // 2)
+
+
+def _body_volume(front_drop: float = 0.0, fleck: bool = False) -> np.ndarray:
+    """Three stacked bodies (rows 0-24, 30-59, 65-99) 30 mm deep and 40 mm wide with 1 mm cortical
+    endplates and walls, discs between, blurred like a 1 mm scan; axes (row, ap, lat), centre 40 / 30.
+    The middle body's superior endplate sinks linearly by ``front_drop`` mm from its middle to its
+    front (a wedge); ``fleck``: a bright fleck 3 mm under its front corner on the mid-sagittal plane only."""
+    v = np.full((100, 81, 61), 40.0)
+    for r0, r1 in ((0, 24), (30, 59), (65, 99)):
+        v[r0:r1 + 1, 25:56, 10:51] = 700.0
+        v[r0 + 1:r1, 26:55, 11:50] = 200.0
+    for a in range(25, 40):  # the wedge: disc where the front of the body has lost height
+        top = 30 + int(round(front_drop * (40 - a) / 15))
+        v[30:top, a, 10:51] = 40.0
+        v[top, a, 10:51] = 700.0
+    if fleck:
+        v[33:36, 25:34, 28:33] = 700.0
+    return ndimage.gaussian_filter(v, 0.8)
+
+
+def _heights(st, kps) -> dict[str, float]:
+    from screening_node.analysis.results import HEIGHT_KEYPOINTS
+    return {h: float(np.linalg.norm(st.to_lps(*kps[s]) - st.to_lps(*kps[i]))) for h, (s, i) in HEIGHT_KEYPOINTS.items()}
+
+
+def test_a_corner_misread_on_the_mid_plane_alone_is_outvoted_by_its_neighbours() -> None:
+    from screening_node.analysis.endplates import body_keypoints
+    st = _straight_column(_body_volume(fleck=True))
+    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
+    assert reason is None and kps is not None
+    h = _heights(st, kps)
+    assert abs(h["anterior"] - 30.0) <= 0.6, h  # ~27 mm on the mid-sagittal plane
+    assert kps["superior_anterior"][2] != 0.0 and kps["superior_anterior"][2] == kps["inferior_anterior"][2]
+    assert abs(h["middle"] - 30.0) <= 0.6 and kps["superior_middle"][2] == 0.0
+
+
+def test_a_wedge_across_the_whole_body_is_kept() -> None:
+    from screening_node.analysis.endplates import body_keypoints
+    st = _straight_column(_body_volume(front_drop=6.0))  # anterior height 24.6-26 at the corner columns
+    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
+    assert reason is None and kps is not None
+    h = _heights(st, kps)
+    assert 24.0 <= h["anterior"] <= 26.5, h
+    assert abs(h["posterior"] - 30.0) <= 0.6, h

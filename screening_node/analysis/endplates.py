@@ -240,8 +240,11 @@ class _ColumnEdges:
     strength: float       # slope of the weaker edge (HU/mm): the sharpest corner column is kept
 
 
+Keypoints = dict[str, tuple[float, float, float]]  # name -> (row, ap mm, lat mm) on the straightened volume
+
+
 def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: tuple[float, float]
-                   ) -> tuple[dict[str, tuple[float, float, float]] | None, str | None]:
+                   ) -> tuple[Keypoints | None, str | None]:
     """Six keypoints: the endplates' outer surfaces at the anterior, middle and posterior columns.
 
     The columns follow six-point morphometry: the corner columns just inside the anterior and
@@ -253,45 +256,94 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     discs, the corner columns' near them (an endplate is one plate, tilted a few mm at most).
     Each edge is found as the steepest slope, then placed on the surface by fitting the blurred
     cortical-shell model (shell_surface).
+
+    The middle height is read on the mid-sagittal plane, where a biconcave body's central depression is
+    deepest. Each corner height is the median of three sagittal planes, the mid-sagittal one and
+    PARASAGITTAL_MM to either side: a corner edge read in one 5 mm wide column can be off by several mm
+    (a corner blurred by 3 mm slices, noise, a small osteophyte), and a reader looks at the neighbouring
+    planes too; a wedge or crush deformity spans the body's width, so the median keeps it. A height's
+    two keypoints come from the plane of its median, so each height is the distance between them.
     """
     ant, post = ap_range
     middle_ap = 0.5 * (ant + post)
-    candidates = {
-        "middle": [middle_ap + d for d in T.MIDDLE_COLUMN_SHIFTS_MM],
-        "anterior": [ant + inset for inset in T.KEYPOINT_INSETS_MM],
-        "posterior": [post - inset for inset in T.KEYPOINT_INSETS_MM],
-    }
-    out: dict[str, tuple[float, float, float]] = {}
-    middle: _ColumnEdges | None = None
-    for name in ("middle", "anterior", "posterior"):
-        best: _ColumnEdges | None = None
-        for a_mm in candidates[name]:
-            edges, cut = _column_endplates(v, st, a_mm, top, bottom, middle)
-            if cut:
-                return None, f"{name} endplates cut by the field of view"
-            if edges is not None and (best is None or edges.strength > best.strength):
-                best = edges
-            if best is not None and name == "middle":
-                break  # the middle height is taken halfway whenever it shows there
-        if best is None:
-            return None, f"{name} endplates not found"
-        if name == "middle":
-            middle = best
-        out[f"superior_{name}"] = (best.superior, best.ap_mm, 0.0)
-        out[f"inferior_{name}"] = (best.inferior, best.ap_mm, 0.0)
-    order = [f"{side}_{col}" for side in ("superior", "inferior") for col in ("anterior", "middle", "posterior")]
-    return {k: out[k] for k in order}, None
+    middle, reason = _best_column("middle", [middle_ap + d for d in T.MIDDLE_COLUMN_SHIFTS_MM], v, st, 0.0,
+                                  top, bottom, None)
+    if middle is None:
+        return None, reason
+    corners = {"anterior": [ant + inset for inset in T.KEYPOINT_INSETS_MM],
+               "posterior": [post - inset for inset in T.KEYPOINT_INSETS_MM]}
+    out = {"middle": (middle, 0.0)}
+    for name, columns in corners.items():
+        on_mid, reason = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
+        if on_mid is None:
+            return None, reason
+        planes = [(on_mid, 0.0)]
+        for lat in (-T.PARASAGITTAL_MM, T.PARASAGITTAL_MM):
+            beside, _ = _best_column(name, columns, v, st, lat, top, bottom, middle)
+            if beside is not None:
+                planes.append((beside, lat))
+        if len(planes) == 3:
+            heights = [float(np.linalg.norm(st.to_lps(e.superior, e.ap_mm, lat) - st.to_lps(e.inferior, e.ap_mm, lat)))
+                       for e, lat in planes]
+            out[name] = planes[int(np.argsort(heights)[1])]
+        else:
+            out[name] = planes[0]
+    keypoints: Keypoints = {}
+    for side in ("superior", "inferior"):
+        for name in ("anterior", "middle", "posterior"):
+            edges, lat = out[name]
+            keypoints[f"{side}_{name}"] = (edges.superior if side == "superior" else edges.inferior, edges.ap_mm, lat)
+    return keypoints, None
 
 
-def _column_endplates(v: np.ndarray, st: Straightened, a_mm: float, top: int, bottom: int,
-                      middle: _ColumnEdges | None) -> tuple[_ColumnEdges | None, bool]:
-    """The endplates on one column (None: not found), and whether the column leaves the scanned volume.
+def _best_column(name: str, columns: list[float], v: np.ndarray, st: Straightened, lat_mm: float, top: int,
+                 bottom: int, middle: _ColumnEdges | None) -> tuple[_ColumnEdges | None, str | None]:
+    """The endplates of one measuring column (name) among its candidate positions (ap mm), on the
+    sagittal plane lat_mm from the curve; or None and the reason.
+
+    The middle column is the first candidate where both endplates show; a corner column the candidate
+    with the sharpest pair of edges whose surfaces fit (the shell fit, the slow part, only as needed).
+    """
+    found: list[_RoughEdges] = []
+    for a_mm in columns:
+        rough, cut = _column_edges(v, st, a_mm, lat_mm, top, bottom, middle)
+        if cut:
+            return None, f"{name} endplates cut by the field of view"
+        if rough is None:
+            continue
+        if middle is None:
+            edges = _surfaces(rough, top, bottom)
+            if edges is not None:
+                return edges, None  # the middle height is taken halfway whenever it shows there
+        else:
+            found.append(rough)
+    for rough in sorted(found, key=lambda c: -c.strength):
+        edges = _surfaces(rough, top, bottom)
+        if edges is not None:
+            return edges, None
+    return None, f"{name} endplates not found"
+
+
+@dataclass(frozen=True)
+class _RoughEdges:
+    """Endplate edges on one measuring column at their steepest slopes, before the surfaces are fitted."""
+    ap_mm: float
+    profile: np.ndarray
+    superior: float
+    inferior: float
+    marrow: float
+    strength: float
+
+
+def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, top: int, bottom: int,
+                  middle: _ColumnEdges | None) -> tuple[_RoughEdges | None, bool]:
+    """The endplate edges on one column (None: not found), and whether the column leaves the scanned volume.
 
     Without ``middle`` (the middle column itself) the edges are searched next to the discs, otherwise
     within ENDPLATE_TILT_MM of the middle column's, on a column that lies inside the body.
     """
     search, margin = int(T.EDGE_SEARCH_MM), T.DISC_MIDDLE_MARGIN_MM
-    prof = _column_profile(v, st.half_ap + a_mm, st.half_lat)
+    prof = _column_profile(v, st.half_ap + a_mm, st.half_lat + int(round(lat_mm / st.step_mm)))
     if (prof[max(0, top - search):bottom + search + 1] <= T.OUTSIDE_FOV_HU).any():
         return None, True
     grad = np.gradient(ndimage.gaussian_filter1d(prof, 0.8))
@@ -312,10 +364,19 @@ def _column_endplates(v: np.ndarray, st: Straightened, a_mm: float, top: int, bo
     if middle is not None and marrow < 0.5 * (middle.marrow + T.SOFT_TISSUE_HU):
         return None, False  # a corner column blurred into the tissue outside the wall: not inside the body
     strength = min(grad[int(round(sup))], -grad[int(round(inf))])
-    superior, inferior = _endplate_surface(prof, sup, +1), _endplate_surface(prof, inf, -1)
+    return _RoughEdges(a_mm, prof, sup, inf, marrow, float(strength)), False
+
+
+def _surfaces(rough: _RoughEdges, top: int, bottom: int) -> _ColumnEdges | None:
+    """The endplate surfaces of a column (shell model fitted at each edge); None where one lies across
+    the disc's middle (there lies the neighbour's endplate)."""
+    margin = T.DISC_MIDDLE_MARGIN_MM
+    superior = _endplate_surface(rough.profile, rough.superior, +1)
+    inferior = _endplate_surface(rough.profile, rough.inferior, -1)
     if superior < top - margin or inferior > bottom + margin:
-        return None, False  # a surface across the disc's middle is the neighbour's endplate
-    return _ColumnEdges(a_mm, superior, inferior, sup, inf, marrow, float(strength)), False
+        return None
+    return _ColumnEdges(rough.ap_mm, superior, inferior, rough.superior, rough.inferior, rough.marrow,
+                        rough.strength)
 
 
 def _column_profile(v: np.ndarray, ap: float, cl: int) -> np.ndarray:
