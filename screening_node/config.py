@@ -96,7 +96,7 @@ class RoutingSection:
     accept_unknown_body_part: bool = False
     min_slices: int = 40
     min_z_coverage_mm: float = 100.0
-    max_slice_spacing_mm: float = 5.0
+    max_slice_spacing_mm: float = 3.5  # = analysis.thresholds.MAX_MEASURE_SPACING_MM: coarser is not measured
     min_patient_age_years: int = 0  # 0 = no age rule
     kernel_preference: tuple[str, ...] = ("STANDARD", "SOFT", "B30", "B31", "B40", "I30", "I31", "FC", "BONE", "B60", "B70", "LUNG")
 

@@ -97,6 +97,19 @@ def test_no_spine_is_not_assessable(tmp_path):
     assert StudyResult.read(tmp_path / "results.json").status == "not_assessable"
 
 
+def test_slices_too_thick_to_measure_are_labelled_but_not_graded(tmp_path):
+    # 5 mm slices: on phantoms the height error was 3-4.5 mm and normal bodies were graded 2.
+    opts = fast_options(seed=1, fov="abdomen", format="nifti", slice_thickness=5.0,
+                        fractures=(FractureSpec("L1", 2, "wedge"),))
+    generate_phantom(opts, tmp_path / "thick")
+    result = analyze_path(tmp_path / "thick" / "ct.nii.gz", tmp_path / "out")
+    assert result.status == "not_assessable" and "too coarse" in result.reason, result.reason
+    assert 5.0 <= float(result.reason.split(" mm apart")[0].split()[-1]) <= 5.5  # a tilted spine adds a little
+    assert [v for v in result.vertebrae if v.label is not None]  # still localised and labelled
+    assert all(v.grade is None and v.heights_mm is None for v in result.vertebrae)
+    assert all(v.reason for v in result.vertebrae)
+
+
 def test_neural_engine_is_refused_plainly(tmp_path):
     img = sitk.Image((8, 8, 8), sitk.sitkFloat32)
     with pytest.raises(EngineNotAvailable, match="not available"):

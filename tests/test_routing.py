@@ -39,7 +39,7 @@ def test_a_standard_abdomen_series_is_eligible_with_a_reason():
     ({"text_fields": ("", "", "", "")}, "no body part"),
     ({"positions_along_normal_mm": tuple(float(z) for z in range(0, 60, 2))}, "fewer than the 40"),
     ({"positions_along_normal_mm": tuple(float(z) for z in range(0, 60))}, "less than the 100 mm"),
-    ({"positions_along_normal_mm": tuple(float(z) for z in range(0, 600, 6))}, "exceeds 5.0 mm"),
+    ({"positions_along_normal_mm": tuple(float(z) for z in range(0, 600, 6))}, "exceeds 3.5 mm"),
 ])
 def test_each_rule_refuses_with_its_reason(changes, reason):
     decision = decide(facts(**changes), RULES)

@@ -14,8 +14,10 @@ from tests.synthetic_ct import write_series
 
 
 def test_unsound_series_ends_not_assessable_with_reason_and_worker_continues(tmp_path):
+    # the missing slice leaves a 4 mm step: allowed by routing here, so that the loader is what refuses it
     settings = load_settings(None, {"storage.data_dir": str(tmp_path / "data"), "routing.min_slices": 3,
-                                    "routing.min_z_coverage_mm": 1.0}, environ={})
+                                    "routing.min_z_coverage_mm": 1.0, "routing.max_slice_spacing_mm": 5.0},
+                             environ={})
     db = Database(settings.database_url)
     store = InstanceStore(db, settings.spool_dir, settings.quarantine_dir)
     files = write_series(tmp_path / "s", n_slices=6, spacing=2.0)

@@ -6,6 +6,7 @@ finished StudyResult: `reported`, or `not_assessable` with the reason. Internal 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from contextlib import contextmanager
@@ -111,6 +112,10 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
         bodies, _ = eng.bodies(st)
     if not bodies:
         raise NotAssessable("no vertebral body could be separated along the spine")
+    too_coarse = _too_coarse_to_measure(image, st)
+    if too_coarse is not None:  # localised and labelled, but no height is trusted
+        bodies = [dataclasses.replace(b, keypoints=None, reason=b.reason if b.cut_by_fov else too_coarse)
+                  for b in bodies]
     with timer.stage("labelling"):
         h = T.LABEL_STEP_MM  # ribs and pelvis are judged on a wider, coarser straightened volume
         wide = eng.straighten(image, pts, int(T.STRAIGHT_HALF_AP_MM / h), int(T.LABEL_HALF_LAT_MM / h), array, h)
@@ -129,9 +134,28 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
             write_sagittal_view(st, out_dir / SAGITTAL_NAME)
     reported = [v for v in vertebrae if v.label is not None and v.label in GRADED_LEVELS and v.assessable]
     status = "reported" if reported else "not_assessable"
-    reason = None if reported else "no labelled thoracic or lumbar vertebra could be measured"
+    reason = None if reported else too_coarse or "no labelled thoracic or lumbar vertebra could be measured"
     return StudyResult(status=status, reason=reason, engine=eng.name, vertebrae=tuple(vertebrae), input=inp,
                        timings_s=timer.timings, notes=tuple(lab.notes), body_mask_path=body_mask_path)
+
+
+def spacing_along_spine(image: sitk.Image, st: Straightened) -> float:
+    """Sample spacing (mm) of the CT along the spine's mean direction: the slice spacing of an axial
+    scan, the in-plane pixel of a sagittal one."""
+    direction = np.array(image.GetDirection()).reshape(3, 3)  # columns: the image axes in LPS
+    tangent = np.median(st.tangents, axis=0)
+    tangent /= max(float(np.linalg.norm(tangent)), 1e-9)
+    return float(np.sum(np.abs(tangent @ direction) * np.array(image.GetSpacing())))
+
+
+def _too_coarse_to_measure(image: sitk.Image, st: Straightened) -> str | None:
+    """Why no height can be measured on this scan, or None: its samples along the spine are too far
+    apart (MAX_MEASURE_SPACING_MM) to place an endplate within a millimetre or two."""
+    spacing = spacing_along_spine(image, st)
+    if spacing <= T.MAX_MEASURE_SPACING_MM:
+        return None
+    return (f"slices {spacing:.1f} mm apart along the spine are too coarse to measure vertebral heights "
+            f"(at most {T.MAX_MEASURE_SPACING_MM:g} mm)")
 
 
 def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | None],
