@@ -120,7 +120,8 @@ DISC_GAP_WALL_RATIO = 0.9   # in a pitch gap with no core minimum, a lateral-wal
 MAX_MEASURE_SPACING_MM = 3.5  # heights are measured only where the samples along the spine are at most this far apart.
                               # Phantoms (benchmarks/phantom_eval.py, 30 per seed): 3 mm slices give a height error of
                               # ~1.1 mm and a grade >= 2 specificity of 0.97-0.99; 4 mm gave 1.7-5.2 mm, 5 mm 3-4.5 mm
-                              # and up to 7 false grade >= 2 in one chest (8 phantoms each, /tmp runs in issue 4's note)
+                              # and up to 7 false grade >= 2 in one chest (8 abdomen/chest phantoms each, 0.8 mm pixels,
+                              # measured at commit 96142c5, before this limit; commands in issue 4's stop-11 note)
 BODY_MIN_HEIGHT_MM = 6.0    # a body shorter than this is noise (or a grade-3 collapse we cannot measure)
 BODY_MAX_HEIGHT_MM = 45.0
 TYPICAL_PITCH_MM = 30.0    # disc to disc of a mid-spine vertebra (T12-L1): the pitch to expect before any is measured
