@@ -347,6 +347,18 @@ def test_summary_picture_shows_grades_in_colour(study):
     assert _colour_near(png[:, :LEFT_PX], 20, HEADER_PX + (row + 0.5) * s, NOT_ASSESSABLE_COLOUR, radius=10)
 
 
+def test_a_study_wide_reason_is_listed_once(study):
+    from screening_node.reporting.summary import summary_lines
+    reason = "slices 5.0 mm apart along the spine are too coarse to measure vertebral heights (at most 3.5 mm)"
+    vertebrae = tuple(replace(v, assessable=False, grade=None, reason=reason) for v in study["result"].vertebrae)
+    vertebrae = (replace(vertebrae[0], reason="cut by the field of view"),) + vertebrae[1:]
+    result = replace(study["result"], status="not_assessable", reason=reason, vertebrae=vertebrae)
+    lines = summary_lines(result)
+    assert lines[0] == f"Study not assessable - {reason}"
+    assert sum(reason in line for line in lines) == 1
+    assert lines[1].endswith("cut by the field of view")  # a vertebra's own reason is still listed
+
+
 def test_missing_inputs_give_reasons_not_crashes(study, tmp_path):
     empty = StudyResult(status="not_assessable", reason="no spine found in the field of view", engine="analytic",
                         vertebrae=())

@@ -91,12 +91,20 @@ def _describe(v: Vertebra) -> str:
     return f"{name}: grade {grade}{loss}{morph}"
 
 
+def summary_lines(result: StudyResult) -> list[str]:
+    """The findings listed beside the picture: one line per vertebra; a reason that holds for the whole
+    study (slices too thick to measure) is said once, first, not repeated for every vertebra."""
+    shared = result.reason if result.status == "not_assessable" else None
+    head = [f"Study not assessable - {shared}"] if shared else []
+    return head + [_describe(v) for v in result.vertebrae if not (shared and v.reason == shared)]
+
+
 def render_summary(result: StudyResult, view: SagittalView) -> Image.Image:
     """The RGB picture (Pillow) that goes into summary.png and the Secondary Capture."""
     s = scale_for(view.image.shape[0])
     grey = Image.fromarray(_grey(view.image)).resize(
         (view.image.shape[1] * s, view.image.shape[0] * s), Image.Resampling.BILINEAR).convert("RGB")
-    lines = [_describe(v) for v in result.vertebrae]
+    lines = summary_lines(result)
     wrapped = [w for line in lines for w in textwrap.wrap(line, 46)]
     panel_h = 40 + 5 * 22 + 30 + 18 * len(wrapped)
     width = LEFT_PX + grey.width + PANEL_PX
