@@ -6,6 +6,7 @@ caudal, ap anterior -> posterior. This module measures; vertebrae.py decides whe
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -257,12 +258,12 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     Each edge is found as the steepest slope, then placed on the surface by fitting the blurred
     cortical-shell model (shell_surface).
 
-    The middle height is read on the mid-sagittal plane, where a biconcave body's central depression is
-    deepest. Each corner height is the median of three sagittal planes, the mid-sagittal one and
-    PARASAGITTAL_MM to either side: a corner edge read in one 5 mm wide column can be off by several mm
-    (a corner blurred by 3 mm slices, noise, a small osteophyte), and a reader looks at the neighbouring
-    planes too; a wedge or crush deformity spans the body's width, so the median keeps it. A height's
-    two keypoints come from the plane of its median, so each height is the distance between them.
+    Every keypoint lies on the mid-sagittal plane, where a reader measures. The middle column is read
+    there alone (a biconcave body's central depression is deepest on the midline). A corner column's
+    endplate edges are also read on sagittal planes PARASAGITTAL_MM to either side, and each corner
+    keypoint sits at the median of the three planes' rows: an edge read in one 5 mm wide column can be
+    off by several mm (a corner blurred by 3 mm slices, noise, a small osteophyte), and a reader looks at
+    the neighbouring planes too; a wedge or crush deformity spans the body's width, so the median keeps it.
     """
     ant, post = ap_range
     middle_ap = 0.5 * (ant + post)
@@ -272,27 +273,23 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
         return None, reason
     corners = {"anterior": [ant + inset for inset in T.KEYPOINT_INSETS_MM],
                "posterior": [post - inset for inset in T.KEYPOINT_INSETS_MM]}
-    out = {"middle": (middle, 0.0)}
+    out = {"middle": middle}
     for name, columns in corners.items():
         on_mid, reason = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
         if on_mid is None:
             return None, reason
-        planes = [(on_mid, 0.0)]
-        for lat in (-T.PARASAGITTAL_MM, T.PARASAGITTAL_MM):
-            beside, _ = _best_column(name, columns, v, st, lat, top, bottom, middle)
-            if beside is not None:
-                planes.append((beside, lat))
-        if len(planes) == 3:
-            heights = [float(np.linalg.norm(st.to_lps(e.superior, e.ap_mm, lat) - st.to_lps(e.inferior, e.ap_mm, lat)))
-                       for e, lat in planes]
-            out[name] = planes[int(np.argsort(heights)[1])]
-        else:
-            out[name] = planes[0]
+        beside = [_best_column(name, columns, v, st, lat, top, bottom, middle)[0]
+                  for lat in (-T.PARASAGITTAL_MM, T.PARASAGITTAL_MM)]
+        if all(e is not None for e in beside):
+            planes = [on_mid] + beside
+            on_mid = dataclasses.replace(on_mid, superior=float(np.median([e.superior for e in planes])),
+                                         inferior=float(np.median([e.inferior for e in planes])))
+        out[name] = on_mid
     keypoints: Keypoints = {}
     for side in ("superior", "inferior"):
         for name in ("anterior", "middle", "posterior"):
-            edges, lat = out[name]
-            keypoints[f"{side}_{name}"] = (edges.superior if side == "superior" else edges.inferior, edges.ap_mm, lat)
+            edges = out[name]
+            keypoints[f"{side}_{name}"] = (edges.superior if side == "superior" else edges.inferior, edges.ap_mm, 0.0)
     return keypoints, None
 
 

@@ -136,8 +136,8 @@ EDGE_SHARE = 0.5            # an edge at least this fraction as steep as the ste
 DISC_MIDDLE_MARGIN_MM = 2.0  # a corner endplate lies on its own side of the disc's middle row, give or take the
                             # disc's tilt against the straightened rows at the corner
 EDGE_SEARCH_MM = 8.0        # an endplate edge lies within this distance of the disc minimum
-PARASAGITTAL_MM = 5.0       # corner heights are also read on sagittal planes this far to each side (the column is
-                            # 5 mm wide, so the three do not overlap; a T1 body is ~25 mm wide) and the median kept
+PARASAGITTAL_MM = 5.0       # corner endplates are also read on sagittal planes this far to each side (the column is
+                            # 5 mm wide, so the three do not overlap; a T1 body is ~25 mm wide); the median row is kept
 ENDPLATE_TILT_MM = 5.0      # anterior/posterior endplate points lie within this of the middle one (along rows)
 ENDPLATE_MIN_STEP_HU = 8.0  # an endplate edge rises at least this many HU per mm
 CUT_BODY_MAX_MM = 30        # a body cut by the field of view is looked for at most this far from its disc
