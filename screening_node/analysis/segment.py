@@ -24,7 +24,9 @@ def body_mask(image: sitk.Image, st: Straightened, bodies: list[tuple[int, BodyF
     """Label image (uint16, CT geometry): value = mask label for each (mask_label, body) pair."""
     size = image.GetSize()
     out = np.zeros((size[2], size[1], size[0]), dtype=np.uint16)
-    step = float(np.clip(0.6 * min(image.GetSpacing()), 0.4, 1.0))  # finer than the CT voxel: no holes
+    # Finer than the CT voxel. A rotated grid this coarse can miss a single voxel (a sample in every voxel
+    # needs <= 0.58 of it: half the samples, twice the time); the closing below fills such pin holes.
+    step = float(np.clip(0.75 * min(image.GetSpacing()), 0.4, 1.0))
     for label, b in bodies:
         kp = b.keypoints
         if kp is None:
