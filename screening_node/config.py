@@ -97,6 +97,7 @@ class RoutingSection:
     min_slices: int = 40
     min_z_coverage_mm: float = 100.0
     max_slice_spacing_mm: float = 3.5  # = analysis.thresholds.MAX_MEASURE_SPACING_MM: coarser is not measured
+    max_slice_thickness_mm: float = 3.5  # a 5 mm slice reconstructed every 2.5 mm blurs like 5 mm slices
     min_patient_age_years: int = 0  # 0 = no age rule
     kernel_preference: tuple[str, ...] = ("STANDARD", "SOFT", "B30", "B31", "B40", "I30", "I31", "FC", "BONE", "B60", "B70", "LUNG")
 
@@ -179,6 +180,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "routing.min_slices": (lambda v: v >= 1, "an integer >= 1"),
     "routing.min_z_coverage_mm": (_non_negative, "a number of millimetres >= 0"),
     "routing.max_slice_spacing_mm": (_positive, "a number of millimetres > 0"),
+    "routing.max_slice_thickness_mm": (_positive, "a number of millimetres > 0"),
     "routing.min_patient_age_years": (lambda v: 0 <= v <= 130, "an integer 0..130 (0 disables the rule)"),
     "analysis.engine": (lambda v: v in ("analytic", "neural"), "\"analytic\" or \"neural\""),
     "delivery.calling_ae_title": (lambda v: bool(AE_TITLE_RE.match(v)) and bool(v.strip()), "1-16 printable characters, no backslash"),

@@ -105,6 +105,15 @@ def test_slices_too_thick_to_measure_are_labelled_but_not_graded(tmp_path):
     result = analyze_path(tmp_path / "thick" / "ct.nii.gz", tmp_path / "out")
     assert result.status == "not_assessable" and "too coarse" in result.reason, result.reason
     assert 5.0 <= float(result.reason.split(" mm apart")[0].split()[-1]) <= 5.5  # a tilted spine adds a little
+
+
+def test_thick_slices_reconstructed_closer_are_not_measured_either(tmp_path):
+    # 5 mm slices every 2.5 mm (a common reconstruction) blur the endplates like 5 mm slices.
+    opts = fast_options(seed=1, fov="abdomen", format="dicom", slice_thickness=5.0, slice_spacing=2.5)
+    generate_phantom(opts, tmp_path / "overlap")
+    result = analyze_path(tmp_path / "overlap" / "dicom", tmp_path / "out")
+    assert result.status == "not_assessable" and "too coarse" in result.reason, result.reason
+    assert all(v.heights_mm is None for v in result.vertebrae)
     assert [v for v in result.vertebrae if v.label is not None]  # still localised and labelled
     assert all(v.grade is None and v.heights_mm is None for v in result.vertebrae)
     assert all(v.reason for v in result.vertebrae)

@@ -40,6 +40,7 @@ def test_a_standard_abdomen_series_is_eligible_with_a_reason():
     ({"positions_along_normal_mm": tuple(float(z) for z in range(0, 60, 2))}, "fewer than the 40"),
     ({"positions_along_normal_mm": tuple(float(z) for z in range(0, 60))}, "less than the 100 mm"),
     ({"positions_along_normal_mm": tuple(float(z) for z in range(0, 600, 6))}, "exceeds 3.5 mm"),
+    ({"slice_thickness_mm": 5.0}, "slice thickness 5 mm exceeds 3.5 mm"),
 ])
 def test_each_rule_refuses_with_its_reason(changes, reason):
     decision = decide(facts(**changes), RULES)

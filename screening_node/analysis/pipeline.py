@@ -73,7 +73,7 @@ def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "an
     timer = _Timer()
     out_dir = Path(out_dir) if out_dir is not None else None
     try:
-        result = _run(eng, image, inp, timer, out_dir)
+        result = _run(eng, image, inp, timer, out_dir, meta.get("slice_thickness"))
     except NotAssessable as exc:
         result = StudyResult(status="not_assessable", reason=exc.reason, engine=eng.name, vertebrae=(),
                              input=inp, timings_s=timer.timings)
@@ -102,7 +102,8 @@ def straightened_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None 
         return eng.straighten(image, pts, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array)
 
 
-def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path | None) -> StudyResult:
+def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path | None,
+         slice_thickness_mm: float | None = None) -> StudyResult:
     if image.GetDimension() != 3 or min(image.GetSize()) < 2:
         raise NotAssessable("the image is not a 3-D volume")
     array = sitk.GetArrayViewFromImage(image)
@@ -112,7 +113,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
         bodies, _ = eng.bodies(st)
     if not bodies:
         raise NotAssessable("no vertebral body could be separated along the spine")
-    too_coarse = _too_coarse_to_measure(image, st)
+    too_coarse = _too_coarse_to_measure(image, st, slice_thickness_mm)
     if too_coarse is not None:  # localised and labelled, but no height is trusted
         bodies = [dataclasses.replace(b, keypoints=None, reason=b.reason if b.cut_by_fov else too_coarse)
                   for b in bodies]
@@ -139,23 +140,27 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
                        timings_s=timer.timings, notes=tuple(lab.notes), body_mask_path=body_mask_path)
 
 
-def spacing_along_spine(image: sitk.Image, st: Straightened) -> float:
-    """Sample spacing (mm) of the CT along the spine's mean direction: the slice spacing of an axial
-    scan, the in-plane pixel of a sagittal one."""
+def spacing_along_spine(image: sitk.Image, st: Straightened, slice_thickness_mm: float | None = None) -> float:
+    """Resolution (mm) of the CT along the spine's mean direction: the slice spacing of an axial scan
+    (or its slice thickness, when known and larger: overlapping thick slices blur as much), the
+    in-plane pixel of a sagittal one."""
     direction = np.array(image.GetDirection()).reshape(3, 3)  # columns: the image axes in LPS
+    spacing = np.array(image.GetSpacing(), dtype=float)
+    if slice_thickness_mm:  # the slices are stacked along the third axis
+        spacing[2] = max(spacing[2], float(slice_thickness_mm))
     tangent = np.median(st.tangents, axis=0)
     tangent /= max(float(np.linalg.norm(tangent)), 1e-9)
-    return float(np.sum(np.abs(tangent @ direction) * np.array(image.GetSpacing())))
+    return float(np.sum(np.abs(tangent @ direction) * spacing))
 
 
-def _too_coarse_to_measure(image: sitk.Image, st: Straightened) -> str | None:
-    """Why no height can be measured on this scan, or None: its samples along the spine are too far
-    apart (MAX_MEASURE_SPACING_MM) to place an endplate within a millimetre or two."""
-    spacing = spacing_along_spine(image, st)
-    if spacing <= T.MAX_MEASURE_SPACING_MM:
+def _too_coarse_to_measure(image: sitk.Image, st: Straightened, slice_thickness_mm: float | None) -> str | None:
+    """Why no height can be measured on this scan, or None: its slices are too far apart or too thick
+    along the spine (MAX_MEASURE_SPACING_MM) to place an endplate within a millimetre or two."""
+    resolution = spacing_along_spine(image, st, slice_thickness_mm)
+    if resolution <= T.MAX_MEASURE_SPACING_MM:
         return None
-    return (f"slices {spacing:.1f} mm apart along the spine are too coarse to measure vertebral heights "
-            f"(at most {T.MAX_MEASURE_SPACING_MM:g} mm)")
+    return (f"slices {resolution:.1f} mm apart or thick along the spine are too coarse to measure vertebral "
+            f"heights (at most {T.MAX_MEASURE_SPACING_MM:g} mm)")
 
 
 def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | None],

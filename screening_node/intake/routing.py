@@ -113,6 +113,9 @@ def decide(facts: SeriesFacts, rules: RoutingSection) -> Decision:
     spacing = facts.max_spacing_mm
     if spacing is not None and spacing > rules.max_slice_spacing_mm + 1e-3:
         return Decision(False, f"slice spacing {spacing:.1f} mm exceeds {rules.max_slice_spacing_mm:.1f} mm")
+    thick = facts.slice_thickness_mm
+    if thick is not None and thick > rules.max_slice_thickness_mm + 1e-3:
+        return Decision(False, f"slice thickness {thick:g} mm exceeds {rules.max_slice_thickness_mm:g} mm")
     if rules.min_patient_age_years > 0:
         if facts.patient_age_years is None:
             return Decision(False, "patient age unknown and a minimum age is configured")
