@@ -117,7 +117,7 @@ DISC_WALL_RATIO = 0.62      # at a disc the lateral cortical walls fall below th
 DISC_GAP_WALL_RATIO = 0.9   # in a pitch gap with no core minimum, a lateral-wall dip to this fraction is the disc
                             # (the gap already says a disc is there; at the top of a chest the shoulder girdle and a
                             # curve a few mm beside T1 leave the T1/T2 disc a 0.85 wall dip and no core dip)
-MAX_MEASURE_SPACING_MM = 3.5  # heights are measured only where the samples along the spine are at most this far apart.
+MAX_MEASURE_SPACING_MM = 3.5  # heights are measured only where the slices along the spine are at most this far apart and thick.
                               # Phantoms (benchmarks/phantom_eval.py, 30 per seed): 3 mm slices give a height error of
                               # ~1.1 mm and a grade >= 2 specificity of 0.97-0.99; 4 mm gave 1.7-5.2 mm, 5 mm 3-4.5 mm
                               # and up to 7 false grade >= 2 in one chest (8 abdomen/chest phantoms each, 0.8 mm pixels,
