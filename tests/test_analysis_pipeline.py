@@ -134,3 +134,21 @@ def test_analyze_and_evaluate_cli(phantom, tmp_path, capsys):
     assert report["vertebrae"] > 0 and report["identification_rate"] is not None
     assert main(["analyze", str(tmp_path / "absent"), "--out", str(tmp_path)]) == 2
     assert main(["analyze", str(phantom / "ct.nii.gz"), "--out", str(tmp_path), "--engine", "neural"]) == 2
+
+
+@pytest.mark.parametrize("direction, spacing, thickness, expected", [
+    ((1, 0, 0, 0, 1, 0, 0, 0, 1), (0.8, 0.8, 5.0), None, 5.0),      # axial 5 mm slices
+    ((1, 0, 0, 0, 1, 0, 0, 0, 1), (0.8, 0.8, 2.5), 5.0, 5.0),       # 5 mm slices every 2.5 mm
+    ((0, 0, 1, 1, 0, 0, 0, 1, 0), (1.0, 1.0, 3.0), 3.0, 1.0),       # sagittal 3 mm slices: 1 mm along the spine
+])
+def test_resolution_along_the_spine_is_read_on_the_axis_it_runs_along(direction, spacing, thickness, expected):
+    from screening_node.analysis.pipeline import spacing_along_spine
+    from screening_node.analysis.straighten import Straightened
+    image = sitk.Image((8, 8, 8), sitk.sitkFloat32)
+    image.SetDirection(direction)
+    image.SetSpacing(spacing)
+    rows = 20
+    tangents = np.tile([0.0, 0.0, -1.0], (rows, 1))  # the spine runs head to foot
+    st = Straightened(np.zeros((rows, 3, 3), np.float32), np.zeros((rows, 3)), tangents,
+                      np.tile([0.0, 1.0, 0.0], (rows, 1)), np.tile([1.0, 0.0, 0.0], (rows, 1)), 1, 1)
+    assert spacing_along_spine(image, st, thickness) == pytest.approx(expected)
