@@ -70,10 +70,11 @@ def find_centreline(image: sitk.Image) -> Centreline:
     present = strength > 0.25 * np.percentile(strength, 90)
     # Below the sacrum the path can follow the pelvic ring out to a hip: the spine never lies that far
     # from the body's midline, so keep the longest run of slices near it.
-    off_midline = np.abs(np.array([i for _, i in path]) - midline) * h
+    path_x = np.array([i for _, i in path], float)  # lateral index per slice
+    off_midline = np.abs(path_x - midline) * h
     present &= ~(off_midline > T.SPINE_MAX_OFF_MIDLINE_MM)  # NaN (tight crop) compares False: kept
     present = _longest_run(present, max_gap=3)
-    kept = _drop_sideways_tail(np.array([i for _, i in path], float), present, h)
+    kept = _drop_sideways_tail(path_x, present, h)
     left_sideways = bool((present & ~kept).any())
     present = kept
     ks = np.flatnonzero(present)

@@ -230,15 +230,22 @@ def _crossing(prof: np.ndarray, start: int, step: int, level: float) -> float:
 
 
 @dataclass(frozen=True)
-class _ColumnEdges:
-    """Endplates found on one measuring column."""
+class _RoughEdges:
+    """Endplate edges on one measuring column at their steepest slopes, before the surfaces are fitted."""
     ap_mm: float          # the column's position (mm from the curve)
-    superior: float       # endplate surfaces (rows)
+    profile: np.ndarray   # the column's profile along the rows
+    superior: float       # steepest-slope rows: where the corner columns search
     inferior: float
-    rough_superior: float  # steepest-slope rows: where the corner columns search
-    rough_inferior: float
     marrow: float         # median between the edges: tells a column inside the body
     strength: float       # slope of the weaker edge (HU/mm): the sharpest corner column is kept
+
+
+@dataclass(frozen=True)
+class _ColumnEdges:
+    """Endplate surfaces (rows) found on one measuring column, and the rough edges they were fitted at."""
+    rough: _RoughEdges
+    superior: float
+    inferior: float
 
 
 Keypoints = dict[str, tuple[float, float, float]]  # name -> (row, ap mm, lat mm) on the straightened volume
@@ -289,7 +296,8 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     for side in ("superior", "inferior"):
         for name in ("anterior", "middle", "posterior"):
             edges = out[name]
-            keypoints[f"{side}_{name}"] = (edges.superior if side == "superior" else edges.inferior, edges.ap_mm, 0.0)
+            keypoints[f"{side}_{name}"] = (edges.superior if side == "superior" else edges.inferior, edges.rough.ap_mm,
+                                             0.0)
     return keypoints, None
 
 
@@ -321,17 +329,6 @@ def _best_column(name: str, columns: list[float], v: np.ndarray, st: Straightene
     return None, f"{name} endplates not found"
 
 
-@dataclass(frozen=True)
-class _RoughEdges:
-    """Endplate edges on one measuring column at their steepest slopes, before the surfaces are fitted."""
-    ap_mm: float
-    profile: np.ndarray
-    superior: float
-    inferior: float
-    marrow: float
-    strength: float
-
-
 def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, top: int, bottom: int,
                   middle: _ColumnEdges | None) -> tuple[_RoughEdges | None, bool]:
     """The endplate edges on one column (None: not found), and whether the column leaves the scanned volume.
@@ -351,14 +348,14 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
         # Within ENDPLATE_TILT_MM of the middle column's edges, and never across the disc's middle
         # (there lies the neighbour's endplate, which faces the other way).
         tilt = T.ENDPLATE_TILT_MM
-        sup = _edge(grad, int(max(middle.rough_superior - tilt, top - margin)),
-                    int(middle.rough_superior + tilt) + 1, +1)
-        inf = _edge(grad, int(middle.rough_inferior - tilt),
-                    int(min(middle.rough_inferior + tilt, bottom + margin)) + 1, -1)
+        sup = _edge(grad, int(max(middle.rough.superior - tilt, top - margin)),
+                    int(middle.rough.superior + tilt) + 1, +1)
+        inf = _edge(grad, int(middle.rough.inferior - tilt),
+                    int(min(middle.rough.inferior + tilt, bottom + margin)) + 1, -1)
     if sup is None or inf is None or inf - sup < T.BODY_MIN_HEIGHT_MM:
         return None, False
     marrow = float(np.median(prof[int(sup) + 2:int(inf) - 1]))
-    if middle is not None and marrow < 0.5 * (middle.marrow + T.SOFT_TISSUE_HU):
+    if middle is not None and marrow < 0.5 * (middle.rough.marrow + T.SOFT_TISSUE_HU):
         return None, False  # a corner column blurred into the tissue outside the wall: not inside the body
     strength = min(grad[int(round(sup))], -grad[int(round(inf))])
     return _RoughEdges(a_mm, prof, sup, inf, marrow, float(strength)), False
@@ -372,8 +369,7 @@ def _surfaces(rough: _RoughEdges, top: int, bottom: int) -> _ColumnEdges | None:
     inferior = _endplate_surface(rough.profile, rough.inferior, -1)
     if superior < top - margin or inferior > bottom + margin:
         return None
-    return _ColumnEdges(rough.ap_mm, superior, inferior, rough.superior, rough.inferior, rough.marrow,
-                        rough.strength)
+    return _ColumnEdges(rough, superior, inferior)
 
 
 def _column_profile(v: np.ndarray, ap: float, cl: int) -> np.ndarray:
