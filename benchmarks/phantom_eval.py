@@ -6,6 +6,11 @@ head/feet first, 0-2 fractures cycling through every grade x morphology), analys
 ``analyze_path`` and evaluates the batch with ``evaluate_metrics``.
 
     .venv/bin/python benchmarks/phantom_eval.py --n 30 --out /tmp/phantom_eval [--preset 1mm|fast] [--jobs 2]
+        [--degeneration none|moderate|severe|mixed]
+
+--degeneration adds the osteophytes, vacuum discs and calcified aortic plaques of an ageing spine
+(phantom/degeneration.py; mixed draws none, moderate or severe per case). The default, none, gives the
+same phantoms as before the option existed.
 
 Targets (issue 4): identification >= 0.98, height MAE <= 0.7 mm at 1 mm voxels, grade exact
 agreement >= 0.95. Writes OUT/report.json and OUT/cases.json (options and timings per case) and
@@ -27,6 +32,7 @@ import numpy as np
 
 from screening_node.analysis.evaluate_metrics import evaluate_pairs, format_report
 from screening_node.phantom import FractureSpec, PhantomOptions, generate_phantom
+from screening_node.phantom.options import DEGENERATIONS
 
 # Levels safely inside each field of view (the phantom's choose_grid decides the real extent).
 FRACTURE_LEVELS = {
@@ -48,8 +54,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def draw_options(i: int, seed: int, preset: str) -> PhantomOptions:
-    """Options of case i: reproducible from (seed, i)."""
+def draw_options(i: int, seed: int, preset: str, degeneration: str = "none") -> PhantomOptions:
+    """Options of case i: reproducible from (seed, i); the degeneration drawn last, so the rest is the same."""
     rng = np.random.default_rng([seed, i])
     fov = str(rng.choice(list(FOV_WEIGHTS), p=list(FOV_WEIGHTS.values())))
     levels = list(FRACTURE_LEVELS[fov])
@@ -71,16 +77,28 @@ def draw_options(i: int, seed: int, preset: str) -> PhantomOptions:
         scoliosis=float(rng.uniform(-20, 20)), patient_size=str(rng.choice(["small", "medium", "large"])),
         bone_density=str(rng.choice(["normal", "osteopenic", "osteoporotic"])), noise=float(rng.uniform(6, 20)),
         feet_first=bool(rng.random() < 0.25), slice_thickness=p["slice_thickness"], pixel_spacing=p["pixel_spacing"],
-        matrix=p["matrix"][fov], format="nifti")
+        matrix=p["matrix"][fov], format="nifti",
+        degeneration=str(rng.choice(DEGENERATIONS)) if degeneration == "mixed" else degeneration)
 
 
-def run_case(i: int, seed: int, preset: str, out: Path, regenerate: bool) -> dict[str, Any]:
+def _stale(truth_path: Path, options: PhantomOptions) -> bool:
+    """Whether the phantom in a case folder was made with other options (or is missing): it is rendered
+    again then, never silently reused. Options the folder's truth predates count as their defaults."""
+    if not truth_path.is_file():
+        return True
+    made = json.loads(truth_path.read_text()).get("options", {})
+    defaults = PhantomOptions().to_dict()
+    return any(made.get(key, defaults[key]) != value for key, value in options.to_dict().items())
+
+
+def run_case(i: int, seed: int, preset: str, out: Path, regenerate: bool, degeneration: str = "none"
+             ) -> dict[str, Any]:
     from screening_node.analysis.pipeline import analyze_path
 
-    options = draw_options(i, seed, preset)
+    options = draw_options(i, seed, preset, degeneration)
     case = out / f"case{i:03d}"
     t0 = time.perf_counter()
-    if regenerate or not (case / "truth.json").is_file() or not (case / "ct.nii.gz").is_file():
+    if regenerate or not (case / "ct.nii.gz").is_file() or _stale(case / "truth.json", options):
         generate_phantom(options, case)
     t1 = time.perf_counter()
     result = analyze_path(case / "ct.nii.gz", case / "result")
@@ -97,12 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", choices=sorted(PRESETS), default="1mm")
     ap.add_argument("--out", type=Path, default=Path("/tmp/phantom_eval"))
     ap.add_argument("--jobs", type=int, default=1, help="processes (the shared machine has 2 cores)")
+    ap.add_argument("--degeneration", choices=(*DEGENERATIONS, "mixed"), default="none",
+                    help="degenerative change of the phantoms (default none)")
     ap.add_argument("--regenerate", action="store_true", help="render phantoms again even if present")
     ap.add_argument("--json", action="store_true", help="print report.json instead of the table")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    jobs = [(i, args.seed, args.preset, args.out, args.regenerate) for i in range(args.n)]
+    jobs = [(i, args.seed, args.preset, args.out, args.regenerate, args.degeneration) for i in range(args.n)]
     cases = []
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:
         for c in pool.map(run_case, *zip(*jobs)):  # in order, printed as each finishes
@@ -112,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr, flush=True)
     report = evaluate_pairs([(args.out / c["case"] / "result", args.out / c["case"]) for c in cases],
                             [c["case"] for c in cases])
-    report["batch"] = {"n": args.n, "seed": args.seed, "preset": args.preset,
+    report["batch"] = {"n": args.n, "seed": args.seed, "preset": args.preset, "degeneration": args.degeneration,
                        "wall_s": round(time.perf_counter() - t0, 1),
                        "median_analyze_s": float(np.median([c["analyze_s"] for c in cases]))}
     (args.out / "report.json").write_text(json.dumps(report, indent=1))

@@ -88,21 +88,25 @@ def _straight_column(volume: np.ndarray) -> "Straightened":
                         volume.shape[1] // 2, volume.shape[2] // 2)
 
 
-def _body_volume(front_drop: float = 0.0, fleck: bool = False) -> np.ndarray:
+def _body_volume(front_drop: float = 0.0, fleck: bool = False, cortex: float = 700.0, marrow: float = 200.0,
+                 gas: bool = False) -> np.ndarray:
     """Three stacked bodies (rows 0-24, 30-59, 65-99) 30 mm deep and 40 mm wide with 1 mm cortical
     endplates and walls, discs between, blurred like a 1 mm scan; axes (row, ap, lat), centre 40 / 30.
     The middle body's superior endplate sinks linearly by ``front_drop`` mm from its middle to its
-    front (a wedge); ``fleck``: a bright fleck 3 mm under its front corner on the mid-sagittal plane only."""
+    front (a wedge); ``fleck``: a bright fleck 3 mm under its front corner on the mid-sagittal plane only;
+    ``gas``: a vacuum cleft (-850 HU) 2 mm thick in the middle of the disc above it."""
     v = np.full((100, 81, 61), 40.0)
     for r0, r1 in ((0, 24), (30, 59), (65, 99)):
-        v[r0:r1 + 1, 25:56, 10:51] = 700.0
-        v[r0 + 1:r1, 26:55, 11:50] = 200.0
+        v[r0:r1 + 1, 25:56, 10:51] = cortex
+        v[r0 + 1:r1, 26:55, 11:50] = marrow
     for a in range(25, 40):  # the wedge: disc where the front of the body has lost height
         top = 30 + int(round(front_drop * (40 - a) / 15))
         v[30:top, a, 10:51] = 40.0
         v[top, a, 10:51] = 700.0
     if fleck:
         v[33:36, 25:34, 28:33] = 700.0
+    if gas:
+        v[26:28, 28:53, 15:46] = -850.0
     return ndimage.gaussian_filter(v, 0.8)
 
 
@@ -130,3 +134,14 @@ def test_a_wedge_across_the_whole_body_is_kept() -> None:
     h = _heights(st, kps)
     assert 24.0 <= h["anterior"] <= 26.5, h
     assert abs(h["posterior"] - 30.0) <= 0.6, h
+
+
+def test_gas_in_a_disc_is_not_taken_for_the_endplate_beside_it() -> None:
+    from screening_node.analysis.endplates import body_keypoints
+    # Osteoporotic endplates (350 HU over 80 HU marrow) rise from the disc far less steeply than the
+    # disc rises from its gas: the steepest rise below the disc above is the cleft's, 2 mm too high.
+    st = _straight_column(_body_volume(cortex=350.0, marrow=80.0, gas=True))
+    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
+    assert reason is None and kps is not None
+    h = _heights(st, kps)
+    assert all(abs(h[k] - 30.0) <= 0.6 for k in h), h

@@ -233,7 +233,7 @@ def _crossing(prof: np.ndarray, start: int, step: int, level: float) -> float:
 class _RoughEdges:
     """Endplate edges on one measuring column at their steepest slopes, before the surfaces are fitted."""
     ap_mm: float          # the column's position (mm from the curve)
-    profile: np.ndarray   # the column's profile along the rows
+    profile: np.ndarray   # the column's profile along the rows, nothing below soft tissue (the shell is fitted to it)
     superior: float       # steepest-slope rows: where the corner columns search
     inferior: float
     marrow: float         # median between the edges: tells a column inside the body
@@ -340,7 +340,11 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
     prof = _column_profile(v, st.half_ap + a_mm, st.half_lat + int(round(lat_mm / st.step_mm)))
     if (prof[max(0, top - search):bottom + search + 1] <= T.OUTSIDE_FOV_HU).any():
         return None, True
-    grad = np.gradient(ndimage.gaussian_filter1d(prof, 0.8))
+    # An endplate edge rises from the disc's soft tissue to bone. Gas in a degenerate disc (the vacuum
+    # phenomenon, down to -900 HU) rises to the disc's level more steeply than a thin endplate rises to
+    # bone; below soft tissue nothing counts, so that rise is gone.
+    edges = np.maximum(prof, T.SOFT_TISSUE_HU)
+    grad = np.gradient(ndimage.gaussian_filter1d(edges, 0.8))
     if middle is None:
         sup = _edge(grad, top - 2, top + search, +1)
         inf = _edge(grad, bottom - search, bottom + 2, -1)
@@ -358,7 +362,7 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
     if middle is not None and marrow < 0.5 * (middle.rough.marrow + T.SOFT_TISSUE_HU):
         return None, False  # a corner column blurred into the tissue outside the wall: not inside the body
     strength = min(grad[int(round(sup))], -grad[int(round(inf))])
-    return _RoughEdges(a_mm, prof, sup, inf, marrow, float(strength)), False
+    return _RoughEdges(a_mm, edges, sup, inf, marrow, float(strength)), False
 
 
 def _surfaces(rough: _RoughEdges, top: int, bottom: int) -> _ColumnEdges | None:

@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from screening_node.phantom.options import (BONE_DENSITIES, FORMATS, FOVS, PATIENT_SIZES, TRANSFER_SYNTAXES,
-                                            FractureSpec, PhantomOptions, parse_level_range)
+from screening_node.phantom.options import (BONE_DENSITIES, DEGENERATIONS, FORMATS, FOVS, PATIENT_SIZES,
+                                            TRANSFER_SYNTAXES, FractureSpec, PhantomOptions, parse_level_range)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="coronal Cobb angle, positive convex to the patient's left (0)")
     p.add_argument("--patient-size", choices=PATIENT_SIZES, default="medium")
     p.add_argument("--bone-density", choices=BONE_DENSITIES, default="normal")
+    p.add_argument("--degeneration", choices=DEGENERATIONS, default="none",
+                   help="osteophytes, vacuum discs and calcified aortic plaques of an ageing spine (default none)")
     p.add_argument("--noise", type=float, default=12.0, metavar="HU", help="noise standard deviation (12 HU)")
     p.add_argument("--slice-thickness", type=float, default=2.0, metavar="MM")
     p.add_argument("--slice-spacing", type=float, default=None, metavar="MM", help="default: the thickness")
@@ -58,6 +60,7 @@ def options_from_args(args: argparse.Namespace) -> PhantomOptions:
         fractures=tuple(FractureSpec.parse(f) for f in args.fracture),
         fracture_prevalence=args.fracture_prevalence, kyphosis=args.kyphosis, lordosis=args.lordosis,
         scoliosis=args.scoliosis, patient_size=args.patient_size, bone_density=args.bone_density,
+        degeneration=args.degeneration,
         noise=args.noise, slice_thickness=args.slice_thickness, slice_spacing=args.slice_spacing,
         pixel_spacing=args.pixel_spacing, matrix=args.matrix, feet_first=args.feet_first,
         contrast=args.contrast, rib_pairs=args.rib_pairs, lumbar=args.lumbar,

@@ -167,15 +167,10 @@ def paint_organs(volume: np.ndarray, grid: Grid, torso: Torso, plan: SpinePlan, 
     _ellipsoid(volume, grid, np.array([xc, yc_hip - 0.45 * b_hip, z_hip + 20.0]), (45.0, 35.0, 38.0),
                hu["bladder"], width)
     # great vessels along the spine: aorta left-anterior (T4-L4), IVC right-anterior (L4 up into the liver)
-    for start, end, side, radius, lateral in (("T4", "L4", +1.0, 12.0, 0.35), ("T11", "L4", -1.0, 11.0, 0.6)):
-        s0, s1 = plan.by_label(start).s_mm, plan.by_label(end).s_mm
-        points = []
-        for s in np.arange(s0, s1 + 1e-6, 8.0):
-            p, frame = plan.at(float(s))
-            ax, ay = _body_half_axes(plan, float(s))
-            r = radius * (1.0 - 0.2 * (s - s0) / max(s1 - s0, 1.0))
-            points.append(p + frame @ np.array([side * (lateral * ax + 6.0), -(ay + r + 3.0), 0.0]))
-        points = np.array(points)
+    for vessel in (AORTA, IVC):
+        s0, s1 = plan.by_label(vessel.start).s_mm, plan.by_label(vessel.end).s_mm
+        points = np.array([vessel.centre(plan, float(s))[0] for s in np.arange(s0, s1 + 1e-6, 8.0)])
+        radius = vessel.radius
         canvas = Canvas(grid, points.min(0) - radius - 2, points.max(0) + radius + 2)
         canvas.add_polyline(points, radius)
         paint(volume, canvas.box, canvas.d, hu["blood"], width)
@@ -214,6 +209,29 @@ def paint_bowel(volume: np.ndarray, grid: Grid, torso: Torso, plan: SpinePlan, w
             np.minimum(canvas.d, inside, out=canvas.d)
     paint(volume, loops.box, loops.d, 35.0, width)
     paint(volume, gas.box, gas.d, -950.0, width)
+
+
+@dataclass(frozen=True)
+class Vessel:
+    """A great vessel running beside the spine, in front of the bodies, from one level to another."""
+
+    start: str
+    end: str
+    side: float      # +1 the patient's left, -1 the right
+    radius: float    # at the start; it narrows by a fifth towards the end
+    lateral: float   # its offset from the spine's midline as a share of the bodies' half width
+
+    def centre(self, plan: SpinePlan, s: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """Centre (LPS mm), the spine's local frame there, and the radius at arc length ``s``."""
+        s0, s1 = plan.by_label(self.start).s_mm, plan.by_label(self.end).s_mm
+        p, frame = plan.at(s)
+        ax, ay = _body_half_axes(plan, s)
+        r = self.radius * (1.0 - 0.2 * (s - s0) / max(s1 - s0, 1.0))
+        return p + frame @ np.array([self.side * (self.lateral * ax + 6.0), -(ay + r + 3.0), 0.0]), frame, r
+
+
+AORTA = Vessel("T4", "L4", +1.0, 12.0, 0.35)
+IVC = Vessel("T11", "L4", -1.0, 11.0, 0.6)
 
 
 def _body_half_axes(plan: SpinePlan, s: float) -> tuple[float, float]:

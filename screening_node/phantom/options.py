@@ -15,6 +15,7 @@ from screening_node.analysis.results import GRADED_LEVELS, LEVELS
 FOVS = ("trunk", "chest", "abdomen", "lumbar", "spine-crop")
 MORPHOLOGIES = ("wedge", "biconcave", "crush")
 BONE_DENSITIES = ("normal", "osteopenic", "osteoporotic")
+DEGENERATIONS = ("none", "moderate", "severe")  # osteophytes, vacuum discs, aortic plaques (degeneration.py)
 PATIENT_SIZES = ("small", "medium", "large")
 TRANSFER_SYNTAXES = ("explicit", "implicit", "rle", "jpeg-ls", "jpeg2000")
 FORMATS = ("dicom", "nifti", "both")
@@ -70,6 +71,7 @@ class PhantomOptions:
     scoliosis: float = 0.0  # coronal Cobb angle of a thoracolumbar curve (sign: convex to the patient's left)
     patient_size: str = "medium"
     bone_density: str = "normal"
+    degeneration: str = "none"
     noise: float = 12.0  # HU standard deviation of the (correlated) noise
     slice_thickness: float = 2.0
     slice_spacing: float | None = None  # default: equal to the thickness
@@ -88,6 +90,7 @@ class PhantomOptions:
             (self.fov in FOVS, f"fov must be one of {', '.join(FOVS)}"),
             (self.patient_size in PATIENT_SIZES, f"patient size must be one of {', '.join(PATIENT_SIZES)}"),
             (self.bone_density in BONE_DENSITIES, f"bone density must be one of {', '.join(BONE_DENSITIES)}"),
+            (self.degeneration in DEGENERATIONS, f"degeneration must be one of {', '.join(DEGENERATIONS)}"),
             (self.transfer_syntax in TRANSFER_SYNTAXES,
              f"transfer syntax must be one of {', '.join(TRANSFER_SYNTAXES)}"),
             (self.format in FORMATS, f"format must be one of {', '.join(FORMATS)}"),
@@ -141,4 +144,4 @@ def fast_options(**changes: Any) -> PhantomOptions:
 
 
 __all__ = ["PhantomOptions", "FractureSpec", "parse_level_range", "fast_options", "FOVS", "MORPHOLOGIES",
-           "BONE_DENSITIES", "PATIENT_SIZES", "TRANSFER_SYNTAXES", "FORMATS"]
+           "BONE_DENSITIES", "DEGENERATIONS", "PATIENT_SIZES", "TRANSFER_SYNTAXES", "FORMATS"]

@@ -19,6 +19,7 @@ from scipy.ndimage import gaussian_filter
 
 from screening_node.phantom.anatomy import SpinePlan, apply_fractures, build_spine, parse_levels_for
 from screening_node.phantom.body import Torso, build_torso, paint_organs, paint_table, paint_trunk
+from screening_node.phantom.degeneration import Degeneration, paint_degeneration, plan_degeneration
 from screening_node.phantom.grid import Grid
 from screening_node.phantom.options import PhantomOptions
 from screening_node.phantom.skeleton import paint_ribs, paint_sacrum_pelvis, paint_spine, paint_sternum
@@ -43,9 +44,10 @@ class PhantomVolume:
     torso: Torso
     options: PhantomOptions
     patient: dict[str, Any]
+    degeneration: Degeneration = Degeneration()
 
 
-STREAMS = ("anatomy", "fracture", "noise", "patient")
+STREAMS = ("anatomy", "fracture", "noise", "patient", "degeneration")  # append only: an index seeds its stream
 
 
 def stream(seed: int, name: str, *more: int) -> np.random.Generator:
@@ -55,7 +57,7 @@ def stream(seed: int, name: str, *more: int) -> np.random.Generator:
 
 def rngs(seed: int) -> dict[str, np.random.Generator]:
     """The whole-phantom streams (the noise has one stream per slab: see ``_slab_noise``)."""
-    return {name: stream(seed, name) for name in STREAMS if name != "noise"}
+    return {name: stream(seed, name) for name in STREAMS if name not in ("noise", "degeneration")}
 
 
 def plan_anatomy(options: PhantomOptions) -> tuple[SpinePlan, Torso, dict[str, Any]]:
@@ -122,9 +124,10 @@ def _paint_soft(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: Torso, o
     paint_organs(volume, grid, torso, plan, options, width)
 
 
-def _paint_bones(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: Torso) -> None:
+def _paint_bones(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: Torso, change: Degeneration) -> None:
     width = grid.spacing[0]
     paint_spine(volume, grid, plan, width)
+    paint_degeneration(volume, grid, plan, change, width)
     paint_ribs(volume, grid, plan, torso, width)
     paint_sternum(volume, grid, plan, torso, width)
     paint_sacrum_pelvis(volume, grid, plan, torso, width)
@@ -145,8 +148,8 @@ def _slab_noise(shape: tuple[int, ...], seed: int, slab_index: int, scale: float
     return noise
 
 
-def _render_slab(options: PhantomOptions, grid: Grid, plan: SpinePlan, torso: Torso, slab_index: int,
-                 hu: np.ndarray, labels: np.ndarray) -> None:
+def _render_slab(options: PhantomOptions, grid: Grid, plan: SpinePlan, torso: Torso, change: Degeneration,
+                 slab_index: int, hu: np.ndarray, labels: np.ndarray) -> None:
     """Render slices ``[k0, k1)`` of the phantom into ``hu`` and ``labels`` (views of the whole volume).
 
     Soft tissue changes slowly along z and is drawn once at the slice centres; bones are drawn at
@@ -166,7 +169,7 @@ def _render_slab(options: PhantomOptions, grid: Grid, plan: SpinePlan, torso: To
         shift = (j + 0.5) / sub * thickness - thickness / 2
         shifted = replace(slab, origin=(slab.origin[0], slab.origin[1], slab.origin[2] + shift))
         canvas = soft if j == sub - 1 else soft.copy()  # the last position may overwrite the soft tissue
-        _paint_bones(canvas, shifted, plan, torso)
+        _paint_bones(canvas, shifted, plan, torso, change)
         if accumulated is None:
             accumulated = canvas
         else:
@@ -192,6 +195,7 @@ def render_volume(options: PhantomOptions, workers: int | None = None) -> Phanto
     slab draws its noise from a stream seeded by its index, so the bytes do not depend on ``workers``.
     """
     plan, torso, patient = plan_anatomy(options)
+    change = plan_degeneration(plan, options.degeneration, stream(options.seed, "degeneration"))
     grid = choose_grid(options, plan, torso)
     hu = np.empty(grid.shape, np.int16)
     labels = np.zeros(grid.shape, np.uint8)
@@ -199,13 +203,13 @@ def render_volume(options: PhantomOptions, workers: int | None = None) -> Phanto
     workers = workers or min(4, os.cpu_count() or 1)
     if workers == 1:
         for i in range(n_slabs):
-            _render_slab(options, grid, plan, torso, i, hu, labels)
+            _render_slab(options, grid, plan, torso, change, i, hu, labels)
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for done in [pool.submit(_render_slab, options, grid, plan, torso, i, hu, labels)
+            for done in [pool.submit(_render_slab, options, grid, plan, torso, change, i, hu, labels)
                          for i in range(n_slabs)]:
                 done.result()
-    return PhantomVolume(hu, labels, grid, plan, torso, options, patient)
+    return PhantomVolume(hu, labels, grid, plan, torso, options, patient, change)
 
 
 def _paint_labels(labels: np.ndarray, grid: Grid, plan: SpinePlan) -> None:

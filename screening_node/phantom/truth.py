@@ -20,6 +20,7 @@ import numpy as np
 
 from screening_node.analysis.results import HEIGHT_KEYPOINTS, KEYPOINT_NAMES, LEVELS, TRUTH_SCHEMA
 from screening_node.phantom.anatomy import VertebraPlan
+from screening_node.phantom.degeneration import Degeneration
 from screening_node.phantom.render import PhantomVolume
 from screening_node.phantom.skeleton import mask_label
 
@@ -62,6 +63,14 @@ def vertebra_truth(v: VertebraPlan, lo: np.ndarray, hi: np.ndarray) -> dict[str,
     }
 
 
+def degeneration_truth(change: Degeneration) -> dict[str, Any]:
+    """What degenerative change was painted (none of it is part of a vertebral body's truth)."""
+    return {"osteophytes": [{"level": s.level, "endplate": s.end, "length_mm": round(s.length_mm, 1)}
+                            for s in change.spurs],
+            "vacuum_discs_below": list(change.vacuum_discs),  # the upper level of each disc with a gas cleft
+            "aortic_plaques": len(change.plaques)}
+
+
 def build_truth(volume: PhantomVolume, *, study_uid: str, series_uid: str, geometry: dict[str, Any],
                 options_dict: dict[str, Any]) -> dict[str, Any]:
     grid = volume.grid
@@ -72,6 +81,7 @@ def build_truth(volume: PhantomVolume, *, study_uid: str, series_uid: str, geome
         "schema": TRUTH_SCHEMA,
         "vertebrae": vertebrae,
         "patient": dict(volume.patient),
+        "degeneration": degeneration_truth(volume.degeneration),
         "options": options_dict,
         "study_uid": study_uid,
         "series_uid": series_uid,

@@ -1,0 +1,152 @@
+"""Degenerative change of an ageing spine: marginal osteophytes, vacuum discs, calcified aortic plaques.
+
+The screening population is 50-90 years old, and nearly every CT of it shows some of these. Each
+imitates something the analysis reads: an osteophyte is cortical bone beside an endplate corner, a
+vacuum disc is gas where a disc dip is expected, a calcified plaque on the aorta's back wall is a
+cortex-bright line a few mm in front of a vertebral body. None of them belongs to the vertebral body:
+truth heights, keypoints and the body label mask are unchanged (vertebral morphometry leaves
+osteophytes out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from screening_node.phantom.anatomy import SpinePlan, VertebraPlan
+from screening_node.phantom.body import AORTA
+from screening_node.phantom.grid import Canvas, Grid, bone, ellipse_inward, ellipsoid_inward, local_box, paint, \
+    to_local
+
+# Per grade: levels whose endplates may carry a spur, the chance per endplate, spur length range (mm out
+# from the wall), chance of a vacuum cleft in each of the two lowest lumbar discs, number of aortic plaques.
+GRADES = {
+    "moderate": {"levels": ("T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5"), "spur_chance": 0.5,
+                 "spur_mm": (2.0, 4.0), "vacuum_chance": 0.3, "plaques": 4},
+    "severe": {"levels": ("T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5"),
+               "spur_chance": 0.8, "spur_mm": (3.0, 7.0), "vacuum_chance": 0.7, "plaques": 10},
+}
+SPUR_RISE = {"T": 0.3, "L": 0.45}  # mm a spur rises towards the disc per mm out (thoracic discs are thin)
+SPUR_HALF_THICKNESS_MM = (2.0, 0.4)  # at its base and at its tip
+VACUUM_HU = -850.0
+PLAQUE_HU = 900.0     # calcium in the aortic wall
+PLAQUE_RADIUS_MM = 1.0  # a 2 mm thick calcified plaque
+
+
+@dataclass(frozen=True)
+class Spur:
+    """An osteophyte along part of one endplate's rim."""
+
+    level: str
+    end: str            # "top" or "bottom" endplate
+    length_mm: float    # how far it reaches out from the body's wall
+    centre_rad: float   # its middle around the rim (local x = a cos t, y = b sin t; -pi/2 is anterior)
+    half_span_rad: float
+
+
+@dataclass(frozen=True)
+class Plaque:
+    """A calcified plaque in the aortic wall."""
+
+    s_mm: float          # arc length along the spine (the aorta runs beside it)
+    length_mm: float
+    angle_rad: float     # around the wall: 0 faces the spine (posterior), pi/2 the patient's left
+
+
+@dataclass(frozen=True)
+class Degeneration:
+    spurs: tuple[Spur, ...] = ()
+    vacuum_discs: tuple[str, ...] = ()  # the upper level of each disc with a gas cleft (L4 = the L4/L5 disc)
+    plaques: tuple[Plaque, ...] = field(default_factory=tuple)
+
+
+def plan_degeneration(plan: SpinePlan, grade: str, rng: np.random.Generator) -> Degeneration:
+    """Where the spurs, clefts and plaques of this grade lie (seeded: the same options, the same change)."""
+    if grade == "none":
+        return Degeneration()
+    g = GRADES[grade]
+    present = {v.label for v in plan.vertebrae}
+    spurs = []
+    for level in g["levels"]:
+        if level not in present:
+            continue
+        for end in ("top", "bottom"):
+            if rng.random() < g["spur_chance"]:
+                spurs.append(Spur(level, end, float(rng.uniform(*g["spur_mm"])),
+                                  float(-np.pi / 2 + rng.uniform(-0.5, 0.5)), float(rng.uniform(0.6, 1.5))))
+    vacuum = tuple(level for level in ("L4", "L5") if level in present and rng.random() < g["vacuum_chance"])
+    plaques = []
+    if AORTA.start in present and AORTA.end in present:
+        s0, s1 = plan.by_label(AORTA.start).s_mm, plan.by_label(AORTA.end).s_mm
+        for _ in range(g["plaques"]):
+            # half of them on the back wall, facing the vertebral bodies
+            angle = rng.uniform(-1.0, 1.0) if rng.random() < 0.5 else rng.uniform(-np.pi, np.pi)
+            plaques.append(Plaque(float(rng.uniform(s0, s1)), float(rng.uniform(4.0, 15.0)), float(angle)))
+    return Degeneration(tuple(spurs), vacuum, tuple(plaques))
+
+
+def paint_degeneration(volume: np.ndarray, grid: Grid, plan: SpinePlan, change: Degeneration, width: float) -> None:
+    """Paint the spurs, vacuum clefts and plaques (after the spine: they lie beside or inside its discs)."""
+    for spur in change.spurs:
+        _paint_spur(volume, grid, plan.by_label(spur.level), spur, width)
+    for level in change.vacuum_discs:
+        upper = plan.by_label(level)
+        below = [v for v in plan.vertebrae if v.s_mm > upper.s_mm]
+        if below:
+            _paint_vacuum(volume, grid, upper, below[0], width)
+    for plaque in change.plaques:
+        _paint_plaque(volume, grid, plan, plaque, width)
+
+
+def _paint_spur(volume: np.ndarray, grid: Grid, v: VertebraPlan, spur: Spur, width: float) -> None:
+    """A lip of bone out from the rim of one endplate, tapering, curving towards the disc."""
+    shape = v.shape
+    length = spur.length_mm
+    heights = max(shape.top_a, shape.top_p, shape.bot_a, shape.bot_p)
+    box = grid.box(*local_box(v.centre, v.frame, np.array([shape.ax + length + 3, shape.ay + length + 3,
+                                                            heights + length + 4])))
+    if box is None:
+        return
+    lx, ly, lz = to_local(*grid.coords(box), v.centre, v.frame)
+    out = -ellipse_inward(lx, ly, shape.ax, shape.ay)  # mm outside the wall (negative inside)
+    y_rim = np.clip(ly, shape.y_a, shape.y_p)
+    sign = 1.0 if spur.end == "top" else -1.0
+    rim = shape._lerp(y_rim, shape.top_a, shape.top_p) if spur.end == "top" \
+        else -shape._lerp(y_rim, shape.bot_a, shape.bot_p)
+    rise = SPUR_RISE.get(v.region, SPUR_RISE["L"])
+    along = np.clip(out, 0.0, length)
+    middle = rim + sign * (rise * along - 0.5)  # starts just inside the endplate's cortex
+    base, tip = SPUR_HALF_THICKNESS_MM
+    half = base + (tip - base) * along / length
+    theta = np.arctan2(ly / shape.ay, lx / shape.ax)
+    off = np.abs(np.angle(np.exp(1j * (theta - spur.centre_rad))))
+    d = np.minimum.reduce([half - np.abs(lz - middle), length - out, out + 0.5,
+                           (spur.half_span_rad - off) * min(shape.ax, shape.ay)]).astype(np.float32)
+    paint(volume, box, d, bone(v.cortical_hu, 250.0, 1.0), width)
+
+
+def _paint_vacuum(volume: np.ndarray, grid: Grid, upper: VertebraPlan, lower: VertebraPlan, width: float) -> None:
+    """A flat gas cleft in the middle of the disc between two bodies."""
+    bottom = upper.to_world([0.0, upper.shape.y_m, -0.5 * (upper.shape.bot_a + upper.shape.bot_p)])
+    top = lower.to_world([0.0, lower.shape.y_m, 0.5 * (lower.shape.top_a + lower.shape.top_p)])
+    centre = 0.5 * (bottom + top)
+    gap = float(np.linalg.norm(bottom - top))
+    semi = (0.45 * upper.shape.ax, 0.35 * upper.shape.ay, max(0.6, min(1.5, 0.2 * gap)))
+    box = grid.box(*local_box(centre, upper.frame, np.array(semi) + 2))
+    if box is None:
+        return
+    d = ellipsoid_inward(*to_local(*grid.coords(box), centre, upper.frame), *semi)
+    paint(volume, box, d, VACUUM_HU, width)
+
+
+def _paint_plaque(volume: np.ndarray, grid: Grid, plan: SpinePlan, plaque: Plaque, width: float) -> None:
+    """A short calcified streak in the aortic wall, along the vessel."""
+    ends = []
+    for s in (plaque.s_mm - plaque.length_mm / 2, plaque.s_mm + plaque.length_mm / 2):
+        centre, frame, _ = AORTA.centre(plan, s)
+        r = AORTA.radius  # the aorta is painted this wide all along (body.paint_organs)
+        ends.append(centre + frame @ np.array([r * np.sin(plaque.angle_rad), r * np.cos(plaque.angle_rad), 0.0]))
+    canvas = Canvas(grid, np.minimum(*ends) - 4, np.maximum(*ends) + 4)
+    canvas.add_capsule(ends[0], ends[1], PLAQUE_RADIUS_MM)
+    paint(volume, canvas.box, canvas.d, PLAQUE_HU, width)

@@ -1,0 +1,101 @@
+"""Degenerative change in the phantom: where it is painted, and that it never touches the body truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.ndimage import binary_erosion
+
+from screening_node.phantom import PhantomOptions, render_phantom
+from screening_node.phantom.body import AORTA
+from screening_node.phantom.degeneration import Degeneration, Plaque, Spur, paint_degeneration, plan_degeneration
+from screening_node.phantom.grid import Grid, ellipse_inward, to_local
+from screening_node.phantom.render import plan_anatomy, stream
+
+# a noise-free lumbar crop: 1 mm voxels, small enough to render twice
+CROP = dict(seed=8, fov="spine-crop", levels=("T12", "L4"), matrix=128, pixel_spacing=1.0, slice_thickness=1.0,
+            noise=0.0)
+
+
+@pytest.fixture(scope="module")
+def pair():  # type: ignore[no-untyped-def]
+    return render_phantom(PhantomOptions(**CROP)), render_phantom(PhantomOptions(degeneration="severe", **CROP))
+
+
+def _grid_around(centre: np.ndarray, half: float = 40.0, step: float = 0.5) -> Grid:
+    n = int(2 * half / step) + 1
+    origin = tuple(float(c - half) for c in centre)
+    return Grid((n, n, n), origin, (step, step, step))  # type: ignore[arg-type]
+
+
+def test_degeneration_changes_the_image_but_not_the_body_truth(pair) -> None:  # type: ignore[no-untyped-def]
+    plain, aged = pair
+    assert aged.degeneration.spurs, "a severe grade over T12-L4 draws osteophytes"
+    assert np.array_equal(plain.labels, aged.labels)  # body masks: osteophytes are not part of a body
+    for a, b in zip(plain.plan.vertebrae, aged.plan.vertebrae):
+        assert a.shape == b.shape and np.allclose(a.centre, b.centre)
+    changed = np.abs(plain.hu.astype(int) - aged.hu.astype(int)) > 50
+    assert changed.sum() > 500
+    # nothing changes inside a body: a spur joins its wall's cortex by half a millimetre, blurred by the PSF
+    interior = binary_erosion(aged.labels > 0, iterations=2)
+    assert not (changed & interior).any()
+
+
+def test_none_draws_nothing_and_the_same_seed_draws_the_same_change() -> None:
+    plan = plan_anatomy(PhantomOptions(**CROP))[0]
+    assert plan_degeneration(plan, "none", stream(8, "degeneration")) == Degeneration()
+    first = plan_degeneration(plan, "severe", stream(8, "degeneration"))
+    assert first == plan_degeneration(plan, "severe", stream(8, "degeneration"))
+    assert first != plan_degeneration(plan, "severe", stream(9, "degeneration"))
+
+
+def test_an_osteophyte_grows_out_of_the_anterior_rim_of_its_endplate() -> None:
+    plan = plan_anatomy(PhantomOptions(**CROP))[0]
+    v = plan.by_label("L2")
+    grid = _grid_around(v.centre)
+    volume = np.zeros(grid.shape, np.float32)
+    spur = Spur("L2", "top", 6.0, -np.pi / 2, 0.8)
+    paint_degeneration(volume, grid, plan, Degeneration(spurs=(spur,)), grid.spacing[0])
+    bone = volume > 0.5 * v.cortical_hu
+    assert bone.any()
+    lx, ly, lz = (np.broadcast_to(c, grid.shape)[bone] for c in to_local(*grid.coords(
+        (slice(0, grid.shape[0]), slice(0, grid.shape[1]), slice(0, grid.shape[2]))), v.centre, v.frame))
+    out = -ellipse_inward(lx, ly, v.shape.ax, v.shape.ay)
+    assert out.min() > -1.0 and out.max() < 6.0 + 1.0   # from just inside the wall to its length
+    assert ly.max() < 0.0                                # in front of the body's centre
+    top = v.shape.top_a
+    assert lz.min() > top - 3.0 and lz.max() < top + 0.45 * 6.0 + 2.0  # at the endplate, rising to the disc
+
+
+def test_a_vacuum_cleft_lies_in_its_disc_between_the_endplates() -> None:
+    plan = plan_anatomy(PhantomOptions(**CROP))[0]
+    upper, lower = plan.by_label("L3"), plan.by_label("L4")
+    centre = 0.5 * (upper.centre + lower.centre)
+    grid = _grid_around(centre)
+    volume = np.zeros(grid.shape, np.float32)
+    paint_degeneration(volume, grid, plan, Degeneration(vacuum_discs=("L3",)), grid.spacing[0])
+    gas = volume < -400
+    assert gas.any()
+    everywhere = (slice(0, grid.shape[0]), slice(0, grid.shape[1]), slice(0, grid.shape[2]))
+    for v, below in ((upper, True), (lower, False)):
+        lx, ly, lz = (np.broadcast_to(c, grid.shape)[gas] for c in to_local(*grid.coords(everywhere), v.centre, v.frame))
+        if below:
+            assert (lz < v.shape.z_bot(lx, ly)).all()
+        else:
+            assert (lz > v.shape.z_top(lx, ly)).all()
+
+
+def test_a_plaque_lies_on_the_aortic_wall() -> None:
+    plan = plan_anatomy(PhantomOptions(seed=8))[0]
+    s = plan.by_label("L1").s_mm
+    centre, frame, _ = AORTA.centre(plan, s)
+    grid = _grid_around(centre)
+    volume = np.zeros(grid.shape, np.float32)
+    paint_degeneration(volume, grid, plan, Degeneration(plaques=(Plaque(s, 10.0, 0.0),)), grid.spacing[0])
+    calcium = np.argwhere(volume > 400)
+    assert len(calcium)
+    points = np.asarray(grid.origin) + calcium[:, ::-1] * np.asarray(grid.spacing)  # (x, y, z) LPS
+    local = (points - centre) @ frame
+    radial = np.hypot(local[:, 0], local[:, 1])
+    assert np.all(np.abs(radial - AORTA.radius) < 2.0)  # in the wall, give or take the plaque's own 1 mm radius
+    assert np.median(local[:, 1]) > 0.5 * AORTA.radius  # angle 0: on the back wall, facing the spine
