@@ -23,7 +23,15 @@ def test_a_dip_that_breaks_the_walls_beats_a_deeper_marrow_centre() -> None:
     assert _likeliest_disc(cands, expected=95.0) == 92
 
 
-def test_without_a_wall_break_the_deepest_dip_is_taken() -> None:
+def test_a_sharp_disc_dip_beats_a_deeper_broad_marrow_centre() -> None:
+    # 3 mm thoracic spine of a severely degenerate phantom (fast seed 4, case 12): osteophytes bridge the
+    # disc, so its walls fall less than usual, and the broad marrow dip of the body below falls nearly as far.
+    disc, marrow = _Dip(189, 55.0, 0.70, 3.0), _Dip(177, 109.0, 0.88, 13.0)
+    assert _likeliest_disc([marrow, disc], None) == 189
+    assert _likeliest_disc([marrow, disc], expected=180.0) == 189
+
+
+def test_without_a_wall_break_the_deepest_of_equally_wide_dips_is_taken() -> None:
     # Beside the sacral alae the walls stay bright at the disc: the core dip alone decides.
     assert _likeliest_disc([_Dip(100, 30.0, 1.0), _Dip(110, 50.0, 0.98)], None) == 110
 

@@ -104,8 +104,8 @@ DISC_PROMINENCE_HU = 25.0   # a disc dips at least this much below the endplates
 DISC_WEAK_PROMINENCE_HU = 15.0  # a missed disc in a pitch gap needs only this dip
 DISC_FILL_WALL_RATIO = 0.9  # a gap's core dip whose lateral walls drop below this fraction is a disc (blurred by 3 mm
                             # slices to ~0.8); beside a dark marrow centre they stay at the body's level (~1.0)
-DISC_CLEAR_SHARE = 0.5      # where a disc is expected, dips at least this fraction as deep as the deepest compete
-                            # by position (a basivertebral vein mid-body dips less)
+DISC_CLEAR_SHARE = 0.5      # where a disc is expected, dips at least this fraction as sharp (depth per row of width)
+                            # as the sharpest compete by position (a basivertebral vein mid-body dips less)
 DISC_REACH_MM = 13.0        # the bony endplates beside a disc lie within this of its centre (half a <= 12 mm
                             # disc + endplate cortex + blur)
 DISC_MAX_WIDTH_MM = 14.0    # a disc dip is at most this wide at half depth (<= 12 mm at L4/5 + partial volume);
