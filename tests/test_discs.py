@@ -91,3 +91,19 @@ def test_from_a_single_confident_disc_the_neighbours_are_found() -> None:
     found = _fill_gaps([106], weak, np.ones(rows, bool), np.full(rows, 250.0))
     assert {71, 106, 142, 180} <= set(found)
     assert not {61, 88, 122, 159} & set(found)
+
+
+def test_two_marrow_centres_in_one_interval_are_two_bodies() -> None:
+    from screening_node.analysis.vertebrae import _between_marrow_centres
+    # 3 mm thoracic spine of a severely degenerate phantom (fast seed 4, case 12), discs 141 and 189 found:
+    # osteophytes bridge the T6/T7 disc at 164, whose walls stay bright (ratio 1.03).
+    weak = [_Dip(141, 63.0, 0.65, 4.0), _Dip(153, 104.0, 0.95, 11.0), _Dip(164, 48.0, 1.03, 3.0),
+            _Dip(177, 109.0, 0.88, 13.0), _Dip(189, 55.0, 0.70, 3.0)]
+    assert _between_marrow_centres(weak, 141, 189) == 164
+    # without a dip of its own, the disc lies halfway between the two centres
+    assert _between_marrow_centres([d for d in weak if d.row != 164], 141, 189) == 165
+    # one body: one marrow centre, whatever narrow dips it holds (a vein, a fracture line)
+    assert _between_marrow_centres([_Dip(150, 30.0, 1.0, 3.0), _Dip(160, 90.0, 0.95, 12.0)], 141, 176) is None
+    # nor is a split kept that leaves a part shorter than the smallest vertebra's pitch
+    assert _between_marrow_centres([_Dip(145, 90.0, 0.95, 9.0), _Dip(149, 40.0, 1.0, 3.0),
+                                    _Dip(165, 90.0, 0.95, 9.0)], 141, 176) is None

@@ -112,6 +112,9 @@ DISC_MAX_WIDTH_MM = 14.0    # a disc dip is at most this wide at half depth (<= 
                             # a dark marrow centre spans most of its body's height (lumbar >= 20 mm)
 PITCH_NEIGHBOURS = 4        # the local vertebral pitch is the median of this many nearest disc intervals (it
                             # changes by <= ~10 % per level; a median of four survives one missed disc)
+MARROW_DIP_MIN_WIDTH_MM = 8.0  # a body's fatty marrow centre dips over at least this many rows at half depth (3 mm
+                            # thoracic phantoms: 8-13); a disc's dip is narrower (2-7)
+MARROW_CENTRES_APART = 0.4  # two such dips this share of an interval apart are two bodies' centres
 DISC_WALL_RATIO = 0.62      # at a disc the lateral cortical walls fall below this fraction of their level
                             # around it; inside a body (even a fatty one) they stay above ~0.7
 DISC_GAP_WALL_RATIO = 0.9   # in a pitch gap with no core minimum, a lateral-wall dip to this fraction is the disc

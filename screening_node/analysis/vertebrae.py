@@ -195,8 +195,12 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
                 # more likely a fracture inside one body.)
                 lo, hi = a + 0.6 * p, b - 0.6 * p
                 dipping = [d for d in weak if lo <= d.row <= hi and d.wall_ratio <= T.DISC_FILL_WALL_RATIO]
+                split = _between_marrow_centres(weak, a, b) if not dipping else None
                 if dipping:
                     out.append(_likeliest_disc(dipping, None))
+                    added = True
+                elif split is not None and split not in out:
+                    out.append(split)
                     added = True
         for lo, hi, expected in windows:
             lo, hi = max(lo, first), min(hi, last)
@@ -223,6 +227,27 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
         if not added:
             break
     return out
+
+
+def _between_marrow_centres(weak: list[_Dip], a: int, b: int) -> int | None:
+    """A disc between two bodies' marrow centres inside the interval a..b, or None.
+
+    Each body holds one broad dip at most, its fatty marrow centre (at least MARROW_DIP_MIN_WIDTH_MM
+    wide at half depth); two of them, MARROW_CENTRES_APART of the interval apart, are two bodies, and
+    the sharpest narrow dip between them is their disc (halfway between them when the disc leaves no
+    dip of its own). It is how a disc shows whose lateral walls osteophytes bridge (3 mm slices of a
+    degenerate thoracic spine).
+    """
+    broad = [d for d in weak if a < d.row < b and d.width >= T.MARROW_DIP_MIN_WIDTH_MM]
+    if len(broad) < 2:
+        return None
+    upper, lower = min(broad, key=lambda d: d.row), max(broad, key=lambda d: d.row)
+    if lower.row - upper.row < T.MARROW_CENTRES_APART * (b - a):
+        return None
+    narrow = [d for d in weak if upper.row < d.row < lower.row and d.width < T.MARROW_DIP_MIN_WIDTH_MM]
+    disc = max(narrow, key=lambda d: d.sharpness).row if narrow else int(round(0.5 * (upper.row + lower.row)))
+    # each part at least the smallest vertebra's pitch
+    return disc if min(disc - a, b - disc) >= T.DISC_MIN_SPACING_MM else None
 
 
 def _end_pitches(discs: list[int]) -> tuple[float, float]:
