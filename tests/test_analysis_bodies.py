@@ -183,3 +183,22 @@ def test_one_sided_shadow_cut_by_the_crop_edge_is_no_pelvis() -> None:
     lab = label_bodies(st, bodies)
     assert lab.evidence[1]["pelvis_reach_left"] >= 65.0
     assert "S1" not in lab.labels
+
+
+def test_a_body_flanked_on_both_sides_is_s1_whatever_the_count_from_t12() -> None:
+    from screening_node.analysis.labelling import _sacrum
+    # A lumbar scan (degenerate phantom, 1 mm seed 5, case 18): L1's osteophytes touch the 12th rib, so
+    # L1 passes for T12 (index 1). Below L5 (index 5) the sacral run is S1 (alae and ilia on both sides)
+    # and a cut S2. Counting five down from the false T12 would make the cut body S1.
+    bodies = [_body(None, 9, cut=True)] + [_body(a, b) for a, b in
+                                           ((9, 39), (39, 71), (71, 104), (104, 138), (138, 174), (174, 217))]
+    bodies.append(_body(217, None, cut=True))
+    pelvis = [False] * 6 + [True, True]
+    rib = [True, True] + [False] * 6
+    both = [False] * 6 + [True, True]
+    assert _sacrum(bodies, pelvis, rib, 1, both) == 6
+    assert _sacrum(bodies, pelvis, rib, 1) == 7  # the count decides when no body is clearly flanked
+    # a run that starts one-sided (an ilium cut beside L5, or the upper half of a split S1) is judged
+    # as before: a two-sided body further down is no evidence for S1
+    pelvis_l5 = [False] * 5 + [True, True, True]
+    assert _sacrum(bodies, pelvis_l5, rib, None, both) == 5

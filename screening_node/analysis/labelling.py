@@ -129,6 +129,7 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     rib = []
     sure = []  # unmistakable ribs, longer than any transverse process
     pelvis = []
+    both_sides = []  # pelvic bone reaching PELVIS_REACH_MM on both sides: the alae and ilia at S1 or below
     # Reaches are measured from each vertebra's own midline, not from a curve that may run beside it.
     for b, centre in zip(bodies, midlines(st, bodies)):
         mid = np.mean(b.ap_range)
@@ -145,6 +146,7 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         long_at_edge = pel if pl >= pr else per
         one_sided_cut = long_at_edge and min(pl, pr) < T.PELVIS_OTHER_SIDE_MM
         pelvis.append(max(pl, pr) >= T.PELVIS_REACH_MM and not one_sided_cut)
+        both_sides.append(min(pl, pr) >= T.PELVIS_REACH_MM)
     # Ribs come as one unbroken series (T1-T12): a rib-free body between two bodies with unmistakable
     # ribs has a rib we missed (cut by a tight crop, or sloping out of the projected rows), not a lumbar
     # vertebra. (Only unmistakable ones: a long L3 transverse process can pass for a short rib.)
@@ -166,7 +168,7 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         if rib[i] and not rib[i + 1]:
             t12 = i
             break
-    s1 = _sacrum(bodies, pelvis, rib, t12)  # always below T12 when both are found
+    s1 = _sacrum(bodies, pelvis, rib, t12, both_sides)  # always below T12 when both are found
     idx_l5 = LEVELS.index("L5")
     idx_t12 = LEVELS.index("T12")
     if s1 is not None and t12 is not None:
@@ -219,15 +221,21 @@ def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool]) -> int | Non
     return None
 
 
-def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12: int | None) -> int | None:
+def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12: int | None,
+            both_sides: list[bool] | None = None) -> int | None:
     """Index of S1 among the bodies, or None when the sacrum is not in view.
 
     The sacrum is the caudal run of bodies flanked by pelvic bone (alae, ilia), ending at the end
     of the column. The straightened planes at the lumbosacral bend can cut an ilium beside L5 and
     the fused sacral segments can look like separate bodies, so the run may start one body early
-    or hold several bodies: S1 is the run's body five below T12 when that anchor is in view (the
-    usual count), otherwise the run's first body.
+    or hold several bodies. When the run's first body is flanked on both sides (``both_sides``: the
+    alae and ilia at S1; an ilium cut beside L5 shows on one side only) it is S1 whatever the count
+    from T12 says, since a wrong T12 (L1 touching the 12th rib) would otherwise move S1 too. Otherwise
+    S1 is the run's body five below T12 when that anchor is in view (the usual count), else the run's
+    first body. (A two-sided body further down the run is no evidence: on 3 mm scans the upper half
+    of a split S1 can show its ala on one side only, and the lower half both.)
     """
+    both_sides = both_sides or [False] * len(bodies)
     n = len(bodies)
     counted = None if t12 is None else t12 + T.LUMBAR_COUNT + 1  # where the usual count from T12 puts S1
     if (n > 1 and bodies[-1].cut_by_fov and not pelvis[-1] and pelvis[-2]
@@ -242,15 +250,18 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
         end -= 1  # lower sacral segments and the coccyx below the pelvis (a long pelvic field of view)
     if not pelvis[end] or (t12 is not None and end <= t12 + 1):
         return None  # no pelvis, or only the lowest ribs beside the last bodies of a chest field
-    if end < n - 1 and not (end > 0 and pelvis[end - 1]) and end != counted:
-        # skipping caudal bodies needs a clear pelvic run (two flanked bodies) above them, or a single
-        # flanked body exactly where the usual count from T12 puts S1 (two independent anchors agree)
+    if end < n - 1 and not (end > 0 and pelvis[end - 1]) and end != counted and not both_sides[end]:
+        # skipping caudal bodies needs a clear pelvic run (two flanked bodies) above them, a single
+        # flanked body exactly where the usual count from T12 puts S1 (two independent anchors agree),
+        # or one flanked on both sides
         return None
     start = end
     while start - 1 >= 0 and pelvis[start - 1] and not (t12 is not None and start - 1 <= t12):
         start -= 1
     if start == 0 or rib[start - 1]:
         return None  # pelvic-looking bone below a rib-bearing body: a chest crop's ribs, not a sacrum
+    if both_sides[start]:
+        return start
     if counted is not None and start <= counted <= end:
         return counted
     return start
