@@ -195,11 +195,12 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
                 # more likely a fracture inside one body.)
                 lo, hi = a + 0.6 * p, b - 0.6 * p
                 dipping = [d for d in weak if lo <= d.row <= hi and d.wall_ratio <= T.DISC_FILL_WALL_RATIO]
-                split = _between_marrow_centres(weak, a, b) if not dipping else None
                 if dipping:
                     out.append(_likeliest_disc(dipping, None))
                     added = True
-                elif split is not None and split not in out:
+                    continue
+                split = _between_marrow_centres(weak, a, b)
+                if split is not None and split not in out:
                     out.append(split)
                     added = True
         for lo, hi, expected in windows:
