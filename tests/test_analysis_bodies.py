@@ -202,3 +202,21 @@ def test_a_body_flanked_on_both_sides_is_s1_whatever_the_count_from_t12() -> Non
     # as before: a two-sided body further down is no evidence for S1
     pelvis_l5 = [False] * 5 + [True, True, True]
     assert _sacrum(bodies, pelvis_l5, rib, None, both) == 5
+
+
+@pytest.mark.parametrize("right_mm, one_sided", [(80.0, False), (30.0, True)])
+def test_an_s1_flanked_on_one_side_only_lowers_the_label_confidence(right_mm: float, one_sided: bool) -> None:
+    """The last body carries pelvic bone 80 mm out to the left; to the right 80 mm (alae and ilia: S1)
+    or 30 mm (an ilium cut beside L5 by a tilted plane looks the same on its side). Both are taken for
+    S1, but a one-sided one may be L5: the result says so and trusts its labels less."""
+    from screening_node.analysis.labelling import label_bodies
+
+    st, bodies = _vertebra_beside_the_curve(0.0)
+    v = st.volume
+    h, cl, ca = st.step_mm, st.half_lat, st.half_ap
+    v[60:80, ca - 10:ca - 4, cl - int(80 / h):cl] = 450.0
+    v[60:80, ca - 10:ca - 4, cl:cl + int(right_mm / h) + 1] = 450.0
+    lab = label_bodies(st, bodies)
+    assert lab.labels[1:] == ["L5", "S1"]
+    assert (lab.confidence <= 0.6) == one_sided
+    assert any("one side only" in note for note in lab.notes) == one_sided

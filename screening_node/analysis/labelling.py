@@ -193,6 +193,13 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         notes.append("no labelling anchor (no sacrum, no rib-bearing/rib-free transition) in the field of view; "
                      "levels are not labelled")
         return Labelling([None] * n, 0.0, notes, evidence)
+    if s1 is not None and not both_sides[s1]:
+        # The ilium cut beside L5 by planes tilted at the lumbosacral bend is one-sided too: such an S1 may
+        # be L5 (eight batches of 3 mm phantoms: 6 of 15 scans whose S1 was one-sided had every lumbar level
+        # one off, 1 of 139 with a two-sided S1).
+        notes.append("the body taken for S1 shows pelvic bone on one side only: it may be L5, and the levels "
+                     "one too high")
+        conf = min(conf, T.ONE_SIDED_S1_CONFIDENCE)
     # Counting uses the usual 24 presacral levels: T13 / L6 are never produced by counting.
     labels = _skip_supernumerary(anchor_level, anchor, n, s1)
     return Labelling(labels, conf, notes, evidence)

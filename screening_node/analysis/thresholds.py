@@ -155,6 +155,7 @@ RIB_SURE_MM = 60.0      # one side this far is a rib whatever the other side sho
 PELVIS_HU = 150.0
 PELVIS_REACH_MM = 65.0  # at S1 the alae and ilia form one bony shadow past this on both sides
 PELVIS_OTHER_SIDE_MM = 40.0  # ... a rotated pelvis still shows this much on its shorter side (the ala alone)
+ONE_SIDED_S1_CONFIDENCE = 0.6  # label confidence at most, where S1 is flanked on one side only (it may be L5)
 MIRROR_HALF_WIDTH_MM = 30.0  # the vertebra's midline is its mirror axis over this much to each side: half a lumbar
                              # body (~25 mm) with its pedicles and facets; ilia and rib shafts lie farther out
 MIRROR_MAX_SHIFT_MM = 25.0   # the axis is looked for this far beside the curve: on a tight crop the curve can run in
