@@ -99,3 +99,14 @@ def test_a_plaque_lies_on_the_aortic_wall() -> None:
     radial = np.hypot(local[:, 0], local[:, 1])
     assert np.all(np.abs(radial - AORTA.radius) < 2.0)  # in the wall, give or take the plaque's own 1 mm radius
     assert np.median(local[:, 1]) > 0.5 * AORTA.radius  # angle 0: on the back wall, facing the spine
+
+
+def test_phantoms_without_degeneration_keep_their_uids() -> None:
+    import hashlib
+    import json
+
+    from screening_node.phantom.generate import uid_key
+    options = PhantomOptions(seed=3)
+    before = {k: v for k, v in options.to_dict().items() if k not in ("format", "preview", "degeneration")}
+    assert uid_key(options) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
+    assert uid_key(options.with_(degeneration="severe")) != uid_key(options)

@@ -40,9 +40,15 @@ def render_phantom(options: PhantomOptions) -> PhantomVolume:
     return render_volume(options)
 
 
+ADDED_OPTIONS = {"degeneration": "none"}
+
+
 def uid_key(options: PhantomOptions) -> str:
     """Entropy for the UIDs: the seed and every option that changes the images."""
     data = {k: v for k, v in options.to_dict().items() if k not in ("format", "preview")}
+    for key, default in ADDED_OPTIONS.items():  # options added later count only when set: older phantoms
+        if data.get(key) == default:              # keep their UIDs
+            data.pop(key)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
