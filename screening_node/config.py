@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, get_type_hints
 
+from screening_node.analysis.thresholds import MAX_MEASURE_SPACING_MM
 from screening_node.errors import ConfigError
 
 ENV_PREFIX = "SCREENING_NODE_"
@@ -96,8 +97,8 @@ class RoutingSection:
     accept_unknown_body_part: bool = False
     min_slices: int = 40
     min_z_coverage_mm: float = 100.0
-    max_slice_spacing_mm: float = 3.5  # = analysis.thresholds.MAX_MEASURE_SPACING_MM: coarser is not measured
-    max_slice_thickness_mm: float = 3.5  # a 5 mm slice reconstructed every 2.5 mm blurs like 5 mm slices
+    max_slice_spacing_mm: float = MAX_MEASURE_SPACING_MM  # the analysis measures no heights on coarser slices
+    max_slice_thickness_mm: float = MAX_MEASURE_SPACING_MM  # 5 mm slices every 2.5 mm blur like 5 mm slices
     min_patient_age_years: int = 0  # 0 = no age rule
     kernel_preference: tuple[str, ...] = ("STANDARD", "SOFT", "B30", "B31", "B40", "I30", "I31", "FC", "BONE", "B60", "B70", "LUNG")
 

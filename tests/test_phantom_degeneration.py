@@ -88,7 +88,7 @@ def test_a_vacuum_cleft_lies_in_its_disc_between_the_endplates() -> None:
 def test_a_plaque_lies_on_the_aortic_wall() -> None:
     plan = plan_anatomy(PhantomOptions(seed=8))[0]
     s = plan.by_label("L1").s_mm
-    centre, frame, _ = AORTA.centre(plan, s)
+    centre, frame = AORTA.centre(plan, s)
     grid = _grid_around(centre)
     volume = np.zeros(grid.shape, np.float32)
     paint_degeneration(volume, grid, plan, Degeneration(plaques=(Plaque(s, 10.0, 0.0),)), grid.spacing[0])

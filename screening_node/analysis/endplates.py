@@ -292,12 +292,8 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
             on_mid = dataclasses.replace(on_mid, superior=float(np.median([e.superior for e in planes])),
                                          inferior=float(np.median([e.inferior for e in planes])))
         out[name] = on_mid
-    keypoints: Keypoints = {}
-    for side in ("superior", "inferior"):
-        for name in ("anterior", "middle", "posterior"):
-            edges = out[name]
-            keypoints[f"{side}_{name}"] = (edges.superior if side == "superior" else edges.inferior, edges.rough.ap_mm,
-                                             0.0)
+    keypoints: Keypoints = {f"{side}_{name}": (getattr(out[name], side), out[name].rough.ap_mm, 0.0)
+                            for side in ("superior", "inferior") for name in ("anterior", "middle", "posterior")}
     return keypoints, None
 
 
@@ -343,8 +339,8 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
     # An endplate edge rises from the disc's soft tissue to bone. Gas in a degenerate disc (the vacuum
     # phenomenon, down to -900 HU) rises to the disc's level more steeply than a thin endplate rises to
     # bone; below soft tissue nothing counts, so that rise is gone.
-    edges = np.maximum(prof, T.SOFT_TISSUE_HU)
-    grad = np.gradient(ndimage.gaussian_filter1d(edges, 0.8))
+    floored = np.maximum(prof, T.SOFT_TISSUE_HU)
+    grad = np.gradient(ndimage.gaussian_filter1d(floored, 0.8))
     if middle is None:
         sup = _edge(grad, top - 2, top + search, +1)
         inf = _edge(grad, bottom - search, bottom + 2, -1)
@@ -362,7 +358,7 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
     if middle is not None and marrow < 0.5 * (middle.rough.marrow + T.SOFT_TISSUE_HU):
         return None, False  # a corner column blurred into the tissue outside the wall: not inside the body
     strength = min(grad[int(round(sup))], -grad[int(round(inf))])
-    return _RoughEdges(a_mm, edges, sup, inf, marrow, float(strength)), False
+    return _RoughEdges(a_mm, floored, sup, inf, marrow, float(strength)), False
 
 
 def _surfaces(rough: _RoughEdges, top: int, bottom: int) -> _ColumnEdges | None:

@@ -221,13 +221,14 @@ class Vessel:
     radius: float    # at the start; it narrows by a fifth towards the end
     lateral: float   # its offset from the spine's midline as a share of the bodies' half width
 
-    def centre(self, plan: SpinePlan, s: float) -> tuple[np.ndarray, np.ndarray, float]:
-        """Centre (LPS mm), the spine's local frame there, and the radius at arc length ``s``."""
+    def centre(self, plan: SpinePlan, s: float) -> tuple[np.ndarray, np.ndarray]:
+        """Centre (LPS mm) and the spine's local frame there, at arc length ``s``. The vessel is painted
+        ``radius`` wide all along; its centre keeps a narrowing radius's distance from the bodies."""
         s0, s1 = plan.by_label(self.start).s_mm, plan.by_label(self.end).s_mm
         p, frame = plan.at(s)
         ax, ay = _body_half_axes(plan, s)
         r = self.radius * (1.0 - 0.2 * (s - s0) / max(s1 - s0, 1.0))
-        return p + frame @ np.array([self.side * (self.lateral * ax + 6.0), -(ay + r + 3.0), 0.0]), frame, r
+        return p + frame @ np.array([self.side * (self.lateral * ax + 6.0), -(ay + r + 3.0), 0.0]), frame
 
 
 AORTA = Vessel("T4", "L4", +1.0, 12.0, 0.35)

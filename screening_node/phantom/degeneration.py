@@ -110,10 +110,8 @@ def _paint_spur(volume: np.ndarray, grid: Grid, v: VertebraPlan, spur: Spur, wid
         return
     lx, ly, lz = to_local(*grid.coords(box), v.centre, v.frame)
     out = -ellipse_inward(lx, ly, shape.ax, shape.ay)  # mm outside the wall (negative inside)
-    y_rim = np.clip(ly, shape.y_a, shape.y_p)
+    rim = shape.plate(np.clip(ly, shape.y_a, shape.y_p), spur.end)
     sign = 1.0 if spur.end == "top" else -1.0
-    rim = shape._lerp(y_rim, shape.top_a, shape.top_p) if spur.end == "top" \
-        else -shape._lerp(y_rim, shape.bot_a, shape.bot_p)
     rise = SPUR_RISE.get(v.region, SPUR_RISE["L"])
     along = np.clip(out, 0.0, length)
     middle = rim + sign * (rise * along - 0.5)  # starts just inside the endplate's cortex
@@ -144,8 +142,8 @@ def _paint_plaque(volume: np.ndarray, grid: Grid, plan: SpinePlan, plaque: Plaqu
     """A short calcified streak in the aortic wall, along the vessel."""
     ends = []
     for s in (plaque.s_mm - plaque.length_mm / 2, plaque.s_mm + plaque.length_mm / 2):
-        centre, frame, _ = AORTA.centre(plan, s)
-        r = AORTA.radius  # the aorta is painted this wide all along (body.paint_organs)
+        centre, frame = AORTA.centre(plan, s)
+        r = AORTA.radius  # the wall
         ends.append(centre + frame @ np.array([r * np.sin(plaque.angle_rad), r * np.cos(plaque.angle_rad), 0.0]))
     canvas = Canvas(grid, np.minimum(*ends) - 4, np.maximum(*ends) + 4)
     canvas.add_capsule(ends[0], ends[1], PLAQUE_RADIUS_MM)

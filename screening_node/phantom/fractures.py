@@ -73,11 +73,18 @@ class BodyShape:
         t = (y - self.y_a) / (self.y_p - self.y_a)
         return (a + t * (p - a)).astype(np.float32)
 
+    def plate(self, y: np.ndarray, end: str) -> np.ndarray:
+        """Height of the ``end`` ("top" or "bottom") endplate's plane through its anterior and posterior
+        keypoints, without the central cup: the endplate at its rim."""
+        if end == "top":
+            return self._lerp(y, self.top_a, self.top_p)
+        return -self._lerp(y, self.bot_a, self.bot_p)
+
     def z_top(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return self._lerp(y, self.top_a, self.top_p) - self.cup_top * self.bump(x, y)
+        return self.plate(y, "top") - self.cup_top * self.bump(x, y)
 
     def z_bot(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return -self._lerp(y, self.bot_a, self.bot_p) + self.cup_bot * self.bump(x, y)
+        return self.plate(y, "bottom") + self.cup_bot * self.bump(x, y)
 
     def heights(self) -> dict[str, float]:
         """Anterior, middle, posterior heights (mm) between the keypoints."""

@@ -40,15 +40,16 @@ def render_phantom(options: PhantomOptions) -> PhantomVolume:
     return render_volume(options)
 
 
-ADDED_OPTIONS = {"degeneration": "none"}
+ADDED_OPTIONS = ("degeneration",)  # options that came after the first phantoms were made
 
 
 def uid_key(options: PhantomOptions) -> str:
     """Entropy for the UIDs: the seed and every option that changes the images."""
     data = {k: v for k, v in options.to_dict().items() if k not in ("format", "preview")}
-    for key, default in ADDED_OPTIONS.items():  # options added later count only when set: older phantoms
-        if data.get(key) == default:              # keep their UIDs
-            data.pop(key)
+    defaults = PhantomOptions().to_dict()
+    for key in ADDED_OPTIONS:  # an option added later counts only when set: older phantoms keep their UIDs
+        if data[key] == defaults[key]:
+            del data[key]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
