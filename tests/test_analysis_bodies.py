@@ -38,6 +38,39 @@ def test_no_lobe_without_a_body_sized_circle() -> None:
     assert _row_lobes(_ring((60, 60), (30, 30), 5), half_ap=30, half_lat=30, h=1.0) == []
 
 
+def _section(shape: tuple[int, int], parts: list[tuple[tuple[int, int], float, float, float]]) -> np.ndarray:
+    """Soft tissue (40 HU) with filled rings: (centre, outer radius, wall HU, inside HU), painted in order."""
+    section = np.full(shape, 40.0)
+    for centre, radius, wall, inside in parts:
+        section[_disc(shape, centre, radius)] = wall
+        section[_disc(shape, centre, radius - 2)] = inside
+    return section
+
+
+def test_an_osteoporotic_body_open_at_the_cortical_level_is_found_in_front_of_its_canal() -> None:
+    # A lumbar body (radius 18 mm) whose thin cortex reads 200 HU after 3 mm slices, marrow 90 HU, in
+    # front of a canal (cord and fluid 20 HU) closed by a 600 HU arch. At the cortical level only the
+    # canal's ring closes, and it used to pass for the body (3 mm osteoporotic phantoms: every lumbar
+    # body placed ~30 mm back, in the canal).
+    shape = (86, 81)  # ap from the front, lat; the curve at ap 60 (in the canal), lat 40
+    section = _section(shape, [((29, 40), 18, 200.0, 90.0), ((58, 40), 11, 600.0, 20.0)])
+    lobes = _row_lobes(section, half_ap=60, half_lat=40, h=1.0)
+    front = max(lobes, key=lambda lobe: lobe.score)
+    assert abs(front.ap - (29 - 60)) <= 2 and abs(front.lat) <= 1
+
+
+@pytest.mark.parametrize("marrow,fat", [(200.0, 4), (40.0, 4), (40.0, 1)])
+def test_a_contrast_filled_aorta_in_front_of_a_body_is_not_taken_for_it(marrow: float, fat: int) -> None:
+    # A body with a cortical ring (dark marrow too: 40 HU, as dark as a canal) and, fat mm in front of
+    # it, a contrast-filled aorta (200 HU, radius 11 mm) on its midline: the body stays the front lobe.
+    shape = (86, 81)
+    body_centre = 8 + 2 * 11 + fat + 16  # the aorta spans ap 8-30, then fat, then the body (radius 16)
+    section = _section(shape, [((body_centre, 40), 16, 600.0, marrow), ((19, 40), 11, 200.0, 200.0)])
+    lobes = _row_lobes(section, half_ap=60, half_lat=40, h=1.0)
+    front = max(lobes, key=lambda lobe: lobe.score)
+    assert abs(front.ap - (body_centre - 60)) <= 2
+
+
 def test_track_keeps_to_the_body_and_leaves_out_rows_where_only_the_canal_shows() -> None:
     body, canal = _Lobe(-30.0, 0.0, 2.0), _Lobe(-5.0, 0.0, 1.0)
     rows: list[list[_Lobe]] = [[body, canal]] * 40 + [[]] * 8 + [[body, canal]] * 40 + [[canal]] * 12

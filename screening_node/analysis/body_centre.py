@@ -64,16 +64,37 @@ def _row_lobes(section: np.ndarray, half_ap: int, half_lat: int, h: float) -> li
     behind the body, as wide as a thoracic body (radius ~14 mm). A lobe is a local maximum of the
     inscribed-circle radius at least BODY_LOBE_SHARE as deep as the deepest one, near the curve's
     midline. The front lobe is the body's; a lobe with a cortical wall on the midline in front of it is
-    the canal behind a body whose ring did not close (cut by the edge of the field of view).
+    the canal behind a body whose ring did not close (cut by the edge of the field of view). When the
+    front lobe is the canal behind an osteoporotic body whose ring closes only at BODY_RING_LOW_HU,
+    that body is put in front of it (_body_before_canal).
     """
     cortex = section > T.CORTEX_LOW_HU
+    centres, depth = _lobe_centres(cortex, half_lat, h)
+    scores = [T.TRACK_FRONT_SCORE if k == 0 else T.TRACK_OTHER_SCORE for k in range(len(centres))]
+    for k, (i, j) in enumerate(centres):
+        if _bone_ahead(cortex, i, j, float(depth[i, j]), h):
+            scores[k] = T.TRACK_CUT_SCORE
+    if centres:
+        body = _body_before_canal(section, centres[0], float(depth[centres[0]]), half_lat, h)
+        if body is not None:
+            centres.insert(0, body)
+            scores = [T.TRACK_FRONT_SCORE, T.TRACK_OTHER_SCORE] + scores[1:]
+    lobes = []
+    for (i, j), score in zip(centres, scores):
+        lat = (j - half_lat) * h
+        lobes.append(_Lobe((i - half_ap) * h, lat, score - T.TRACK_LAT_COST * abs(lat)))
+    return lobes
+
+
+def _lobe_centres(cortex: np.ndarray, half_lat: int, h: float) -> tuple[list[tuple[int, int]], np.ndarray]:
+    """Centres (ap, lat index) of the lobes the cortex mask encloses, front to back, and the depth map (mm)."""
     if cortex.sum() < 10:
-        return []
+        return [], np.zeros(cortex.shape)
     filled = ndimage.binary_fill_holes(ndimage.binary_closing(cortex, np.ones((3, 3), bool), iterations=1))
     depth = ndimage.distance_transform_edt(filled) * h
     deepest = float(depth.max())
     if deepest < T.BODY_RING_MIN_RADIUS_MM:
-        return []
+        return [], depth
     size = 2 * int(T.BODY_RING_MIN_RADIUS_MM / h) + 1
     peaks = (depth == ndimage.maximum_filter(depth, size=size)) & (
         depth >= max(T.BODY_RING_MIN_RADIUS_MM, T.BODY_LOBE_SHARE * deepest))
@@ -84,15 +105,41 @@ def _row_lobes(section: np.ndarray, half_ap: int, half_lat: int, h: float) -> li
         key = int(i * h // T.BODY_RING_MIN_RADIUS_MM)
         if key not in found or abs(j - half_lat) < abs(found[key][1] - half_lat):
             found[key] = (int(i), int(j))
-    centres = sorted(found.values())
-    lobes = []
-    for k, (i, j) in enumerate(centres):
-        score = T.TRACK_FRONT_SCORE if k == 0 else T.TRACK_OTHER_SCORE
-        if _bone_ahead(cortex, i, j, float(depth[i, j]), h):
-            score = T.TRACK_CUT_SCORE
-        lat = (j - half_lat) * h
-        lobes.append(_Lobe((i - half_ap) * h, lat, score - T.TRACK_LAT_COST * abs(lat)))
-    return lobes
+    return sorted(found.values()), depth
+
+
+def _body_before_canal(section: np.ndarray, lobe: tuple[int, int], radius: float, half_lat: int,
+                       h: float) -> tuple[int, int] | None:
+    """Centre of the body in front of a front lobe that is the canal, or None when the lobe is no canal.
+
+    A thin osteoporotic cortex blurred by 3 mm slices leaves the body's ring open at the cortical
+    level while the pedicles and laminae close the canal's, so the canal is the front lobe. It is
+    the canal when its middle is dark (CANAL_MAX_HU: cord and fluid, not marrow), a wall crosses
+    the midline in front of it at BODY_RING_LOW_HU, and a lobe enclosed at that level adjoins it
+    there (CANAL_BODY_GAP_MM; a contrast-filled aorta in front of a body is set off by fat) as a
+    ring, darker inside than its wall (a contrast-filled vessel is solid at that level).
+    """
+    i, j = lobe
+    if _middle_hu(section, i, j, radius, h) > T.CANAL_MAX_HU:
+        return None
+    low = section > T.BODY_RING_LOW_HU
+    if not _bone_ahead(low, i, j, radius, h):
+        return None
+    centres, depth = _lobe_centres(low, half_lat, h)
+    ahead = [(a, b) for a, b in centres if a < i - radius / h]  # centres in front of the canal's circle
+    if not ahead:
+        return None
+    a, b = ahead[-1]  # the nearest lobe in front
+    gap = float(np.hypot(a - i, b - j)) * h - float(depth[a, b]) - radius
+    if gap > T.CANAL_BODY_GAP_MM or _middle_hu(section, a, b, float(depth[a, b]), h) >= T.BODY_RING_LOW_HU:
+        return None  # set off from the canal, or solid at the ring's level: a contrast-filled vessel
+    return a, b
+
+
+def _middle_hu(section: np.ndarray, i: int, j: int, radius: float, h: float) -> float:
+    """Mean HU over the middle of a lobe: a square half its inscribed circle's radius to each side."""
+    r = max(1, int(0.5 * radius / h))
+    return float(section[max(0, i - r):i + r + 1, max(0, j - r):j + r + 1].mean())
 
 
 def _bone_ahead(cortex: np.ndarray, i: int, j: int, radius: float, h: float) -> bool:
