@@ -237,6 +237,20 @@ def test_a_body_flanked_on_both_sides_is_s1_whatever_the_count_from_t12() -> Non
     assert _sacrum(bodies, pelvis_l5, rib, None, both) == 5
 
 
+def test_the_rib_cage_below_a_rib_free_c7_is_no_sacrum() -> None:
+    from screening_node.analysis.labelling import _sacrum
+    # A chest field (3 mm, severe, seed 5, case 11): C6 cut, C7 without ribs, then T1-T10 and a cut T11,
+    # all flanked by ribs far past the pelvis reach. No rib-free body below them, so no T12; the run of
+    # "pelvic" bodies below the rib-free C7 used to make T1 the S1 (C6, C7 labelled L4, L5).
+    bodies = [_body(None, 6, cut=True), _body(6, 25)] + [_body(a, a + 21) for a in range(25, 235, 21)]
+    bodies.append(_body(235, None, cut=True))
+    pelvis = [False, False] + [True] * 11
+    rib = [False, False] + [True] * 11
+    assert _sacrum(bodies, pelvis, rib, None, pelvis) is None
+    # the sacrum itself: five flanked segments (the last cut) below a rib-free L5 stay S1 at index 2
+    assert _sacrum(bodies[:7], pelvis[:7], [False] * 7, None, pelvis[:7]) == 2
+
+
 @pytest.mark.parametrize("right_mm, one_sided", [(80.0, False), (30.0, True)])
 def test_an_s1_flanked_on_one_side_only_lowers_the_label_confidence(right_mm: float, one_sided: bool) -> None:
     """The last body carries pelvic bone 80 mm out to the left; to the right 80 mm (alae and ilia: S1)

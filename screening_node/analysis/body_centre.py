@@ -117,7 +117,7 @@ def _body_before_canal(section: np.ndarray, lobe: tuple[int, int], radius: float
     the canal when its middle is dark (CANAL_MAX_HU: cord and fluid, not marrow), a wall crosses
     the midline in front of it at BODY_RING_LOW_HU, and a lobe enclosed at that level adjoins it
     there (CANAL_BODY_GAP_MM; a contrast-filled aorta in front of a body is set off by fat) as a
-    ring, darker inside than its wall (a contrast-filled vessel is solid at that level).
+    ring, darker inside than at its rim (a contrast-filled vessel is not).
     """
     i, j = lobe
     if _middle_hu(section, i, j, radius, h) > T.CANAL_MAX_HU:
@@ -131,8 +131,9 @@ def _body_before_canal(section: np.ndarray, lobe: tuple[int, int], radius: float
         return None
     a, b = ahead[-1]  # the nearest lobe in front
     gap = float(np.hypot(a - i, b - j)) * h - float(depth[a, b]) - radius
-    if gap > T.CANAL_BODY_GAP_MM or _middle_hu(section, a, b, float(depth[a, b]), h) >= T.BODY_RING_LOW_HU:
-        return None  # set off from the canal, or solid at the ring's level: a contrast-filled vessel
+    radius_ahead = float(depth[a, b])
+    if gap > T.CANAL_BODY_GAP_MM or _middle_hu(section, a, b, radius_ahead, h) >= _rim_hu(section, a, b, radius_ahead, h):
+        return None  # set off from the canal, or no darker inside than at its rim: a contrast-filled vessel
     return a, b
 
 
@@ -140,6 +141,14 @@ def _middle_hu(section: np.ndarray, i: int, j: int, radius: float, h: float) -> 
     """Mean HU over the middle of a lobe: a square half its inscribed circle's radius to each side."""
     r = max(1, int(0.5 * radius / h))
     return float(section[max(0, i - r):i + r + 1, max(0, j - r):j + r + 1].mean())
+
+
+def _rim_hu(section: np.ndarray, i: int, j: int, radius: float, h: float) -> float:
+    """Mean HU on the rim of a lobe's inscribed circle (from 2 mm inside to 1 mm outside its radius):
+    a body's cortex there is brighter than its marrow; a contrast-filled vessel is no brighter at its edge."""
+    ap, lat = np.ogrid[:section.shape[0], :section.shape[1]]
+    d = np.hypot(ap - i, lat - j) * h
+    return float(section[(d >= radius - 2.0) & (d <= radius + 1.0)].mean())
 
 
 def _bone_ahead(cortex: np.ndarray, i: int, j: int, radius: float, h: float) -> bool:

@@ -64,9 +64,9 @@ BODY_AHEAD_WALL_SHARE = 0.7   # ... as a row of the strip that is mostly cortex 
 BODY_RING_LOW_HU = 150.0    # a thin osteoporotic cortex blurred by 3 mm slices reads 150-250 HU: the body's ring opens
                             # at CORTEX_LOW_HU while the denser pedicles and laminae still close the canal's, which
                             # then passes for the body. At this level the body's ring closes (muscle, disc, fat and
-                            # osteoporotic marrow stay below it, so it is a ring, darker inside), while a contrast-
-                            # filled vessel is solid: it is looked at only to find the body in front of a dark lobe
-                            # (the canal) ...
+                            # osteoporotic marrow stay below it: a ring, darker inside than at its rim), while a
+                            # contrast-filled vessel is solid (no brighter at its rim): it is looked at only to find
+                            # the body in front of a dark lobe (the canal) ...
 CANAL_MAX_HU = 60.0         # ... whose middle is this dark (cord and fluid 0-40 HU; marrow >= 50-80 even osteoporotic,
                             # so a dark-marrow body can pass: it then also needs a wall and an adjoining lobe ahead) ...
 CANAL_BODY_GAP_MM = 3.0     # ... and the body's filled ring adjoins the canal's: their inscribed circles are at most
@@ -153,6 +153,10 @@ PARASAGITTAL_MM = 5.0       # corner endplates are also read on sagittal planes 
                             # 5 mm wide, so the three do not overlap; a T1 body is ~25 mm wide); the median row is kept
 ENDPLATE_TILT_MM = 5.0      # anterior/posterior endplate points lie within this of the middle one (along rows)
 ENDPLATE_MIN_STEP_HU = 8.0  # an endplate edge rises at least this many HU per mm
+RADIODENSE_HU = 2500.0      # denser than any bone (cortex reads <= ~2000 HU even on 1 mm slices): bone cement made
+                            # radiopaque (2500-3500 HU) or metal (titanium, steel: the 12-bit scale's 3071 and beyond)
+RADIODENSE_MIN_MM3 = 20.0   # this much in a body is cement or a screw (a 6 mm screw holds 28 mm3 per mm of length),
+                            # not noise on a cortex
 CUT_BODY_MAX_MM = 30        # a body cut by the field of view is looked for at most this far from its disc
 FOV_MARGIN_MM = 3.0         # a body whose endplate is closer than this to the volume end is cut by the FOV
 
@@ -179,3 +183,5 @@ MIRROR_AGREE_MM = 6.0        # neighbouring vertebrae's axes agree within this w
 LUMBAR_COUNT = 5
 LUMBAR_MIN_PITCH_MM = 28.0  # disc to disc of a lumbar vertebra (L1 ~ 30-35 mm); cervical ones are <= ~20 mm
 SACRUM_TRAILING_BODIES = 3  # sacral segments / coccyx below the pelvis that may end a long field of view
+SACRUM_MAX_BODIES = 6  # a pelvic run holds the five sacral segments (one may split in two on a 3 mm scan): a longer
+                       # run of flanked bodies is a chest field's rib cage above them (T1-T11 seen from C7)
