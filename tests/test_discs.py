@@ -107,3 +107,20 @@ def test_two_marrow_centres_in_one_interval_are_two_bodies() -> None:
     # nor is a split kept that leaves a part shorter than the smallest vertebra's pitch
     assert _between_marrow_centres([_Dip(145, 90.0, 0.95, 9.0), _Dip(149, 40.0, 1.0, 3.0),
                                     _Dip(165, 90.0, 0.95, 9.0)], 141, 176) is None
+
+
+def test_past_the_last_disc_found_a_disc_lies_between_two_marrow_centres_one_pitch_apart() -> None:
+    # Top of a 3 mm osteopenic trunk phantom (fast seed 4, case 29), measured: the upper thoracic discs
+    # leave no dip of their own above row 106, but the marrow centres of T3 (78) and T4 (96) do, and past
+    # T3 the discs show again (47, 31, 13). The window beyond 106 (one pitch, ~21 rows, up) held no dip,
+    # so C6-T3 were one body cut by the field and the levels above T4 were lost.
+    confident = [169, 189, 213, 237, 263, 289, 319, 351, 383, 418, 454]
+    weak = [_Dip(13, 24.0, 0.61, 5.0), _Dip(47, 18.0, 0.89, 3.0), _Dip(61, 72.0, 0.92, 12.0),
+            _Dip(78, 78.0, 0.98, 8.0), _Dip(96, 106.0, 0.98, 9.0), _Dip(106, 58.0, 0.74, 3.0),
+            _Dip(117, 107.0, 1.0, 10.0), _Dip(127, 28.0, 0.65, 3.0), _Dip(137, 105.0, 0.99, 8.0),
+            _Dip(146, 42.0, 0.64, 3.0), _Dip(158, 107.0, 0.98, 10.0), _Dip(31, 14.0, 0.63, 2.0)]
+    weak += [_Dip(r, 120.0, 0.4, 5.0) for r in confident]
+    valid = np.ones(480, bool)
+    walls = np.full(480, 300.0)
+    found = _fill_gaps(confident, weak, valid, walls)
+    assert [r for r in found if r < 110] == [13, 31, 47, 70, 87, 106]

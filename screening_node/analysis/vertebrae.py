@@ -181,13 +181,13 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
         # intervals at that end, filled ones included (the pitch changes slowly, and the confident discs
         # may all lie in a taller region of the spine, e.g. the lumbar one of a thin-sliced chest).
         p0, p1 = _end_pitches(out)
-        windows = [(out[0] - 1.3 * p0, out[0] - 0.6 * p0, out[0] - p0),
-                   (out[-1] + 0.6 * p1, out[-1] + 1.3 * p1, out[-1] + p1)]
+        windows = [(out[0] - 1.3 * p0, out[0] - 0.6 * p0, out[0] - p0, p0),
+                   (out[-1] + 0.6 * p1, out[-1] + 1.3 * p1, out[-1] + p1, p1)]
         added = False
         for a, b in zip(out[:-1], out[1:]):
             p = pitch(a, b)
             if b - a > 1.5 * p:
-                windows.append((a + 0.6 * p, b - 0.6 * p, None))
+                windows.append((a + 0.6 * p, b - 0.6 * p, None, p))
             else:
                 # Thin upper thoracic discs on 3 mm slices are rarely confident, so the pitch may come
                 # from the taller lower spine and hide a missed disc: where a dip breaks the lateral
@@ -203,9 +203,17 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
                 if split is not None and split not in out:
                     out.append(split)
                     added = True
-        for lo, hi, expected in windows:
+        for lo, hi, expected, local in windows:
             lo, hi = max(lo, first), min(hi, last)
             cands = [d for d in weak if lo <= d.row <= hi and d.row not in out]
+            between = _marrow_midpoint(weak, lo, hi, local)
+            if between is not None and between not in out and not any(
+                    d.width < T.MARROW_DIP_MIN_WIDTH_MM and d.wall_ratio <= T.DISC_FILL_WALL_RATIO for d in cands):
+                # No dip of a disc's shape here, but two bodies' marrow centres one pitch apart straddle it
+                # (thin upper thoracic discs on 3 mm slices): a broad candidate would be a marrow centre.
+                out.append(between)
+                added = True
+                continue
             if cands:
                 out.append(_likeliest_disc(cands, expected))
                 added = True
@@ -249,6 +257,17 @@ def _between_marrow_centres(weak: list[_Dip], a: int, b: int) -> int | None:
     disc = max(narrow, key=lambda d: d.sharpness).row if narrow else int(round(0.5 * (upper.row + lower.row)))
     # each part at least the smallest vertebra's pitch
     return disc if min(disc - a, b - disc) >= T.DISC_MIN_SPACING_MM else None
+
+
+def _marrow_midpoint(weak: list[_Dip], lo: float, hi: float, pitch: float) -> int | None:
+    """Halfway between two consecutive marrow centres (broad dips) about one pitch apart, when that lies in
+    the window lo..hi, or None."""
+    broad = sorted(d.row for d in weak if d.width >= T.MARROW_DIP_MIN_WIDTH_MM)
+    for u, w in zip(broad[:-1], broad[1:]):
+        mid = int(round(0.5 * (u + w)))
+        if lo <= mid <= hi and 0.6 * pitch <= w - u <= 1.4 * pitch:
+            return mid
+    return None
 
 
 def _end_pitches(discs: list[int]) -> tuple[float, float]:
