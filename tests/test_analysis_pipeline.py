@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from scipy import ndimage
 
 from screening_node.analysis.evaluate_metrics import compare, summarize
 from screening_node.analysis.evaluate_truth import load_truth
@@ -117,6 +118,42 @@ def test_thick_slices_reconstructed_closer_are_not_measured_either(tmp_path):
     assert [v for v in result.vertebrae if v.label is not None]  # still localised and labelled
     assert all(v.grade is None and v.heights_mm is None for v in result.vertebrae)
     assert all(v.reason for v in result.vertebrae)
+
+
+def _with_implant(phantom: Path, level: str, kind: str) -> sitk.Image:
+    """The phantom CT with bone cement filling one body (vertebroplasty, 2800 HU) or a titanium pedicle
+    screw (6 mm, 3071 HU: the top of the 12-bit scale) driven through its right pedicle into the body."""
+    ct = sitk.ReadImage(str(phantom / "ct.nii.gz"), sitk.sitkFloat32)
+    hu = sitk.GetArrayFromImage(ct)
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(phantom / "labels.nii.gz")))
+    truth = json.loads((phantom / "truth.json").read_text())
+    body = labels == next(v["mask_label"] for v in truth["vertebrae"] if v["label"] == level)
+    if kind == "cement":
+        hu[ndimage.binary_erosion(body, iterations=2)] = 2800.0
+    else:  # a screw from 12 mm right of the body's centre, back to front through the body's posterior half
+        z, y, x = (int(round(c)) for c in ndimage.center_of_mass(body))
+        spacing = ct.GetSpacing()
+        zz, yy, xx = np.ogrid[:hu.shape[0], :hu.shape[1], :hu.shape[2]]
+        across = ((zz - z) * spacing[2]) ** 2 + ((xx - (x - int(round(12 / spacing[0])))) * spacing[0]) ** 2
+        hu[(across <= 9.0) & (yy >= y) & (yy <= y + int(round(45 / spacing[1])))] = 3071.0
+    out = sitk.GetImageFromArray(hu)
+    out.CopyInformation(ct)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["cement", "screw"])
+def test_a_cemented_or_screwed_body_is_labelled_but_not_measured(phantom, analysed, tmp_path, kind):
+    # Cement in the crushed L3 read as endplates and walls (a cemented phantom L1 came out a grade-2
+    # crush of the wrong heights); a treated or instrumented body is set aside with its reason.
+    from screening_node.analysis.implants import TREATED_REASON
+    result = analyze_volume(_with_implant(phantom, "L3", kind), tmp_path)
+    by_label = {v.label: v for v in result.vertebrae}
+    l3 = by_label["L3"]
+    assert not l3.assessable and l3.grade is None and l3.heights_mm is None and l3.reason == TREATED_REASON
+    assert any(n.startswith("L3: ") and "cement or metal" in n for n in result.notes), result.notes
+    untreated = {v.label: v for v in analysed[0].vertebrae}
+    for level in ("L1", "L2", "L4"):  # the other bodies are measured as before (L2 and L4 were L3's neighbours)
+        assert by_label[level].assessable and by_label[level].grade == untreated[level].grade
 
 
 def test_neural_engine_is_refused_plainly(tmp_path):

@@ -19,6 +19,7 @@ import SimpleITK as sitk
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.centreline import resample_by_arclength
 from screening_node.analysis.genant import genant
+from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.results import GRADED_LEVELS, HEIGHT_KEYPOINTS, KEYPOINT_NAMES, StudyResult, Vertebra
 from screening_node.analysis.stages import Engine, get_engine
 from screening_node.analysis.straighten import Straightened
@@ -113,6 +114,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
         bodies, _ = eng.bodies(st)
     if not bodies:
         raise NotAssessable("no vertebral body could be separated along the spine")
+    bodies, treated = set_aside_treated(st, bodies)
     too_coarse = _too_coarse_to_measure(image, st, slice_thickness_mm)
     if too_coarse is not None:  # localised and labelled, but no height is trusted
         bodies = [dataclasses.replace(b, keypoints=None, reason=b.reason if b.cut_by_fov else too_coarse)
@@ -136,8 +138,9 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     reported = [v for v in vertebrae if v.label is not None and v.label in GRADED_LEVELS and v.assessable]
     status = "reported" if reported else "not_assessable"
     reason = None if reported else too_coarse or "no labelled thoracic or lumbar vertebra could be measured"
+    notes = list(lab.notes) + [treated_note(lab.labels[i], volume) for i, volume in treated.items()]
     return StudyResult(status=status, reason=reason, engine=eng.name, vertebrae=tuple(vertebrae), input=inp,
-                       timings_s=timer.timings, notes=tuple(lab.notes), body_mask_path=body_mask_path)
+                       timings_s=timer.timings, notes=tuple(notes), body_mask_path=body_mask_path)
 
 
 def spacing_along_spine(image: sitk.Image, st: Straightened, slice_thickness_mm: float | None = None) -> float:
