@@ -267,6 +267,8 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
         start -= 1
     if start == 0 or rib[start - 1]:
         return None  # pelvic-looking bone below a rib-bearing body: a chest crop's ribs, not a sacrum
+    if end - start + 1 > T.SACRUM_MAX_BODIES:
+        return None  # longer than any sacrum: the ribs of a chest field below a rib-free C7
     if both_sides[start]:
         return start
     if counted is not None and start <= counted <= end:
