@@ -130,8 +130,8 @@ def _body_before_canal(section: np.ndarray, lobe: tuple[int, int], radius: float
     if not ahead:
         return None
     a, b = ahead[-1]  # the nearest lobe in front
-    gap = float(np.hypot(a - i, b - j)) * h - float(depth[a, b]) - radius
     radius_ahead = float(depth[a, b])
+    gap = float(np.hypot(a - i, b - j)) * h - radius_ahead - radius
     if gap > T.CANAL_BODY_GAP_MM or _middle_hu(section, a, b, radius_ahead, h) >= _rim_hu(section, a, b, radius_ahead, h):
         return None  # set off from the canal, or no darker inside than at its rim: a contrast-filled vessel
     return a, b

@@ -2,7 +2,7 @@
 
 Vertebroplasty / kyphoplasty cement (PMMA made radiopaque with barium or zirconia) and pedicle
 screws fill a body with material far denser than any bone. Its edges read as endplates and walls,
-so heights measured there are meaningless (a cemented phantom L3 read as a crush fracture). Such a
+so heights measured there are meaningless (a cemented phantom L1 read as a grade-2 crush). Such a
 body is still found and labelled but not measured, with the reason in its result and in the notes.
 """
 

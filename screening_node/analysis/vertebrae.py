@@ -203,10 +203,10 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
                 if split is not None and split not in out:
                     out.append(split)
                     added = True
-        for lo, hi, expected, local in windows:
+        for lo, hi, expected, window_pitch in windows:
             lo, hi = max(lo, first), min(hi, last)
             cands = [d for d in weak if lo <= d.row <= hi and d.row not in out]
-            between = _marrow_midpoint(weak, lo, hi, local)
+            between = _marrow_midpoint(weak, lo, hi, window_pitch)
             if between is not None and between not in out and not any(
                     d.width < T.MARROW_DIP_MIN_WIDTH_MM and d.wall_ratio <= T.DISC_FILL_WALL_RATIO for d in cands):
                 # No dip of a disc's shape here, but two bodies' marrow centres one pitch apart straddle it
