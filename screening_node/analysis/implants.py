@@ -14,7 +14,7 @@ import numpy as np
 
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.straighten import Straightened
-from screening_node.analysis.vertebrae import BodyFinding
+from screening_node.analysis.vertebrae import BodyFinding, body_block
 
 TREATED_REASON = ("radiodense material (bone cement or metal) in the body: a treated or instrumented vertebra "
                   "is not measured")
@@ -26,14 +26,9 @@ def radiodense_mm3(st: Straightened, body: BodyFinding) -> float:
     The box spans the body's rows between its discs (12 rows either side of its centre where a disc
     is not in view), its anterior-posterior extent and its lateral half-width.
     """
-    v = st.volume
     h = st.step_mm
-    r0 = int(body.top_disc) if body.top_disc is not None else int(body.centre_row) - 12
-    r1 = int(body.bottom_disc) if body.bottom_disc is not None else int(body.centre_row) + 12
-    a0, a1 = (st.half_ap + int(round(x / h)) for x in body.ap_range)
     half = max(1, int(round(body.lat_half_width / h)))
-    box = v[max(0, r0):max(0, r1 + 1), max(0, a0):max(0, a1 + 1),
-            max(0, st.half_lat - half):st.half_lat + half + 1]
+    box = body_block(st, body, body.ap_range)[:, :, max(0, st.half_lat - half):st.half_lat + half + 1]
     return float(np.count_nonzero(box > T.RADIODENSE_HU)) * h ** 3
 
 

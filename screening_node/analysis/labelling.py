@@ -17,7 +17,7 @@ from scipy import ndimage
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.results import LEVELS
 from screening_node.analysis.straighten import Straightened
-from screening_node.analysis.vertebrae import BodyFinding
+from screening_node.analysis.vertebrae import BodyFinding, body_block
 
 
 @dataclass(frozen=True)
@@ -26,17 +26,6 @@ class Labelling:
     confidence: float
     notes: list[str]
     evidence: list[dict[str, float]]
-
-
-def _body_block(st: Straightened, body: BodyFinding, ap: tuple[float, float], rows_below: int = 0) -> np.ndarray:
-    """The labelling volume over the body's rows (plus rows_below) and the ap range (mm from the curve)."""
-    v = st.volume
-    h = st.step_mm
-    r0 = int(body.top_disc if body.top_disc is not None else body.centre_row - 12)
-    r1 = int(body.bottom_disc if body.bottom_disc is not None else body.centre_row + 12) + rows_below
-    r0, r1 = max(0, r0), min(v.shape[0], r1 + 1)
-    a0, a1 = max(0, int(st.half_ap + ap[0] / h)), min(v.shape[1], int(st.half_ap + ap[1] / h) + 1)
-    return v[r0:r1, a0:a1, :]
 
 
 def midlines(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
@@ -65,7 +54,7 @@ def mirror_axis(st: Straightened, body: BodyFinding, ap: tuple[float, float]) ->
     """The lateral shift (mm from the curve, within MIRROR_MAX_SHIFT_MM) that best correlates the
     vertebra's section (averaged over its rows, MIRROR_HALF_WIDTH_MM to each side) with its mirror
     image, and that correlation (-1 when none could be judged)."""
-    block = _body_block(st, body, ap)
+    block = body_block(st, body, ap)
     if block.size == 0:
         return 0.0, -1.0
     h = st.step_mm
@@ -101,7 +90,7 @@ def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], 
     unknown, at least the value given).
     """
     h = st.step_mm
-    block = _body_block(st, body, ap, rows_below)
+    block = body_block(st, body, ap, rows_below)
     if block.size == 0:
         return 0.0, 0.0, False, False
     outside = (block <= T.OUTSIDE_FOV_HU).all(axis=0)  # never inside the scanned field

@@ -19,7 +19,7 @@ import SimpleITK as sitk
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.centreline import resample_by_arclength
 from screening_node.analysis.genant import genant
-from screening_node.analysis.implants import TREATED_REASON, set_aside_treated, treated_note
+from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.results import GRADED_LEVELS, HEIGHT_KEYPOINTS, KEYPOINT_NAMES, StudyResult, Vertebra
 from screening_node.analysis.stages import Engine, get_engine
 from screening_node.analysis.straighten import Straightened
@@ -114,11 +114,11 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
         bodies, _ = eng.bodies(st)
     if not bodies:
         raise NotAssessable("no vertebral body could be separated along the spine")
-    bodies, treated = set_aside_treated(st, bodies)
     too_coarse = _too_coarse_to_measure(image, st, slice_thickness_mm)
     if too_coarse is not None:  # localised and labelled, but no height is trusted
-        bodies = [dataclasses.replace(b, keypoints=None, reason=b.reason if b.cut_by_fov or b.reason == TREATED_REASON
-                                      else too_coarse) for b in bodies]
+        bodies = [dataclasses.replace(b, keypoints=None, reason=b.reason if b.cut_by_fov else too_coarse)
+                  for b in bodies]
+    bodies, treated = set_aside_treated(st, bodies)  # after: a treated body's reason holds on any scan
     with timer.stage("labelling"):
         h = T.LABEL_STEP_MM  # ribs and pelvis are judged on a wider, coarser straightened volume
         wide = eng.straighten(image, pts, int(T.STRAIGHT_HALF_AP_MM / h), int(T.LABEL_HALF_LAT_MM / h), array, h)

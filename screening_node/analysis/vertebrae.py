@@ -32,6 +32,18 @@ class BodyFinding:
     cut_by_fov: bool = False  # the field of view ends inside this body (only part of it is in view)
 
 
+def body_block(st: Straightened, body: BodyFinding, ap: tuple[float, float], rows_below: int = 0) -> np.ndarray:
+    """The straightened volume over the body's rows, from disc to disc (12 rows from its centre where a disc
+    is not in view; plus rows_below), within the ap range (mm from the curve), every lateral column."""
+    v = st.volume
+    h = st.step_mm
+    r0 = int(body.top_disc if body.top_disc is not None else body.centre_row - 12)
+    r1 = int(body.bottom_disc if body.bottom_disc is not None else body.centre_row + 12) + rows_below
+    r0, r1 = max(0, r0), min(v.shape[0], r1 + 1)
+    a0, a1 = max(0, int(st.half_ap + ap[0] / h)), min(v.shape[1], int(st.half_ap + ap[1] / h) + 1)
+    return v[r0:r1, a0:a1, :]
+
+
 def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
     """Discs and bodies along the straightened axis; returns bodies cranial -> caudal and the core profile."""
     v = st.volume
@@ -115,6 +127,11 @@ class _Dip:
     depth: float       # HU below the lower of the endplates beside it
     wall_ratio: float  # the lateral walls there, as a fraction of their level around it
     width: float = 0.0  # rows at half depth (0: unknown)
+
+    @property
+    def broad(self) -> bool:
+        """At least MARROW_DIP_MIN_WIDTH_MM wide at half depth: a body's fatty marrow centre, not a disc."""
+        return self.width >= T.MARROW_DIP_MIN_WIDTH_MM
 
     @property
     def sharpness(self) -> float:
@@ -206,14 +223,14 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
         for lo, hi, expected, window_pitch in windows:
             lo, hi = max(lo, first), min(hi, last)
             cands = [d for d in weak if lo <= d.row <= hi and d.row not in out]
-            between = _marrow_midpoint(weak, lo, hi, window_pitch)
-            if between is not None and between not in out and not any(
-                    d.width < T.MARROW_DIP_MIN_WIDTH_MM and d.wall_ratio <= T.DISC_FILL_WALL_RATIO for d in cands):
-                # No dip of a disc's shape here, but two bodies' marrow centres one pitch apart straddle it
-                # (thin upper thoracic discs on 3 mm slices): a broad candidate would be a marrow centre.
-                out.append(between)
-                added = True
-                continue
+            if not any(not d.broad and d.wall_ratio <= T.DISC_FILL_WALL_RATIO for d in cands):
+                # No dip of a disc's shape here, but two bodies' marrow centres one pitch apart may straddle
+                # it (thin upper thoracic discs on 3 mm slices): a broad candidate would be a marrow centre.
+                between = _marrow_midpoint(weak, lo, hi, window_pitch)
+                if between is not None and between not in out:
+                    out.append(between)
+                    added = True
+                    continue
             if cands:
                 out.append(_likeliest_disc(cands, expected))
                 added = True
@@ -247,13 +264,13 @@ def _between_marrow_centres(weak: list[_Dip], a: int, b: int) -> int | None:
     dip of its own). It is how a disc shows whose lateral walls osteophytes bridge (3 mm slices of a
     degenerate thoracic spine).
     """
-    broad = [d for d in weak if a < d.row < b and d.width >= T.MARROW_DIP_MIN_WIDTH_MM]
+    broad = [d for d in weak if a < d.row < b and d.broad]
     if len(broad) < 2:
         return None
     upper, lower = min(broad, key=lambda d: d.row), max(broad, key=lambda d: d.row)
     if lower.row - upper.row < T.MARROW_CENTRES_APART * (b - a):
         return None
-    narrow = [d for d in weak if upper.row < d.row < lower.row and d.width < T.MARROW_DIP_MIN_WIDTH_MM]
+    narrow = [d for d in weak if upper.row < d.row < lower.row and not d.broad]
     disc = max(narrow, key=lambda d: d.sharpness).row if narrow else int(round(0.5 * (upper.row + lower.row)))
     # each part at least the smallest vertebra's pitch
     return disc if min(disc - a, b - disc) >= T.DISC_MIN_SPACING_MM else None
@@ -262,7 +279,7 @@ def _between_marrow_centres(weak: list[_Dip], a: int, b: int) -> int | None:
 def _marrow_midpoint(weak: list[_Dip], lo: float, hi: float, pitch: float) -> int | None:
     """Halfway between two consecutive marrow centres (broad dips) about one pitch apart, when that lies in
     the window lo..hi, or None."""
-    broad = sorted(d.row for d in weak if d.width >= T.MARROW_DIP_MIN_WIDTH_MM)
+    broad = sorted(d.row for d in weak if d.broad)
     for u, w in zip(broad[:-1], broad[1:]):
         mid = int(round(0.5 * (u + w)))
         if lo <= mid <= hi and 0.6 * pitch <= w - u <= 1.4 * pitch:
