@@ -53,3 +53,46 @@ def test_height_loss_is_a_fraction():
 def test_non_positive_heights_rejected():
     with pytest.raises(ValueError):
         genant(_h(0, 0, 0))
+
+
+def test_one_neighbour_measured_as_two_bodies_does_not_make_a_crush():
+    # 3 mm phantom (fast seed 5, case 4): T4 measured 13.6 / 14.0 / 15.9 mm (truth 15.0 / 14.5 / 16.0),
+    # but the body above it was measured over two bodies (a missed disc, 32.3 mm). Against the mean of
+    # its two adjacent bodies T4 read a crush, grade 2; two bodies each side outvote the one.
+    body = _h(13.57, 14.01, 15.92)
+    assert genant(body, [32.34, 17.33]).grade == 2  # the old reference: the adjacent bodies only
+    g = genant(body, [14.98, 32.34, 17.33, 17.48])
+    assert (g.grade, g.morphology) == (0, "normal")
+
+
+def test_a_crush_still_shows_against_the_median_of_four():
+    g = genant(_h(18, 17.5, 18.2), [25, 26, 26, 27])
+    assert (g.grade, g.morphology) == (2, "crush")
+
+
+def test_the_crush_reference_takes_two_measured_graded_bodies_each_side():
+    from screening_node.analysis.pipeline import _neighbour_posteriors
+
+    def p(x):
+        return None if x is None else _h(x, x, x)
+    heights = [p(10), p(11), None, p(13), p(14), p(15), p(16)]
+    labels = ["C7", "T1", "T2", "T3", "T4", "T5", "T6"]
+    # body 3 (T3): above it T2 is unmeasured and C7 is not graded, only T1 within two places; below T4, T5
+    assert _neighbour_posteriors(heights, labels, 3) == [11, 14, 15]
+    assert _neighbour_posteriors(heights, labels, 6) == [15, 14]
+
+
+def test_heights_no_body_has_are_not_graded():
+    from screening_node.analysis.genant import (MERGED_BODIES_REASON, MIDDLE_TOO_TALL_REASON, OUT_OF_RANGE_REASON,
+                                                implausible_heights)
+    assert implausible_heights(_h(15.0, 14.5, 16.0), [15.5, 16.5]) is None
+    assert implausible_heights(_h(25.0, 15.0, 26.0), [26.0, 26.0]) is None  # biconcave: the middle lowest
+    assert implausible_heights(_h(4.0, 5.0, 5.5)) == OUT_OF_RANGE_REASON
+    # 3 mm phantom (fast seed 7, case 12): T3 measured 13.7 / 19.3 / 15.2 mm (truth 14.8 / 14.2 / 15.6);
+    # graded a grade 2 wedge from a middle endplate found in the disc
+    assert implausible_heights(_h(13.67, 19.34, 15.15), [14.9, 16.1]) == MIDDLE_TOO_TALL_REASON
+    assert implausible_heights(_h(13.67, 17.5, 15.15), [14.9, 16.1]) is None  # within 20 % of the taller wall
+    # fast seed 5, case 10: "T3" measured 32 mm, T3 and T4 with the disc between them not found
+    assert implausible_heights(_h(32.06, 35.01, 32.02), [14.23, 13.95, 14.6, 17.28]) == MERGED_BODIES_REASON
+    # a normal body beside crushed ones is no merged body: the median of four reference heights
+    assert implausible_heights(_h(26.0, 25.0, 26.5), [12.0, 14.0, 25.5, 27.0]) is None

@@ -7,6 +7,7 @@ rules; every band edge is in thresholds.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import median
 from typing import Sequence
 
 from screening_node.analysis import thresholds as T
@@ -33,8 +34,10 @@ def grade_from_loss(loss: float) -> int:
 def genant(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()) -> GenantRead:
     """Grade one body.
 
-    Shape reduction r = 1 - min(h)/max(h); crush reduction = 1 - max(h)/mean(neighbours' h_p)
-    (all heights lower than the neighbours' posterior heights). The larger decides.
+    Shape reduction r = 1 - min(h)/max(h); crush reduction = 1 - max(h)/median(neighbours' h_p)
+    (all heights lower than the neighbours' posterior heights). The larger decides. The median: one
+    neighbour measured too tall (two bodies taken for one where a disc was missed) must not make a
+    normal body a crush fracture when the others agree with it.
     """
     h = {k: float(heights[k]) for k in ("anterior", "middle", "posterior")}
     hmax = max(h.values())
@@ -44,7 +47,7 @@ def genant(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()
     shape_loss = 1.0 - hmin / hmax
     crush_loss = 0.0
     if len(neighbour_posteriors) >= T.CRUSH_MIN_NEIGHBOURS:
-        ref = sum(neighbour_posteriors) / len(neighbour_posteriors)
+        ref = float(median(neighbour_posteriors))
         if ref > 0:
             crush_loss = max(0.0, 1.0 - hmax / ref)
     if crush_loss > shape_loss:
@@ -55,3 +58,28 @@ def genant(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()
         morph = {"anterior": "wedge", "middle": "biconcave", "posterior": "crush"}[lowest]
     grade = grade_from_loss(loss)
     return GenantRead(height_loss=round(loss, 4), grade=grade, morphology=morph if grade > 0 else "normal")
+
+
+OUT_OF_RANGE_REASON = "measured heights outside the plausible range"
+MIDDLE_TOO_TALL_REASON = ("middle height well above both wall heights: an endplate in the middle of the body "
+                          "was not traced")
+MERGED_BODIES_REASON = ("as tall as two of its neighbours: probably two bodies with a disc between them that was "
+                        "not found")
+
+
+def implausible_heights(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()) -> str | None:
+    """Why these heights cannot be graded, or None when they can.
+
+    Grading trusts the three heights; these are the measurements no vertebral body gives, so a wrong
+    trace is reported as such instead of as a fracture (or as a normal body): a height out of the
+    range any body has, a middle far above both walls (endplates are flat or concave, and a fracture
+    lowers the middle first), or a body as tall as two of its neighbours (a missed disc).
+    """
+    h = [float(heights[k]) for k in ("anterior", "middle", "posterior")]
+    if not all(T.BODY_MIN_HEIGHT_MM <= x <= T.BODY_MAX_HEIGHT_MM for x in h):
+        return OUT_OF_RANGE_REASON
+    if h[1] > (1 + T.MIDDLE_MAX_EXCESS) * max(h[0], h[2]):
+        return MIDDLE_TOO_TALL_REASON
+    if neighbour_posteriors and max(h) >= T.MERGED_BODY_RATIO * float(median(neighbour_posteriors)):
+        return MERGED_BODIES_REASON
+    return None

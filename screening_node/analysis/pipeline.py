@@ -18,7 +18,7 @@ import SimpleITK as sitk
 
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.centreline import resample_by_arclength
-from screening_node.analysis.genant import genant
+from screening_node.analysis.genant import genant, implausible_heights
 from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.results import GRADED_LEVELS, HEIGHT_KEYPOINTS, KEYPOINT_NAMES, StudyResult, Vertebra
 from screening_node.analysis.stages import Engine, get_engine
@@ -188,16 +188,15 @@ def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | Non
         reason = b.reason
         hts = heights[i]
         assessable = hts is not None
-        if assessable and not all(T.BODY_MIN_HEIGHT_MM <= h <= T.BODY_MAX_HEIGHT_MM for h in hts.values()):
-            assessable, reason = False, "measured heights outside the plausible range"
+        neighbours = _neighbour_posteriors(heights, labels, i)
+        if hts is not None and (implausible := implausible_heights(hts, neighbours)) is not None:
+            assessable, reason = False, implausible
         if assessable and label is not None and label not in GRADED_LEVELS:
             assessable, reason = False, f"{label} is localised only (grades are for T1-L5)"
         if assessable and label is None:
             assessable, reason = False, "level could not be labelled"
         grade = loss = morph = None
         if assessable and hts is not None:
-            neighbours = [heights[j]["posterior"] for j in (i - 1, i + 1)
-                          if 0 <= j < len(bodies) and heights[j] is not None and labels[j] in GRADED_LEVELS]
             g = genant(hts, neighbours)
             grade, loss, morph = g.grade, g.height_loss, g.morphology
         mask_label = None
@@ -207,6 +206,22 @@ def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | Non
                             centroid_lps_mm=centroid, keypoints_lps_mm=kps_lps[i], heights_mm=hts,  # type: ignore[arg-type]
                             height_loss=loss, grade=grade, morphology=morph, assessable=assessable,
                             reason=None if assessable else reason, mask_label=mask_label))
+    return out
+
+
+def _neighbour_posteriors(heights: list[dict[str, float] | None], labels: list[str | None], i: int) -> list[float]:
+    """Posterior heights of the measured, graded bodies nearest body i: up to CRUSH_REFERENCE_PER_SIDE on
+    each side, looked for within that many places (a body in between may be unmeasured).
+
+    Two per side, not one: with a median over them (genant) a single neighbour measured as two bodies
+    does not turn a normal body into a crush fracture, and neither does a fractured neighbour.
+    """
+    reach = T.CRUSH_REFERENCE_PER_SIDE
+    out = []
+    for step in (-1, 1):
+        found = [heights[j]["posterior"] for j in range(i + step, i + step * (reach + 1), step)  # type: ignore[index]
+                 if 0 <= j < len(heights) and heights[j] is not None and labels[j] in GRADED_LEVELS]
+        out.extend(found[:reach])
     return out
 
 

@@ -11,6 +11,14 @@ GENANT_MODERATE = 0.25  # r >= 25 %: grade 2 (moderate)
 GENANT_SEVERE = 0.40    # r > 40 %: grade 3 (severe); 40 % itself is still moderate ("25-40 %")
 # A crush fracture lowers all three heights; it shows only against the neighbours' posterior heights.
 CRUSH_MIN_NEIGHBOURS = 1  # at least one assessable neighbour is needed to judge crush
+MIDDLE_MAX_EXCESS = 0.2  # endplates are flat or concave, and a fracture lowers the middle first: a middle height more
+                         # than 20 % above both wall heights is a middle endplate not traced (3 mm phantoms: 7 of 8
+                         # such bodies graded >= 2 had truth grade 0), not a shape to grade
+MERGED_BODY_RATIO = 1.75  # a body this many times its neighbours' (median) posterior height is two bodies taken for
+                          # one (neighbouring heights differ by < 15 %; 3 mm phantoms: every body above 1.75 was two)
+CRUSH_REFERENCE_PER_SIDE = 2  # the crush reference is the median posterior height of up to this many measured
+                              # bodies on each side (the nearest within this many places): heights change
+                              # by ~1 mm a level, and one mis-measured or fractured neighbour is outvoted
 
 # --- Working resolution ---
 COARSE_MM = 3.0         # spine search grid: a vertebral body (>= 25 mm) spans 8+ voxels
