@@ -96,3 +96,26 @@ def test_heights_no_body_has_are_not_graded():
     assert implausible_heights(_h(32.06, 35.01, 32.02), [14.23, 13.95, 14.6, 17.28]) == MERGED_BODIES_REASON
     # a normal body beside crushed ones is no merged body: the median of four reference heights
     assert implausible_heights(_h(26.0, 25.0, 26.5), [12.0, 14.0, 25.5, 27.0]) is None
+
+
+def test_a_front_far_taller_than_the_back_is_a_failed_trace():
+    from screening_node.analysis.genant import ANTERIOR_TOO_TALL_REASON, implausible_heights
+    # 3 mm phantom (fast seed 4, case 15): T12 measured 31.7 / 31.2 / 22.2 mm (truth 20.9 / 20.4 / 21.8),
+    # graded a grade-2 crush from its "short" back
+    assert implausible_heights(_h(31.73, 31.22, 22.17), [21.0, 22.5]) == ANTERIOR_TOO_TALL_REASON
+    assert implausible_heights(_h(29.5, 27.3, 27.1), [27.0, 30.0]) is None  # an L5, 9 % taller in front
+
+
+def test_a_failed_trace_is_no_crush_reference():
+    from screening_node.analysis.genant import MERGED_BODIES_REASON
+    from screening_node.analysis.pipeline import failed_traces
+
+    # fast seed 5, case 4: "T3" measured over T3 and T4 (32 mm); T2 was read as a crush against it
+    heights = [None, _h(13.37, 13.51, 13.48), _h(13.46, 13.71, 14.98), _h(32.06, 31.86, 32.34),
+               _h(13.57, 14.01, 15.92), _h(16.25, 13.31, 17.33)]
+    labels = ["C7", "T1", "T2", "T3", "T4", "T5"]
+    failed, references = failed_traces(heights, labels)
+    assert failed == [None, None, None, MERGED_BODIES_REASON, None, None]
+    assert references[2] == [13.48, 15.92]  # T3 left out; T5 is three places away
+    assert references[1] == [14.98]
+    assert genant(heights[1], references[1]).grade == 0

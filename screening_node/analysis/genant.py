@@ -63,6 +63,8 @@ def genant(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()
 OUT_OF_RANGE_REASON = "measured heights outside the plausible range"
 MIDDLE_TOO_TALL_REASON = ("middle height well above both wall heights: an endplate in the middle of the body "
                           "was not traced")
+ANTERIOR_TOO_TALL_REASON = ("anterior height far above the posterior one: an endplate at the back of the body was "
+                            "not traced")
 MERGED_BODIES_REASON = ("as tall as two of its neighbours: probably two bodies with a disc between them that was "
                         "not found")
 
@@ -73,13 +75,16 @@ def implausible_heights(heights: dict[str, float], neighbour_posteriors: Sequenc
     Grading trusts the three heights; these are the measurements no vertebral body gives, so a wrong
     trace is reported as such instead of as a fracture (or as a normal body): a height out of the
     range any body has, a middle far above both walls (endplates are flat or concave, and a fracture
-    lowers the middle first), or a body as tall as two of its neighbours (a missed disc).
+    lowers the middle first), a front far taller than the back (only L5 is taller in front, by ~10 %),
+    or a body as tall as two of its neighbours (a missed disc).
     """
     h = [float(heights[k]) for k in ("anterior", "middle", "posterior")]
     if not all(T.BODY_MIN_HEIGHT_MM <= x <= T.BODY_MAX_HEIGHT_MM for x in h):
         return OUT_OF_RANGE_REASON
     if h[1] > (1 + T.MIDDLE_MAX_EXCESS) * max(h[0], h[2]):
         return MIDDLE_TOO_TALL_REASON
+    if h[0] > (1 + T.ANTERIOR_MAX_EXCESS) * h[2]:
+        return ANTERIOR_TOO_TALL_REASON
     if neighbour_posteriors and max(h) >= T.MERGED_BODY_RATIO * float(median(neighbour_posteriors)):
         return MERGED_BODIES_REASON
     return None

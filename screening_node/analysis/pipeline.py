@@ -180,6 +180,7 @@ def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | Non
         kps_lps.append(kp)  # type: ignore[arg-type]
         heights.append({h: round(float(np.linalg.norm(np.subtract(kp[s], kp[i]))), 2)
                         for h, (s, i) in HEIGHT_KEYPOINTS.items()})
+    failed, references = failed_traces(heights, labels)
     out = []
     next_mask = 1
     for i, b in enumerate(bodies):
@@ -188,9 +189,9 @@ def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | Non
         reason = b.reason
         hts = heights[i]
         assessable = hts is not None
-        neighbours = _neighbour_posteriors(heights, labels, i)
-        if hts is not None and (implausible := implausible_heights(hts, neighbours)) is not None:
-            assessable, reason = False, implausible
+        neighbours = references[i]
+        if failed[i] is not None:
+            assessable, reason = False, failed[i]
         if assessable and label is not None and label not in GRADED_LEVELS:
             assessable, reason = False, f"{label} is localised only (grades are for T1-L5)"
         if assessable and label is None:
@@ -207,6 +208,20 @@ def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | Non
                             height_loss=loss, grade=grade, morphology=morph, assessable=assessable,
                             reason=None if assessable else reason, mask_label=mask_label))
     return out
+
+
+def failed_traces(heights: list[dict[str, float] | None], labels: list[str | None]
+                  ) -> tuple[list[str | None], list[list[float]]]:
+    """Per body: why its heights are a failed trace (None: they can be graded), and its crush reference.
+
+    A failed trace is judged against every measured neighbour (the median outvotes one failed
+    neighbour), then left out of the other bodies' crush references: a "T3" measured over T3 and T4
+    made T2 a grade-3 crush.
+    """
+    failed = [None if h is None else implausible_heights(h, _neighbour_posteriors(heights, labels, i))
+              for i, h in enumerate(heights)]
+    kept = [None if reason is not None else h for h, reason in zip(heights, failed)]
+    return failed, [_neighbour_posteriors(kept, labels, i) for i in range(len(heights))]
 
 
 def _neighbour_posteriors(heights: list[dict[str, float] | None], labels: list[str | None], i: int) -> list[float]:

@@ -14,6 +14,9 @@ CRUSH_MIN_NEIGHBOURS = 1  # at least one assessable neighbour is needed to judge
 MIDDLE_MAX_EXCESS = 0.2  # endplates are flat or concave, and a fracture lowers the middle first: a middle height more
                          # than 20 % above both wall heights is a middle endplate not traced (3 mm phantoms: 7 of 8
                          # such bodies graded >= 2 had truth grade 0), not a shape to grade
+ANTERIOR_MAX_EXCESS = 0.3  # only L5 is taller in front than at the back (by ~10 %; phantom truth <= 9 %, a strongly
+                           # lordotic real L5 ~20 %): an anterior height 30 % above the posterior is an endplate at the
+                           # back not traced (3 mm phantoms: 11 of 13 such bodies graded >= 2 had truth grade 0)
 MERGED_BODY_RATIO = 1.75  # a body this many times its neighbours' (median) posterior height is two bodies taken for
                           # one (neighbouring heights differ by < 15 %; 3 mm phantoms: every body above 1.75 was two)
 CRUSH_REFERENCE_PER_SIDE = 2  # the crush reference is the median posterior height of up to this many measured
