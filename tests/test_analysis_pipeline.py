@@ -189,3 +189,19 @@ def test_resolution_along_the_spine_is_read_on_the_axis_it_runs_along(direction,
     st = Straightened(np.zeros((rows, 3, 3), np.float32), np.zeros((rows, 3)), tangents,
                       np.tile([0.0, 1.0, 0.0], (rows, 1)), np.tile([1.0, 0.0, 0.0], (rows, 1)), 1, 1)
     assert spacing_along_spine(image, st, thickness) == pytest.approx(expected)
+
+
+def test_a_collapsed_body_whose_walls_are_not_framed_is_measured_between_its_neighbours_walls(tmp_path):
+    # A grade-3 wedge of osteoporotic bone (3 mm slices): its front endplates lie far inside the discs,
+    # so too few of its columns are closed at both discs and its walls were not found ("body outline
+    # not found"): the most severe fracture of the scan went ungraded. Its neighbours' walls place it.
+    opts = fast_options(seed=2, fov="abdomen", format="nifti", bone_density="osteoporotic",
+                        fractures=(FractureSpec("L1", 3, "wedge"),))
+    generate_phantom(opts, tmp_path)
+    result = analyze_path(tmp_path / "ct.nii.gz", None)
+    l1 = next(v for v in result.vertebrae if v.label == "L1")
+    truth = next(v for v in load_truth(tmp_path / "truth.json").vertebrae if v.label == "L1")
+    assert l1.assessable, l1.reason
+    assert l1.grade is not None and l1.grade >= 2 and l1.morphology == "wedge"
+    assert abs(l1.heights_mm["anterior"] - truth.heights_mm["anterior"]) < 3.0
+    assert abs(l1.heights_mm["posterior"] - truth.heights_mm["posterior"]) < 3.0

@@ -119,3 +119,17 @@ def test_a_failed_trace_is_no_crush_reference():
     assert references[2] == [13.48, 15.92]  # T3 left out; T5 is three places away
     assert references[1] == [14.98]
     assert genant(heights[1], references[1]).grade == 0
+
+
+def test_against_one_crushed_neighbour_alone_a_normal_body_is_not_two():
+    from screening_node.analysis.genant import implausible_heights
+    from screening_node.analysis.pipeline import failed_traces
+
+    # 1 mm phantom (seed 5, case 26): T11 normal (24.1 mm at the back), T12 crushed to 11 mm, L1 and L2
+    # not measured. Against T12 alone T11 looked like two bodies, was left out of T12's reference, and
+    # the grade-3 crush went ungraded.
+    assert implausible_heights(_h(22.6, 22.4, 24.1), [11.14]) is None
+    heights = [_h(22.6, 22.4, 24.1), _h(10.78, 10.53, 11.14), None, None]
+    failed, references = failed_traces(heights, ["T11", "T12", "L1", "L2"])
+    assert failed == [None, None, None, None]
+    assert genant(heights[1], references[1]).grade == 3

@@ -76,7 +76,8 @@ def implausible_heights(heights: dict[str, float], neighbour_posteriors: Sequenc
     trace is reported as such instead of as a fracture (or as a normal body): a height out of the
     range any body has, a middle far above both walls (endplates are flat or concave, and a fracture
     lowers the middle first), a front far taller than the back (only L5 is taller in front, by ~10 %),
-    or a body as tall as two of its neighbours (a missed disc).
+    or a body as tall as two of its neighbours (a missed disc; against one neighbour alone that could
+    as well be the neighbour crushed to half its height).
     """
     h = [float(heights[k]) for k in ("anterior", "middle", "posterior")]
     if not all(T.BODY_MIN_HEIGHT_MM <= x <= T.BODY_MAX_HEIGHT_MM for x in h):
@@ -85,6 +86,7 @@ def implausible_heights(heights: dict[str, float], neighbour_posteriors: Sequenc
         return MIDDLE_TOO_TALL_REASON
     if h[0] > (1 + T.ANTERIOR_MAX_EXCESS) * h[2]:
         return ANTERIOR_TOO_TALL_REASON
-    if neighbour_posteriors and max(h) >= T.MERGED_BODY_RATIO * float(median(neighbour_posteriors)):
+    if len(neighbour_posteriors) >= T.MERGED_MIN_REFERENCES \
+            and max(h) >= T.MERGED_BODY_RATIO * float(median(neighbour_posteriors)):
         return MERGED_BODIES_REASON
     return None

@@ -19,6 +19,7 @@ ANTERIOR_MAX_EXCESS = 0.3  # only L5 is taller in front than at the back (by ~10
                            # back not traced (3 mm phantoms: 11 of 13 such bodies graded >= 2 had truth grade 0)
 MERGED_BODY_RATIO = 1.75  # a body this many times its neighbours' (median) posterior height is two bodies taken for
                           # one (neighbouring heights differ by < 15 %; 3 mm phantoms: every body above 1.75 was two)
+MERGED_MIN_REFERENCES = 2  # ... judged against at least two measured neighbours: one alone may be a crushed body
 CRUSH_REFERENCE_PER_SIDE = 2  # the crush reference is the median posterior height of up to this many measured
                               # bodies on each side (the nearest within this many places): heights change
                               # by ~1 mm a level, and one mis-measured or fractured neighbour is outvoted
