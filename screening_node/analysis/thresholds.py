@@ -12,7 +12,7 @@ GENANT_SEVERE = 0.40    # r > 40 %: grade 3 (severe); 40 % itself is still moder
 # A crush fracture lowers all three heights; it shows only against the neighbours' posterior heights.
 CRUSH_MIN_NEIGHBOURS = 1  # at least one assessable neighbour is needed to judge crush
 MIDDLE_MAX_EXCESS = 0.2  # endplates are flat or concave, and a fracture lowers the middle first: a middle height more
-                         # than 20 % above both wall heights is a middle endplate not traced (3 mm phantoms: 7 of 8
+                         # than 20 % above both wall heights is a middle endplate not traced (3 mm phantoms: 5 of 6
                          # such bodies graded >= 2 had truth grade 0), not a shape to grade
 ANTERIOR_MAX_EXCESS = 0.3  # only L5 is taller in front than at the back (by ~10 %; phantom truth <= 9 %, a strongly
                            # lordotic real L5 ~20 %): an anterior height 30 % above the posterior is an endplate at the
