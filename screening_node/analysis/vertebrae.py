@@ -120,8 +120,9 @@ def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyF
         if not walls:
             continue
         ap_range = (float(np.mean([w[0] for w in walls])), float(np.mean([w[1] for w in walls])))
-        kps, reason = body_keypoints(v, st, int(b.top_disc), int(b.bottom_disc), ap_range)
-        out[k] = dataclasses.replace(b, ap_range=ap_range, keypoints=kps, reason=reason)
+        kps, _ = body_keypoints(v, st, int(b.top_disc), int(b.bottom_disc), ap_range)
+        if kps is not None:  # a borrowed outline that measures nothing leaves the body as it was
+            out[k] = dataclasses.replace(b, ap_range=ap_range, keypoints=kps, reason=None)
     return out
 
 
