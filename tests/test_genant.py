@@ -77,9 +77,25 @@ def test_the_crush_reference_takes_two_measured_graded_bodies_each_side():
         return None if x is None else _h(x, x, x)
     heights = [p(10), p(11), None, p(13), p(14), p(15), p(16)]
     labels = ["C7", "T1", "T2", "T3", "T4", "T5", "T6"]
-    # body 3 (T3): above it T2 is unmeasured and C7 is not graded, only T1 within two places; below T4, T5
-    assert _neighbour_posteriors(heights, labels, 3) == [11, 14, 15]
-    assert _neighbour_posteriors(heights, labels, 6) == [15, 14]
+    # body 3 (T3): above it T2 is unmeasured, only T1 within two places; as many below: T4
+    assert _neighbour_posteriors(heights, labels, 3) == [11, 14]
+    assert _neighbour_posteriors(heights, labels, 4) == [13, 15]  # T2 unmeasured: one above, one below
+    assert _neighbour_posteriors(heights, labels, 6) == [15, 14]  # the end of the run: one side only
+    assert _neighbour_posteriors(heights, labels, 1) == [13]  # C7 is not graded, T2 unmeasured
+
+
+def test_a_crush_above_the_sacrum_is_judged_against_as_many_bodies_above_as_below():
+    from screening_node.analysis.pipeline import _neighbour_posteriors
+
+    # 1 mm phantom (seed 5, case 29): L4 crushed to 20 mm (grade 2), measured to 0.1 mm. S1 is not
+    # graded, so below it only L5; with L2 and L3 above as well the reference fell and L4 read grade 1.
+    heights = [_h(26.15, 25.27, 26.3), _h(27.75, 26.57, 27.28), _h(20.9, 19.77, 20.05), _h(32.11, 30.93, 29.08),
+               _h(31.22, 30.14, 29.45)]
+    labels = ["L2", "L3", "L4", "L5", "S1"]
+    reference = _neighbour_posteriors(heights, labels, 2)
+    assert reference == [27.28, 29.08]
+    assert genant(heights[2], reference).grade == 2
+    assert genant(heights[2], [27.28, 26.3, 29.08]).grade == 1  # two above, one below
 
 
 def test_heights_no_body_has_are_not_graded():

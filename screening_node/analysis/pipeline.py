@@ -226,18 +226,22 @@ def failed_traces(heights: list[dict[str, float] | None], labels: list[str | Non
 
 def _neighbour_posteriors(heights: list[dict[str, float] | None], labels: list[str | None], i: int) -> list[float]:
     """Posterior heights of the measured, graded bodies nearest body i: up to CRUSH_REFERENCE_PER_SIDE on
-    each side, looked for within that many places (a body in between may be unmeasured).
+    each side, looked for within that many places (a body in between may be unmeasured), as many above
+    as below where both sides have one.
 
     Two per side, not one: with a median over them (genant) a single neighbour measured as two bodies
-    does not turn a normal body into a crush fracture, and neither does a fractured neighbour.
+    does not turn a normal body into a crush fracture, and neither does a fractured neighbour. As many
+    on each side: heights grow by ~1 mm a level down the spine, so two above and one below would set
+    the reference low (a grade-2 crush of L4 read as grade 1 against L2, L3 and L5).
     """
     reach = T.CRUSH_REFERENCE_PER_SIDE
-    out = []
-    for step in (-1, 1):
-        found = [heights[j]["posterior"] for j in range(i + step, i + step * (reach + 1), step)  # type: ignore[index]
-                 if 0 <= j < len(heights) and heights[j] is not None and labels[j] in GRADED_LEVELS]
-        out.extend(found[:reach])
-    return out
+    sides = [[heights[j]["posterior"] for j in range(i + step, i + step * (reach + 1), step)  # type: ignore[index]
+              if 0 <= j < len(heights) and heights[j] is not None and labels[j] in GRADED_LEVELS]
+             for step in (-1, 1)]
+    if all(sides):
+        n = min(len(side) for side in sides)
+        sides = [side[:n] for side in sides]
+    return sides[0] + sides[1]
 
 
 def write_sagittal_view(st: Straightened, path: Path) -> None:
