@@ -71,7 +71,7 @@ def test_a_crush_still_shows_against_the_median_of_four():
 
 
 def test_the_crush_reference_takes_two_measured_graded_bodies_each_side():
-    from screening_node.analysis.pipeline import _neighbour_posteriors
+    from screening_node.analysis.genant import _neighbour_posteriors
 
     def p(x):
         return None if x is None else _h(x, x, x)
@@ -85,7 +85,7 @@ def test_the_crush_reference_takes_two_measured_graded_bodies_each_side():
 
 
 def test_a_crush_above_the_sacrum_is_judged_against_as_many_bodies_above_as_below():
-    from screening_node.analysis.pipeline import _neighbour_posteriors
+    from screening_node.analysis.genant import _neighbour_posteriors
 
     # 1 mm phantom (seed 5, case 29): L4 crushed to 20 mm (grade 2), measured to 0.1 mm. S1 is not
     # graded, so below it only L5; with L2 and L3 above as well the reference fell and L4 read grade 1.
@@ -124,7 +124,7 @@ def test_a_front_far_taller_than_the_back_is_a_failed_trace():
 
 def test_a_failed_trace_is_no_crush_reference():
     from screening_node.analysis.genant import MERGED_BODIES_REASON
-    from screening_node.analysis.pipeline import failed_traces
+    from screening_node.analysis.genant import failed_traces
 
     # fast seed 5, case 4: "T3" measured over T3 and T4 (32 mm); T2 was read as a crush against it
     heights = [None, _h(13.37, 13.51, 13.48), _h(13.46, 13.71, 14.98), _h(32.06, 31.86, 32.34),
@@ -139,7 +139,7 @@ def test_a_failed_trace_is_no_crush_reference():
 
 def test_against_one_crushed_neighbour_alone_a_normal_body_is_not_two():
     from screening_node.analysis.genant import implausible_heights
-    from screening_node.analysis.pipeline import failed_traces
+    from screening_node.analysis.genant import failed_traces
 
     # 1 mm phantom (seed 5, case 26): T11 normal (24.1 mm at the back), T12 crushed to 11 mm, L1 and L2
     # not measured. Against T12 alone T11 looked like two bodies, was left out of T12's reference, and

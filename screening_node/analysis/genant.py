@@ -1,4 +1,4 @@
-"""Genant semi-quantitative grade and morphology from three body heights.
+"""Genant semi-quantitative grade and morphology from three body heights, and which measured heights can be graded.
 
 Why here and nowhere else: the SR, the summary and the evaluator all trust these
 rules; every band edge is in thresholds.py.
@@ -11,6 +11,15 @@ from statistics import median
 from typing import Sequence
 
 from screening_node.analysis import thresholds as T
+from screening_node.analysis.results import GRADED_LEVELS
+
+OUT_OF_RANGE_REASON = "measured heights outside the plausible range"
+MIDDLE_TOO_TALL_REASON = ("middle height well above both wall heights: an endplate in the middle of the body "
+                          "was not traced")
+ANTERIOR_TOO_TALL_REASON = ("anterior height far above the posterior one: an endplate at the back of the body was "
+                            "not traced")
+MERGED_BODIES_REASON = ("as tall as two of its neighbours: probably two bodies with a disc between them that was "
+                        "not found")
 
 
 @dataclass(frozen=True)
@@ -60,15 +69,6 @@ def genant(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()
     return GenantRead(height_loss=round(loss, 4), grade=grade, morphology=morph if grade > 0 else "normal")
 
 
-OUT_OF_RANGE_REASON = "measured heights outside the plausible range"
-MIDDLE_TOO_TALL_REASON = ("middle height well above both wall heights: an endplate in the middle of the body "
-                          "was not traced")
-ANTERIOR_TOO_TALL_REASON = ("anterior height far above the posterior one: an endplate at the back of the body was "
-                            "not traced")
-MERGED_BODIES_REASON = ("as tall as two of its neighbours: probably two bodies with a disc between them that was "
-                        "not found")
-
-
 def implausible_heights(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()) -> str | None:
     """Why these heights cannot be graded, or None when they can.
 
@@ -90,3 +90,37 @@ def implausible_heights(heights: dict[str, float], neighbour_posteriors: Sequenc
             and max(h) >= T.MERGED_BODY_RATIO * float(median(neighbour_posteriors)):
         return MERGED_BODIES_REASON
     return None
+
+
+def failed_traces(heights: list[dict[str, float] | None], labels: list[str | None]
+                  ) -> tuple[list[str | None], list[list[float]]]:
+    """Per body: why its heights are a failed trace (None: they can be graded), and its crush reference.
+
+    A failed trace is judged against every measured neighbour (the median outvotes one failed
+    neighbour), then left out of the other bodies' crush references: a "T3" measured over T3 and T4
+    made T2 a grade-3 crush.
+    """
+    failed = [None if h is None else implausible_heights(h, _neighbour_posteriors(heights, labels, i))
+              for i, h in enumerate(heights)]
+    kept = [None if reason is not None else h for h, reason in zip(heights, failed)]
+    return failed, [_neighbour_posteriors(kept, labels, i) for i in range(len(heights))]
+
+
+def _neighbour_posteriors(heights: list[dict[str, float] | None], labels: list[str | None], i: int) -> list[float]:
+    """Posterior heights of the measured, graded bodies nearest body i: up to CRUSH_REFERENCE_PER_SIDE on
+    each side, looked for within that many places (a body in between may be unmeasured), as many above
+    as below where both sides have one.
+
+    Two per side, not one: with a median over them (genant) a single neighbour measured as two bodies
+    does not turn a normal body into a crush fracture, and neither does a fractured neighbour. As many
+    on each side: heights grow by ~1 mm a level down the spine, so two above and one below would set
+    the reference low (a grade-2 crush of L4 read as grade 1 against L2, L3 and L5).
+    """
+    reach = T.CRUSH_REFERENCE_PER_SIDE
+    sides = [[heights[j]["posterior"] for j in range(i + step, i + step * (reach + 1), step)  # type: ignore[index]
+              if 0 <= j < len(heights) and heights[j] is not None and labels[j] in GRADED_LEVELS]
+             for step in (-1, 1)]
+    if all(sides):
+        n = min(len(side) for side in sides)
+        sides = [side[:n] for side in sides]
+    return sides[0] + sides[1]

@@ -194,14 +194,9 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     return Labelling(labels, conf, notes, evidence)
 
 
-def _whole(body: BodyFinding) -> bool:
-    """Both of the body's discs are in view (not cut by the field, not a fused span)."""
-    return body.top_disc is not None and body.bottom_disc is not None
-
-
 def _lumbar_sized(body: BodyFinding) -> bool:
     """Disc to disc at least LUMBAR_MIN_PITCH_MM: a lumbar (or lowest thoracic) vertebra, never a cervical one."""
-    return _whole(body) and body.bottom_disc - body.top_disc >= T.LUMBAR_MIN_PITCH_MM  # type: ignore[operator]
+    return body.whole and body.bottom_disc - body.top_disc >= T.LUMBAR_MIN_PITCH_MM  # type: ignore[operator]
 
 
 def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool]) -> int | None:
@@ -211,7 +206,7 @@ def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool]) -> int | Non
     lumbar-sized one above means the "ribs" are an ilium and the sacral alae."""
     for i in range(1, len(bodies) - 2):
         above = bodies[i - 1]
-        if sure[i] and sure[i + 1] and sure[i + 2] and not sure[i - 1] and _whole(above) \
+        if sure[i] and sure[i + 1] and sure[i + 2] and not sure[i - 1] and above.whole \
                 and not _lumbar_sized(above):
             return i
     return None

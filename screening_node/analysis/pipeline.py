@@ -18,7 +18,7 @@ import SimpleITK as sitk
 
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.centreline import resample_by_arclength
-from screening_node.analysis.genant import genant, implausible_heights
+from screening_node.analysis.genant import failed_traces, genant
 from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.results import GRADED_LEVELS, HEIGHT_KEYPOINTS, KEYPOINT_NAMES, StudyResult, Vertebra
 from screening_node.analysis.stages import Engine, get_engine
@@ -189,7 +189,6 @@ def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | Non
         reason = b.reason
         hts = heights[i]
         assessable = hts is not None
-        neighbours = references[i]
         if failed[i] is not None:
             assessable, reason = False, failed[i]
         if assessable and label is not None and label not in GRADED_LEVELS:
@@ -198,7 +197,7 @@ def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | Non
             assessable, reason = False, "level could not be labelled"
         grade = loss = morph = None
         if assessable and hts is not None:
-            g = genant(hts, neighbours)
+            g = genant(hts, references[i])
             grade, loss, morph = g.grade, g.height_loss, g.morphology
         mask_label = None
         if b.keypoints is not None:
@@ -208,40 +207,6 @@ def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | Non
                             height_loss=loss, grade=grade, morphology=morph, assessable=assessable,
                             reason=None if assessable else reason, mask_label=mask_label))
     return out
-
-
-def failed_traces(heights: list[dict[str, float] | None], labels: list[str | None]
-                  ) -> tuple[list[str | None], list[list[float]]]:
-    """Per body: why its heights are a failed trace (None: they can be graded), and its crush reference.
-
-    A failed trace is judged against every measured neighbour (the median outvotes one failed
-    neighbour), then left out of the other bodies' crush references: a "T3" measured over T3 and T4
-    made T2 a grade-3 crush.
-    """
-    failed = [None if h is None else implausible_heights(h, _neighbour_posteriors(heights, labels, i))
-              for i, h in enumerate(heights)]
-    kept = [None if reason is not None else h for h, reason in zip(heights, failed)]
-    return failed, [_neighbour_posteriors(kept, labels, i) for i in range(len(heights))]
-
-
-def _neighbour_posteriors(heights: list[dict[str, float] | None], labels: list[str | None], i: int) -> list[float]:
-    """Posterior heights of the measured, graded bodies nearest body i: up to CRUSH_REFERENCE_PER_SIDE on
-    each side, looked for within that many places (a body in between may be unmeasured), as many above
-    as below where both sides have one.
-
-    Two per side, not one: with a median over them (genant) a single neighbour measured as two bodies
-    does not turn a normal body into a crush fracture, and neither does a fractured neighbour. As many
-    on each side: heights grow by ~1 mm a level down the spine, so two above and one below would set
-    the reference low (a grade-2 crush of L4 read as grade 1 against L2, L3 and L5).
-    """
-    reach = T.CRUSH_REFERENCE_PER_SIDE
-    sides = [[heights[j]["posterior"] for j in range(i + step, i + step * (reach + 1), step)  # type: ignore[index]
-              if 0 <= j < len(heights) and heights[j] is not None and labels[j] in GRADED_LEVELS]
-             for step in (-1, 1)]
-    if all(sides):
-        n = min(len(side) for side in sides)
-        sides = [side[:n] for side in sides]
-    return sides[0] + sides[1]
 
 
 def write_sagittal_view(st: Straightened, path: Path) -> None:

@@ -8,9 +8,7 @@ between two discs is measured by endplates.py (walls and the six Genant keypoint
 
 from __future__ import annotations
 
-import dataclasses
-
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage, signal
@@ -33,6 +31,11 @@ class BodyFinding:
     reason: str | None
     cut_by_fov: bool = False  # the field of view ends inside this body (only part of it is in view)
 
+    @property
+    def whole(self) -> bool:
+        """Both of the body's discs are in view (not cut by the field, not a fused span)."""
+        return self.top_disc is not None and self.bottom_disc is not None
+
 
 def body_block(st: Straightened, body: BodyFinding, ap: tuple[float, float], rows_below: int = 0) -> np.ndarray:
     """The straightened volume over the body's rows, from disc to disc (12 rows from its centre where a disc
@@ -44,6 +47,9 @@ def body_block(st: Straightened, body: BodyFinding, ap: tuple[float, float], row
     r0, r1 = max(0, r0), min(v.shape[0], r1 + 1)
     a0, a1 = max(0, int(st.half_ap + ap[0] / h)), min(v.shape[1], int(st.half_ap + ap[1] / h) + 1)
     return v[r0:r1, a0:a1, :]
+
+
+OUTLINE_NOT_FOUND = "body outline not found on the mid-sagittal plane"
 
 
 def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
@@ -91,8 +97,6 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
     return _outline_from_neighbours(v, st, bodies), core_s
 
 
-OUTLINE_NOT_FOUND = "body outline not found on the mid-sagittal plane"
-
 
 def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyFinding]) -> list[BodyFinding]:
     """Bodies whose walls were not found, measured between their neighbours' walls.
@@ -105,24 +109,22 @@ def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyF
     each side (within two places: collapsed bodies can come in runs) are the body's; its endplates are
     then looked for there as for any body.
     """
+    def own_outline(j: int) -> bool:
+        return 0 <= j < len(bodies) and bodies[j].whole and bodies[j].reason != OUTLINE_NOT_FOUND
+
     out = list(bodies)
     for k, b in enumerate(bodies):
-        if b.reason != OUTLINE_NOT_FOUND:
+        if b.reason != OUTLINE_NOT_FOUND or not b.whole:
             continue
-        if b.top_disc is None or b.bottom_disc is None:
-            continue
-        walls = []
-        for step in (-1, 1):  # the nearest whole body with its own outline on each side, within two places
-            found = [bodies[j].ap_range for j in (k + step, k + 2 * step) if 0 <= j < len(bodies)
-                     and bodies[j].top_disc is not None and bodies[j].bottom_disc is not None
-                     and bodies[j].reason != OUTLINE_NOT_FOUND]
-            walls.extend(found[:1])
+        # the nearest whole body with its own outline on each side, within two places
+        nearest = (next((j for j in (k + step, k + 2 * step) if own_outline(j)), None) for step in (-1, 1))
+        walls = [bodies[j].ap_range for j in nearest if j is not None]
         if not walls:
             continue
         ap_range = (float(np.mean([w[0] for w in walls])), float(np.mean([w[1] for w in walls])))
-        kps, _ = body_keypoints(v, st, int(b.top_disc), int(b.bottom_disc), ap_range)
+        kps, _ = body_keypoints(v, st, int(b.top_disc), int(b.bottom_disc), ap_range)  # type: ignore[arg-type]
         if kps is not None:  # a borrowed outline that measures nothing leaves the body as it was
-            out[k] = dataclasses.replace(b, ap_range=ap_range, keypoints=kps, reason=None)
+            out[k] = replace(b, ap_range=ap_range, keypoints=kps, reason=None)
     return out
 
 
