@@ -4,7 +4,7 @@ ts-example-abdomen carries TotalSegmentator's spine report (anterior / middle / 
 of L1-L5, "at 15/50/85 % of the body, 1.5 mm steps") and its vertebral-body mask. A difference
 between our heights and the report mixes two things: where our endplates are, and how the peer
 measures. This separates them: it straightens the CT along our spine curve, maps the peer's body
-mask into the same frame, and measures the mask's extent along the straightened axis on the
+mask into the same frame (the one the bodies are measured on), and measures the mask's extent along the straightened axis on the
 mid-sagittal plane at 15 / 50 / 85 % of the mask's depth. Our heights come from the same
 analysis run.
 
@@ -24,7 +24,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.pipeline import analyze_volume, straightened_spine
+from screening_node.analysis.pipeline import analyze_volume, measured_spine
 from screening_node.analysis.stages import get_engine
 
 NAMES = ("anterior", "middle", "posterior")
@@ -62,7 +62,7 @@ def main() -> int:
     image = sitk.ReadImage(str(args.case / "ct.nii.gz"), sitk.sitkFloat32)
     result = analyze_volume(image, None)
     ours = {v.label: v.heights_mm for v in result.vertebrae if v.label}
-    points = straightened_spine(get_engine("analytic"), image).points
+    points = measured_spine(get_engine("analytic"), image)[0].points
     vertebra_ids = sitk.GetArrayFromImage(sitk.ReadImage(str(args.case / truth["mask"])))
     body = sitk.GetArrayFromImage(sitk.ReadImage(str(args.case / "totalseg_vertebrae_body.nii.gz"))) == 1
     ids = {label: int(k) for k, label in truth["mask_labels"].items()}

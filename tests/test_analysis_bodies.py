@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from screening_node.analysis.labelling import _first_rib_bearing, _lumbar_sized
-from screening_node.analysis.body_centre import _fill_smooth, _Lobe, _row_lobes, _track_lobes
+from screening_node.analysis.body_centre import _fill_smooth, _Lobe, _row_lobes, _track_lobes, offsets_through_bodies
 from screening_node.analysis.vertebrae import BodyFinding
 
 
@@ -96,6 +96,18 @@ def test_a_step_between_two_bodies_centres_becomes_a_gentle_bend() -> None:
     curvature = np.abs(np.diff(smooth, 2)).max()  # 1/mm (rows are 1 mm; the slope stays small)
     assert curvature <= 1 / 200
     assert abs(smooth[60] - 4.0) < 0.2 and abs(smooth[180]) < 0.2  # each body's own centre is kept
+
+
+def test_a_track_lagging_behind_the_measured_bodies_is_laid_through_their_centres() -> None:
+    # ts-example: the first track ran 7-11 mm behind L3-L5 (a lordosis on 3 mm slices); their
+    # measured outlines' centres (row, ap mm from the curve) say where it should run.
+    centres = [(46.0, 0.9), (82.0, -1.6), (119.0, -6.8), (154.0, -10.5), (188.0, -10.9)]
+    track = offsets_through_bodies(230, centres)
+    assert track is not None
+    assert abs(track[154] + 10.5) < 1.5 and abs(track[119] + 6.8) < 1.5 and abs(track[46] - 0.9) < 1.0
+    assert abs(track[229] - track[188]) < 0.5  # beyond the last body it runs on as at its centre
+    # bodies within RECENTRE_MIN_MM of the curve leave it where it is
+    assert offsets_through_bodies(230, [(r, 0.5 * a / 10.9 * 3) for r, a in centres]) is None
 
 
 def test_first_rib_bearing_body_is_t1_only_below_a_whole_rib_free_one() -> None:
@@ -267,3 +279,14 @@ def test_an_s1_flanked_on_one_side_only_lowers_the_label_confidence(right_mm: fl
     assert lab.labels[1:] == ["L5", "S1"]
     assert (lab.confidence <= 0.6) == one_sided
     assert any("one side only" in note for note in lab.notes) == one_sided
+
+
+def test_discs_found_again_are_kept_only_when_they_pair_with_the_first() -> None:
+    from screening_node.analysis.pipeline import _same_discs
+    first = [28.0, 64.0, 102.0, 139.0, 176.0, 210.0, 232.0]  # ts-example's discs mapped to the new rows
+    assert _same_discs(first, [28.0, 64.0, 101.0, 139.0, 176.0, 211.0])  # the last one beyond the new end
+    assert _same_discs([25.0, 46.0, 67.0], [8.0, 29.0, 49.0, 70.0])  # one more at the top of the field
+    assert _same_discs([232.0, 252.0, 288.0], [236.0, 262.0, 289.0])  # a tilted disc mapped 10 mm off
+    # a body split at its dark marrow centre (H7 case 28, T11), or two bodies merged: not the same discs
+    assert not _same_discs([170.0, 197.0, 225.0], [170.0, 190.0, 203.0, 225.0])
+    assert not _same_discs([170.0, 197.0, 225.0], [170.0, 225.0])

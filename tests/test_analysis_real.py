@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from screening_node.analysis.evaluate_metrics import compare, summarize
-from screening_node.analysis.evaluate_truth import load_truth
+from screening_node.analysis.evaluate_truth import load_truth, read_totalseg_heights
 from screening_node.analysis.pipeline import analyze_path
 from tests.conftest import shared_case
 
@@ -23,6 +23,14 @@ def test_ts_example_abdomen_lumbar_levels_and_heights(tmp_path):
     # every lumbar body measured (L2 was not while the curve bent at L2/L3), none graded a fracture
     assert all(v.assessable for v in lumbar_found.values()), {k: v.reason for k, v in lumbar_found.items()}
     assert all(v.grade is not None and v.grade < 2 for v in lumbar_found.values())
+    # The lordotic L4 and L5: measured on planes square to them (the spine is straightened again
+    # through the measured bodies' centres) and inside their anterior walls (osteophytes frame the
+    # tissue in front), each height within 3 mm of the peer's (L5's anterior was 6.7 mm short).
+    peer_heights = read_totalseg_heights(case / "totalseg_spine_report.json")
+    for level in ("L4", "L5"):
+        ours = lumbar_found[level].heights_mm
+        assert ours is not None
+        assert all(abs(ours[h] - peer_heights[level][h]) <= 3.0 for h in ours), (level, ours, peer_heights[level])
 
 
 def test_verse19_007_levels(tmp_path):

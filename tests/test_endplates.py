@@ -145,3 +145,40 @@ def test_gas_in_a_disc_is_not_taken_for_the_endplate_beside_it() -> None:
     assert reason is None and kps is not None
     h = _heights(st, kps)
     assert all(abs(h[k] - 30.0) <= 0.6 for k in h), h
+
+
+def _degenerate_body_plane(front: float, posterior_wall: float = 135.0) -> np.ndarray:
+    """Mid-sagittal plane (rows, ap) of a 3 mm scan: discs at rows 4 and 36; a body in columns 28-62
+    (marrow 115 HU, endplates 400 HU in rows 6-7 and 33-34, anterior wall 260 HU in columns 28-29,
+    a faint posterior wall); osteophytes (300 HU) lip the endplates forward to column 22 and what lies
+    between them in front of the wall reads ``front`` HU; fat (-60 HU) further forward."""
+    plane = np.full((41, 90), -60.0)
+    plane[:, 28:63] = 115.0
+    plane[:, 28:30] = 260.0
+    plane[:, 62] = posterior_wall
+    plane[[6, 7, 33, 34], 28:63] = 400.0
+    plane[:, 22:28] = front
+    plane[[6, 7, 33, 34], 22:28] = 300.0
+    plane[:, 63:] = 20.0  # the canal behind
+    return ndimage.gaussian_filter1d(plane, 1.0, axis=1)
+
+
+def test_tissue_framed_by_osteophytes_in_front_of_the_wall_is_not_the_body() -> None:
+    from screening_node.analysis.endplates import ap_extent
+    # ts-example L5: soft tissue (45 HU) between osteophytes ran the body's framed columns 5 mm past
+    # its anterior wall, the wall was put at the tissue's end and every anterior column fell outside.
+    walls = ap_extent(_degenerate_body_plane(front=45.0), 4, 36, 45)
+    assert walls is not None
+    assert -18.5 <= walls[0] <= -16.0  # the anterior wall's outer surface (column 28 = -17 mm)
+
+
+def test_fat_between_the_wall_and_framed_tissue_is_not_bridged() -> None:
+    from screening_node.analysis.endplates import _framed_mask
+    # ts-example L4: a 3 mm strip of fat in front of the wall, then tissue framed by osteophytes; the
+    # bridging of hidden endplates (FRAME_GAP_MM) joined that tissue to the body.
+    plane = _degenerate_body_plane(front=45.0)
+    plane[:, 25:28] = -40.0
+    framed = _framed_mask(plane, 4, 36)
+    assert framed is not None
+    assert framed[30:60].all()
+    assert not framed[25:27].any()

@@ -269,3 +269,20 @@ def _fill_smooth(x: np.ndarray) -> np.ndarray:
     x = np.interp(idx, idx[ok], x[ok])
     x = ndimage.median_filter(x, size=31, mode="nearest")
     return ndimage.gaussian_filter1d(x, T.BODY_TRACK_SMOOTH_MM, mode="nearest")
+
+
+def offsets_through_bodies(rows: int, centres: list[tuple[float, float]]) -> np.ndarray | None:
+    """Per row: ap offset (mm) of a track through measured body centres, or None when it would not move.
+
+    ``centres`` holds (row, ap mm) of the bodies whose outline was measured, cranial to caudal. The
+    first track follows cross-sections (or density profiles on thick slices) smoothed over several
+    bodies; in a strong lordosis it lags behind the bodies (ts-example L3-L5: 7-11 mm behind their
+    centres), the planes cut the lower lumbar bodies obliquely and fan out across them. The measured
+    outlines say where each body's centre is; a track through them is linear between bodies, constant
+    beyond the ends, smoothed like the first (BODY_TRACK_SMOOTH_MM).
+    """
+    if len(centres) < 2 or max(abs(ap) for _, ap in centres) < T.RECENTRE_MIN_MM:
+        return None
+    r, ap = np.array(centres).T
+    track = np.interp(np.arange(rows), r, ap)
+    return ndimage.gaussian_filter1d(track, T.BODY_TRACK_SMOOTH_MM, mode="nearest")

@@ -130,11 +130,12 @@ def _framed_mask(mid: np.ndarray, top: int, bottom: int) -> np.ndarray | None:
     # the darker part of the middle rows: a bone island or sclerosis there must not hide the frame
     inner = np.percentile(mid[_middle_rows(top, bottom)], 25, axis=0)
     upper, lower = _endplate_rows(top, bottom)
-    framed = (np.minimum(mid[upper].max(axis=0), mid[lower].max(axis=0)) - inner >= T.WALL_RIDGE_HU) \
-        & (inner >= T.FRAMED_MARROW_MIN_HU)
+    marrow = inner >= T.FRAMED_MARROW_MIN_HU
+    framed = (np.minimum(mid[upper].max(axis=0), mid[lower].max(axis=0)) - inner >= T.WALL_RIDGE_HU) & marrow
     # bridge a few columns where one endplate is hidden (Schmorl node, vein, bone island); the canal
-    # and the space in front of the body are far wider
-    return ndimage.binary_closing(framed, np.ones(T.FRAME_GAP_MM + 1, bool))
+    # and the space in front of the body are far wider. Fat is never bridged: a strip of it between the
+    # anterior wall and tissue framed by osteophytes above and below (ts-example L4) is outside the body.
+    return ndimage.binary_closing(framed, np.ones(T.FRAME_GAP_MM + 1, bool)) & marrow
 
 
 def _framed_columns(framed: np.ndarray, ca: int) -> tuple[int, int] | None:
@@ -153,8 +154,10 @@ def _framed_columns(framed: np.ndarray, ca: int) -> tuple[int, int] | None:
 def _wall_surface(prof: np.ndarray, peaks: np.ndarray, end: int, outward: int, inner: float) -> float | None:
     """Outer surface of the wall at one end of the body's run of columns."""
     near = T.WALL_NEAR_RUN_MM
-    ridges = [int(p) for p in peaks if abs(p - end) <= near
-              and prof[p] >= max(inner + T.WALL_RIDGE_HU, T.BODY_SEGMENT_HU)]
+    bone = max(inner + T.WALL_RIDGE_HU, T.BODY_SEGMENT_HU)
+    ridges = [int(p) for p in peaks if abs(p - end) <= near and prof[p] >= bone]
+    if not ridges:
+        ridges = [int(p) for p in peaks if prof[p] >= bone and _wall_inside_run(prof, int(p), end, outward, inner)]
     if ridges:
         return _ridge_surface(prof, max(ridges, key=lambda p: outward * p), outward)  # the body's last bone
     # no ridge: a step from the body's level down to the tissue outside, placed at half height
@@ -167,6 +170,17 @@ def _wall_surface(prof: np.ndarray, peaks: np.ndarray, end: int, outward: int, i
     start = end - outward * near
     start = start if 0 <= start < len(prof) and prof[start] >= 0.5 * (inner + outside) else end
     return _crossing(prof, start, outward, 0.5 * (inner + outside))
+
+
+def _wall_inside_run(prof: np.ndarray, ridge: int, end: int, outward: int, inner: float) -> bool:
+    """Whether a cortical ridge inside the body's run of framed columns, up to WALL_INSIDE_RUN_MM from its
+    end, is the wall: the columns from it to the end are darker than marrow (tissue framed by
+    osteophytes above and below runs on in front of a degenerate body: ts-example L5, 5 mm)."""
+    depth = outward * (end - ridge)
+    if not T.WALL_NEAR_RUN_MM < depth <= T.WALL_INSIDE_RUN_MM:
+        return False
+    beyond = prof[min(ridge + 2 * outward, end):max(ridge + 2 * outward, end) + 1]
+    return len(beyond) > 0 and float(np.median(beyond)) < inner - 0.5 * T.WALL_RIDGE_HU
 
 
 def shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess: float) -> float | None:

@@ -17,6 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from screening_node.analysis import thresholds as T
+from screening_node.analysis.body_centre import offsets_through_bodies
 from screening_node.analysis.centreline import resample_by_arclength
 from screening_node.analysis.genant import failed_traces, genant
 from screening_node.analysis.implants import set_aside_treated, treated_note
@@ -103,15 +104,81 @@ def straightened_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None 
         return eng.straighten(image, pts, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array)
 
 
+def measured_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None = None,
+                   timer: _Timer | None = None) -> tuple[Straightened, list[BodyFinding]]:
+    """The straightened spine the bodies are measured on, and the bodies (cranial -> caudal)."""
+    timer = timer or _Timer()
+    array = sitk.GetArrayViewFromImage(image) if array is None else array
+    st = straightened_spine(eng, image, array, timer)
+    with timer.stage("vertebrae"):
+        bodies, _ = eng.bodies(st)
+    return _recentred_on_bodies(eng, image, array, st, bodies, timer)
+
+
+def _recentred_on_bodies(eng: Engine, image: sitk.Image, array: np.ndarray, st: Straightened,
+                         bodies: list[BodyFinding], timer: _Timer) -> tuple[Straightened, list[BodyFinding]]:
+    """The spine straightened again through the measured bodies' centres where they lie off the curve,
+    and its bodies found there, square to their own axis; or the first straightening where the discs
+    found again are not the same discs.
+
+    Only measured bodies place the new curve (their outline was confirmed by both endplates; an
+    unmeasured "outline" can be the canal or an arch: tcia, 16-36 mm behind the curve). The second
+    straightening must not re-decide what the first found: on 3 mm osteoporotic chests whose first curve
+    ran in the canal, the core through the bodies' centres dips at a dark marrow centre, a body was split
+    in two and every level above moved (three of 120 phantoms). So its discs are kept only when they pair
+    one to one with the first ones (_same_discs).
+    """
+    centres = [(b.centre_row, float(np.mean(b.ap_range))) for b in bodies if b.whole and b.keypoints is not None]
+    ap_c = offsets_through_bodies(len(st.points), centres)
+    if ap_c is None:
+        return st, bodies
+    rows = np.arange(len(st.points))
+    track = st.to_lps(rows, ap_c, np.zeros(len(rows)))
+    with timer.stage("straighten"):
+        again = eng.straighten(image, resample_by_arclength(track, T.STRAIGHT_MM),
+                               T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array)
+    with timer.stage("vertebrae"):
+        found, _ = eng.bodies(again)
+    # Each first disc, on the new rows: where the new curve crosses its row's plane (which holds the
+    # new curve's point there), a few mm off where the disc is tilted against the first planes.
+    arclength = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(track, axis=0), axis=1))])
+    mapped = [float(np.interp(d, rows, arclength)) / T.STRAIGHT_MM for d in _disc_rows(bodies)]
+    if not _same_discs(mapped, _disc_rows(found)):
+        return st, bodies
+    return again, found
+
+
+def _disc_rows(bodies: list[BodyFinding]) -> list[float]:
+    return sorted({d for b in bodies for d in (b.top_disc, b.bottom_disc) if d is not None})
+
+
+def _same_discs(first: list[float], again: list[float]) -> bool:
+    """Whether two disc lists (rows of one straightening) pair one to one, each disc the other's nearest.
+
+    A disc of one list may go unpaired only beyond the other's ends (a cut body at the edge of the
+    field, whose disc one straightening shows and the other does not).
+    """
+    if not first or not again:
+        return not first and not again
+
+    def nearest(x: float, rows: list[float]) -> float:
+        return min(rows, key=lambda r: abs(r - x))
+
+    for mine, other in ((first, again), (again, first)):
+        for x in mine:
+            paired = nearest(nearest(x, other), mine) == x
+            if not paired and other[0] <= x <= other[-1]:
+                return False
+    return True
+
+
 def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path | None,
          slice_thickness_mm: float | None = None) -> StudyResult:
     if image.GetDimension() != 3 or min(image.GetSize()) < 2:
         raise NotAssessable("the image is not a 3-D volume")
     array = sitk.GetArrayViewFromImage(image)
-    st = straightened_spine(eng, image, array, timer)
+    st, bodies = measured_spine(eng, image, array, timer)
     pts = st.points
-    with timer.stage("vertebrae"):
-        bodies, _ = eng.bodies(st)
     if not bodies:
         raise NotAssessable("no vertebral body could be separated along the spine")
     too_coarse = _too_coarse_to_measure(image, st, slice_thickness_mm)

@@ -101,6 +101,9 @@ BODY_TRACK_SMOOTH_MM = 16.0  # the bodies' centre line is smoothed along the spi
                             # ts-example curve bent with a 34 mm radius at L2/L3, planes 30 mm behind it lay 1.9
                             # times as far apart as on the curve, and L2's posterior endplate fell outside ENDPLATE_TILT_MM.
                             # At 16 a 4 mm step bends it no tighter than a 260 mm radius (a lordosis: >= ~100 mm)
+RECENTRE_MIN_MM = 4.0       # a body whose measured outline is centred further than this from the curve (phantoms:
+                            # within 3 mm; ts-example's lordotic L3-L5 7-11 mm) has the spine straightened again
+                            # through the measured body centres
 BODY_RING_MIN_SHARE = 0.3  # rows needed on the body-centre track (discs and cut ends make up the rest)
 WALL_RIDGE_HU = 40.0        # a cortical wall stands at least this far above the marrow next to it and is a ridge
                             # of this prominence (after 1 mm sampling; osteoporotic walls ~300-450 HU)
@@ -113,6 +116,8 @@ FRAMED_SHARE = 0.8          # between a body's two wall ridges nearly every colu
 FRAME_GAP_MM = 6            # body columns without a visible endplate at one end (Schmorl node, vein) are bridged
 CURVE_OFF_BODY_MM = 8       # the straightened curve lies inside the body or at most this far outside it (in the canal)
 WALL_NEAR_RUN_MM = 4       # a wall's ridge lies within this of the last column framed by endplates
+WALL_INSIDE_RUN_MM = 8     # ... or this far inside it with only tissue darker than marrow beyond (osteophytes frame
+                            # the tissue in front of a degenerate body)
 CORTEX_SHELL_MM = 1.0       # thickness of the cortical shell in the surface model (vertebral cortex ~0.5-1.5 mm)
 SHELL_FIT_OUT_MM = 5        # the surface model is fitted from this far outside the cortical ridge ...
 SHELL_FIT_IN_MM = 4         # ... to this far inside it (marrow level, not the far wall)
