@@ -282,11 +282,11 @@ def test_an_s1_flanked_on_one_side_only_lowers_the_label_confidence(right_mm: fl
 
 
 def test_discs_found_again_are_kept_only_when_they_pair_with_the_first() -> None:
-    from screening_node.analysis.pipeline import _same_discs
+    from screening_node.analysis.vertebrae import same_discs
     first = [28.0, 64.0, 102.0, 139.0, 176.0, 210.0, 232.0]  # ts-example's discs mapped to the new rows
-    assert _same_discs(first, [28.0, 64.0, 101.0, 139.0, 176.0, 211.0])  # the last one beyond the new end
-    assert _same_discs([25.0, 46.0, 67.0], [8.0, 29.0, 49.0, 70.0])  # one more at the top of the field
-    assert _same_discs([232.0, 252.0, 288.0], [236.0, 262.0, 289.0])  # a tilted disc mapped 10 mm off
+    assert same_discs(first, [28.0, 64.0, 101.0, 139.0, 176.0, 211.0])  # the last one beyond the new end
+    assert same_discs([25.0, 46.0, 67.0], [8.0, 29.0, 49.0, 70.0])  # one more at the top of the field
+    assert same_discs([232.0, 252.0, 288.0], [236.0, 262.0, 289.0])  # a tilted disc mapped 10 mm off
     # a body split at its dark marrow centre (H7 case 28, T11), or two bodies merged: not the same discs
-    assert not _same_discs([170.0, 197.0, 225.0], [170.0, 190.0, 203.0, 225.0])
-    assert not _same_discs([170.0, 197.0, 225.0], [170.0, 225.0])
+    assert not same_discs([170.0, 197.0, 225.0], [170.0, 190.0, 203.0, 225.0])
+    assert not same_discs([170.0, 197.0, 225.0], [170.0, 225.0])

@@ -24,7 +24,7 @@ from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.results import GRADED_LEVELS, HEIGHT_KEYPOINTS, KEYPOINT_NAMES, StudyResult, Vertebra
 from screening_node.analysis.stages import Engine, get_engine
 from screening_node.analysis.straighten import Straightened
-from screening_node.analysis.vertebrae import BodyFinding
+from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
 from screening_node.errors import NotAssessable
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def _recentred_on_bodies(eng: Engine, image: sitk.Image, array: np.ndarray, st: 
     straightening must not re-decide what the first found: on 3 mm osteoporotic chests whose first curve
     ran in the canal, the core through the bodies' centres dips at a dark marrow centre, a body was split
     in two and every level above moved (three of 120 phantoms). So its discs are kept only when they pair
-    one to one with the first ones (_same_discs).
+    one to one with the first ones (same_discs).
     """
     centres = [(b.centre_row, float(np.mean(b.ap_range))) for b in bodies if b.whole and b.keypoints is not None]
     ap_c = offsets_through_bodies(len(st.points), centres)
@@ -142,34 +142,10 @@ def _recentred_on_bodies(eng: Engine, image: sitk.Image, array: np.ndarray, st: 
     # Each first disc, on the new rows: where the new curve crosses its row's plane (which holds the
     # new curve's point there), a few mm off where the disc is tilted against the first planes.
     arclength = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(track, axis=0), axis=1))])
-    mapped = [float(np.interp(d, rows, arclength)) / T.STRAIGHT_MM for d in _disc_rows(bodies)]
-    if not _same_discs(mapped, _disc_rows(found)):
+    mapped = [float(np.interp(d, rows, arclength)) / T.STRAIGHT_MM for d in disc_rows(bodies)]
+    if not same_discs(mapped, disc_rows(found)):
         return st, bodies
     return again, found
-
-
-def _disc_rows(bodies: list[BodyFinding]) -> list[float]:
-    return sorted({d for b in bodies for d in (b.top_disc, b.bottom_disc) if d is not None})
-
-
-def _same_discs(first: list[float], again: list[float]) -> bool:
-    """Whether two disc lists (rows of one straightening) pair one to one, each disc the other's nearest.
-
-    A disc of one list may go unpaired only beyond the other's ends (a cut body at the edge of the
-    field, whose disc one straightening shows and the other does not).
-    """
-    if not first or not again:
-        return not first and not again
-
-    def nearest(x: float, rows: list[float]) -> float:
-        return min(rows, key=lambda r: abs(r - x))
-
-    for mine, other in ((first, again), (again, first)):
-        for x in mine:
-            paired = nearest(nearest(x, other), mine) == x
-            if not paired and other[0] <= x <= other[-1]:
-                return False
-    return True
 
 
 def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path | None,

@@ -37,6 +37,31 @@ class BodyFinding:
         return self.top_disc is not None and self.bottom_disc is not None
 
 
+def disc_rows(bodies: list[BodyFinding]) -> list[float]:
+    """Rows of the discs that bound the bodies, cranial -> caudal."""
+    return sorted({d for b in bodies for d in (b.top_disc, b.bottom_disc) if d is not None})
+
+
+def same_discs(first: list[float], again: list[float]) -> bool:
+    """Whether two disc lists (rows of one straightening) pair one to one, each disc the other's nearest.
+
+    A disc of one list may go unpaired only beyond the other's ends (a cut body at the edge of the
+    field, whose disc one straightening shows and the other does not).
+    """
+    if not first or not again:
+        return not first and not again
+
+    def nearest(x: float, rows: list[float]) -> float:
+        return min(rows, key=lambda r: abs(r - x))
+
+    for mine, other in ((first, again), (again, first)):
+        for x in mine:
+            paired = nearest(nearest(x, other), mine) == x
+            if not paired and other[0] <= x <= other[-1]:
+                return False
+    return True
+
+
 def body_block(st: Straightened, body: BodyFinding, ap: tuple[float, float], rows_below: int = 0) -> np.ndarray:
     """The straightened volume over the body's rows, from disc to disc (12 rows from its centre where a disc
     is not in view; plus rows_below), within the ap range (mm from the curve), every lateral column."""
