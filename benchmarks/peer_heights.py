@@ -3,10 +3,10 @@
 ts-example-abdomen carries TotalSegmentator's spine report (anterior / middle / posterior heights
 of L1-L5, "at 15/50/85 % of the body, 1.5 mm steps") and its vertebral-body mask. A difference
 between our heights and the report mixes two things: where our endplates are, and how the peer
-measures. This separates them: it straightens the CT along our spine curve, maps the peer's body
-mask into the same frame (the one the bodies are measured on), and measures the mask's extent along the straightened axis on the
-mid-sagittal plane at 15 / 50 / 85 % of the mask's depth. Our heights come from the same
-analysis run.
+measures. This separates them: it straightens the CT along our spine curve (the one the bodies
+are measured on), maps the peer's body mask into the same frame, and measures the mask's extent
+along the straightened axis on the mid-sagittal plane at 15 / 50 / 85 % of the mask's depth. Our
+heights come from the same analysis run.
 
     .venv/bin/python benchmarks/peer_heights.py [--case ../shared/data/ts-example-abdomen]
 

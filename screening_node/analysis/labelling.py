@@ -39,7 +39,7 @@ def midlines(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
     so over several vertebrae; an axis on one body alone, such as a sacral section at the end of the
     field, is not trusted); otherwise 0.0, the curve.
     """
-    mids = [float(np.mean(b.ap_range)) for b in bodies]
+    mids = [b.ap_centre for b in bodies]
     axes = [mirror_axis(st, b, (mid - 25, mid + 45)) for b, mid in zip(bodies, mids)]
     clear = [ncc >= T.MIRROR_MIN_NCC for _, ncc in axes]
     out = []
@@ -121,7 +121,7 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     both_sides = []  # pelvic bone reaching PELVIS_REACH_MM on both sides: the alae and ilia at S1 or below
     # Reaches are measured from each vertebra's own midline, not from a curve that may run beside it.
     for b, centre in zip(bodies, midlines(st, bodies)):
-        mid = np.mean(b.ap_range)
+        mid = b.ap_centre
         rl, rr, el, er = lateral_reach(st, b, (mid, mid + 60), T.RIB_HU, rows_below=5, centre_mm=centre)
         pl, pr, pel, per = lateral_reach(st, b, (mid - 25, mid + 45), T.PELVIS_HU, centre_mm=centre)
         evidence.append({"rib_reach_left": rl, "rib_reach_right": rr, "pelvis_reach_left": pl,

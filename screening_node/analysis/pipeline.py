@@ -128,7 +128,7 @@ def _recentred_on_bodies(eng: Engine, image: sitk.Image, array: np.ndarray, st: 
     in two and every level above moved (three of 120 phantoms). So its discs are kept only when they pair
     one to one with the first ones (same_discs).
     """
-    centres = [(b.centre_row, float(np.mean(b.ap_range))) for b in bodies if b.whole and b.keypoints is not None]
+    centres = [(b.centre_row, b.ap_centre) for b in bodies if b.whole and b.keypoints is not None]
     ap_c = offsets_through_bodies(len(st.points), centres)
     if ap_c is None:
         return st, bodies
@@ -228,7 +228,7 @@ def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | Non
     next_mask = 1
     for i, b in enumerate(bodies):
         label = labels[i]
-        centroid = tuple(round(float(c), 2) for c in st.to_lps(b.centre_row, float(np.mean(b.ap_range)), 0.0))
+        centroid = tuple(round(float(c), 2) for c in st.to_lps(b.centre_row, b.ap_centre, 0.0))
         reason = b.reason
         hts = heights[i]
         assessable = hts is not None

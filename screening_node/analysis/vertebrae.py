@@ -17,6 +17,8 @@ from screening_node.analysis import thresholds as T
 from screening_node.analysis.endplates import ap_extent, body_keypoints, lat_half_width
 from screening_node.analysis.straighten import Straightened
 
+OUTLINE_NOT_FOUND = "body outline not found on the mid-sagittal plane"
+
 
 @dataclass(frozen=True)
 class BodyFinding:
@@ -30,6 +32,11 @@ class BodyFinding:
     keypoints: dict[str, tuple[float, float, float]] | None
     reason: str | None
     cut_by_fov: bool = False  # the field of view ends inside this body (only part of it is in view)
+
+    @property
+    def ap_centre(self) -> float:
+        """The body's centre between its walls (mm from the curve): where its centroid and midline are taken."""
+        return float(np.mean(self.ap_range))
 
     @property
     def whole(self) -> bool:
@@ -72,9 +79,6 @@ def body_block(st: Straightened, body: BodyFinding, ap: tuple[float, float], row
     r0, r1 = max(0, r0), min(v.shape[0], r1 + 1)
     a0, a1 = max(0, int(st.half_ap + ap[0] / h)), min(v.shape[1], int(st.half_ap + ap[1] / h) + 1)
     return v[r0:r1, a0:a1, :]
-
-
-OUTLINE_NOT_FOUND = "body outline not found on the mid-sagittal plane"
 
 
 def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
@@ -120,7 +124,6 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
         kps, reason = body_keypoints(v, st, top, bottom, ap_range)
         bodies.append(BodyFinding(float(top), float(bottom), centre, ap_range, lat_w, kps, reason))
     return _outline_from_neighbours(v, st, bodies), core_s
-
 
 
 def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyFinding]) -> list[BodyFinding]:
