@@ -89,12 +89,13 @@ def _straight_column(volume: np.ndarray) -> "Straightened":
 
 
 def _body_volume(front_drop: float = 0.0, fleck: bool = False, cortex: float = 700.0, marrow: float = 200.0,
-                 gas: bool = False) -> np.ndarray:
+                 gas: bool = False, cup: float = 0.0) -> np.ndarray:
     """Three stacked bodies (rows 0-24, 30-59, 65-99) 30 mm deep and 40 mm wide with 1 mm cortical
     endplates and walls, discs between, blurred like a 1 mm scan; axes (row, ap, lat), centre 40 / 30.
     The middle body's superior endplate sinks linearly by ``front_drop`` mm from its middle to its
     front (a wedge); ``fleck``: a bright fleck 3 mm under its front corner on the mid-sagittal plane only;
-    ``gas``: a vacuum cleft (-850 HU) 2 mm thick in the middle of the disc above it."""
+    ``gas``: a vacuum cleft (-850 HU) 2 mm thick in the middle of the disc above it; ``cup``: its superior
+    endplate sinks into a smooth bowl ``cup`` mm deep at the middle (a biconcave fracture), filled by the disc."""
     v = np.full((100, 81, 61), 40.0)
     for r0, r1 in ((0, 24), (30, 59), (65, 99)):
         v[r0:r1 + 1, 25:56, 10:51] = cortex
@@ -103,6 +104,14 @@ def _body_volume(front_drop: float = 0.0, fleck: bool = False, cortex: float = 7
         top = 30 + int(round(front_drop * (40 - a) / 15))
         v[30:top, a, 10:51] = 40.0
         v[top, a, 10:51] = 700.0
+    if cup:
+        for a in range(26, 55):
+            for lat in range(11, 50):
+                r2 = ((a - 40) / 12.0) ** 2 + ((lat - 30) / 16.0) ** 2
+                depth = int(round(cup * (1 - r2) ** 2)) if r2 < 1 else 0
+                if depth:
+                    v[30:30 + depth, a, lat] = 40.0
+                    v[30 + depth, a, lat] = cortex
     if fleck:
         v[33:36, 25:34, 28:33] = 700.0
     if gas:
@@ -134,6 +143,20 @@ def test_a_wedge_across_the_whole_body_is_kept() -> None:
     h = _heights(st, kps)
     assert 24.0 <= h["anterior"] <= 26.5, h
     assert abs(h["posterior"] - 30.0) <= 0.6, h
+
+
+def test_an_endplate_sunk_deep_into_a_biconcave_body_is_followed_to_its_middle() -> None:
+    from screening_node.analysis.endplates import body_keypoints
+    # A biconcave body: its superior endplate 7 mm down at the middle, its edge ~10 mm from the disc's
+    # middle row (27), beyond the 8 mm the edge is looked for. Read at the window's end, the middle
+    # height was 1.5 mm too tall (3 mm phantoms: the deepest cups read 4-6 mm too tall).
+    st = _straight_column(_body_volume(cup=7.0))
+    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
+    assert reason is None and kps is not None
+    assert kps["superior_middle"][1] == 0.0  # read halfway, at the bottom of the bowl
+    h = _heights(st, kps)
+    assert abs(h["middle"] - 23.0) <= 0.5, h
+    assert abs(h["anterior"] - 30.0) <= 0.6 and abs(h["posterior"] - 30.0) <= 0.6, h
 
 
 def test_gas_in_a_disc_is_not_taken_for_the_endplate_beside_it() -> None:

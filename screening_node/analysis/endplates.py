@@ -356,16 +356,20 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
     floored = np.maximum(prof, T.SOFT_TISSUE_HU)
     grad = np.gradient(ndimage.gaussian_filter1d(floored, 0.8))
     if middle is None:
-        sup = _edge(grad, top - 2, top + search, +1)
-        inf = _edge(grad, bottom - search, bottom + 2, -1)
+        # A biconcave body's endplates sink into it at the middle (grade 3: 5-8 mm beyond their rims), so
+        # an edge still steepening at the window's inner end is followed inwards, short of the body's middle.
+        centre = 0.5 * (top + bottom)
+        sup = _edge(grad, top - 2, top + search, +1, reach=int(centre - 0.5 * T.BODY_MIN_HEIGHT_MM))
+        inf = _edge(grad, bottom - search, bottom + 2, -1, reach=int(centre + 0.5 * T.BODY_MIN_HEIGHT_MM))
     else:
         # Within ENDPLATE_TILT_MM of the middle column's edges, and never across the disc's middle
-        # (there lies the neighbour's endplate, which faces the other way).
+        # (there lies the neighbour's endplate, which faces the other way). Where the middle edge was
+        # followed into a biconcave depression, the corners (the endplates' rims) lie nearer the disc.
         tilt = T.ENDPLATE_TILT_MM
-        sup = _edge(grad, int(max(middle.rough.superior - tilt, top - margin)),
+        sup = _edge(grad, int(max(min(middle.rough.superior, top + search) - tilt, top - margin)),
                     int(middle.rough.superior + tilt) + 1, +1)
         inf = _edge(grad, int(middle.rough.inferior - tilt),
-                    int(min(middle.rough.inferior + tilt, bottom + margin)) + 1, -1)
+                    int(min(max(middle.rough.inferior, bottom - search) + tilt, bottom + margin)) + 1, -1)
     if sup is None or inf is None or inf - sup < T.BODY_MIN_HEIGHT_MM:
         return None, False
     marrow = float(np.median(prof[int(sup) + 2:int(inf) - 1]))
@@ -412,7 +416,7 @@ def _endplate_surface(prof: np.ndarray, rough: float, inward: int) -> float:
     return surface if surface is not None and abs(surface - rough) <= T.SHELL_MAX_SHIFT_MM else rough
 
 
-def _edge(grad: np.ndarray, lo: int, hi: int, sign: int) -> float | None:
+def _edge(grad: np.ndarray, lo: int, hi: int, sign: int, reach: int | None = None) -> float | None:
     """Row of a body's endplate edge in [lo, hi): rising (sign +1, superior) or falling (-1, inferior),
     to sub-voxel by a parabola.
 
@@ -432,6 +436,10 @@ def _edge(grad: np.ndarray, lo: int, hi: int, sign: int) -> float | None:
              and (k == 0 or g[k] >= g[k - 1]) and (k == len(g) - 1 or g[k] >= g[k + 1])]
     k = max(peaks) if sign > 0 else min(peaks)
     i = lo + k
+    if reach is not None and k == (len(g) - 1 if sign > 0 else 0):
+        # Still steepening at the window's inner end: the edge is the slope's crest further in.
+        while 0 < i + sign < len(grad) - 1 and (i + sign - reach) * sign < 0 and sign * grad[i + sign] > sign * grad[i]:
+            i += sign
     y0, y1, y2 = sign * grad[i - 1], sign * grad[i], sign * grad[i + 1]
     den = y0 - 2 * y1 + y2
     off = 0.5 * (y0 - y2) / den if den < 0 else 0.0
