@@ -159,6 +159,21 @@ def test_an_endplate_sunk_deep_into_a_biconcave_body_is_followed_to_its_middle()
     assert abs(h["anterior"] - 30.0) <= 0.6 and abs(h["posterior"] - 30.0) <= 0.6, h
 
 
+def test_the_rims_of_a_sunk_endplate_are_looked_for_next_to_the_disc() -> None:
+    from screening_node.analysis.endplates import body_keypoints
+    # The same bowl over a denser band of marrow 6-8 mm under the rims (the impaction zone of a fracture
+    # heals sclerotic; 1 mm phantom seed 7 case 26: a ripple in the marrow). Searched within 5 mm of the
+    # sunk middle edge, the corner window missed the rims and took the band: corner heights 23 mm, not 30.
+    v = _body_volume(cup=7.0)
+    v[36:39, 26:55, 11:50] += 150.0
+    st = _straight_column(v)
+    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
+    assert reason is None and kps is not None
+    h = _heights(st, kps)
+    assert abs(h["anterior"] - 30.0) <= 0.6 and abs(h["posterior"] - 30.0) <= 0.6, h
+    assert abs(h["middle"] - 23.0) <= 0.5, h
+
+
 def test_gas_in_a_disc_is_not_taken_for_the_endplate_beside_it() -> None:
     from screening_node.analysis.endplates import body_keypoints
     # Osteoporotic endplates (350 HU over 80 HU marrow) rise from the disc far less steeply than the

@@ -275,7 +275,9 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     blurred into the wall on a coarse scan), a reader measures a little further in: of the corner
     positions tried, the one with the sharpest pair of endplate edges is kept. Every keypoint
     carries the position where it was measured. The middle column's endplates are searched next to the
-    discs, the corner columns' near them (an endplate is one plate, tilted a few mm at most).
+    discs (followed inwards where a biconcave depression sinks them further), the corner columns' near
+    them (an endplate is one plate, tilted a few mm at most; its rim, near the disc, where the middle
+    one sank).
     Each edge is found as the steepest slope, then placed on the surface by fitting the blurred
     cortical-shell model (shell_surface).
 
@@ -366,10 +368,13 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
         # (there lies the neighbour's endplate, which faces the other way). Where the middle edge was
         # followed into a biconcave depression, the corners (the endplates' rims) lie nearer the disc.
         tilt = T.ENDPLATE_TILT_MM
-        sup = _edge(grad, int(max(min(middle.rough.superior, top + search) - tilt, top - margin)),
-                    int(middle.rough.superior + tilt) + 1, +1)
-        inf = _edge(grad, int(middle.rough.inferior - tilt),
-                    int(min(max(middle.rough.inferior, bottom - search) + tilt, bottom + margin)) + 1, -1)
+        sunk_sup, sunk_inf = middle.rough.superior >= top + search - 1, middle.rough.inferior <= bottom - search + 1
+        sup_lo = top - margin if sunk_sup else max(middle.rough.superior - tilt, top - margin)
+        sup_hi = (top + search if sunk_sup else middle.rough.superior) + tilt
+        inf_lo = (bottom - search if sunk_inf else middle.rough.inferior) - tilt
+        inf_hi = bottom + margin if sunk_inf else min(middle.rough.inferior + tilt, bottom + margin)
+        sup = _edge(grad, int(sup_lo), int(sup_hi) + 1, +1)
+        inf = _edge(grad, int(inf_lo), int(inf_hi) + 1, -1)
     if sup is None or inf is None or inf - sup < T.BODY_MIN_HEIGHT_MM:
         return None, False
     marrow = float(np.median(prof[int(sup) + 2:int(inf) - 1]))
