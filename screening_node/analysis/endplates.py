@@ -368,7 +368,9 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
         # (there lies the neighbour's endplate, which faces the other way). Where the middle edge was
         # followed into a biconcave depression, the corners (the endplates' rims) lie nearer the disc.
         tilt = T.ENDPLATE_TILT_MM
-        sunk_sup, sunk_inf = middle.rough.superior >= top + search - 1, middle.rough.inferior <= bottom - search + 1
+        # Sunk: followed past the middle column's window (its last row +- the sub-voxel half row).
+        sunk_sup = middle.rough.superior > top + search - 0.5
+        sunk_inf = middle.rough.inferior < bottom - search - 0.5
         sup_lo = top - margin if sunk_sup else max(middle.rough.superior - tilt, top - margin)
         sup_hi = (top + search if sunk_sup else middle.rough.superior) + tilt
         inf_lo = (bottom - search if sunk_inf else middle.rough.inferior) - tilt
