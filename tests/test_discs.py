@@ -124,3 +124,39 @@ def test_past_the_last_disc_found_a_disc_lies_between_two_marrow_centres_one_pit
     walls = np.full(480, 300.0)
     found = _fill_gaps(confident, weak, valid, walls)
     assert [r for r in found if r < 110] == [13, 31, 47, 70, 87, 106]
+
+
+def test_a_span_of_two_pitches_holds_two_vertebrae() -> None:
+    from screening_node.analysis.vertebrae import _two_vertebrae
+    # Upper thoracic spans of a 3 mm chest (fast seed 5, case 24: a T2/T3 disc no evidence showed).
+    discs = [10, 30, 50, 91, 112, 133, 155]
+    assert _two_vertebrae(discs, 2)          # 41 rows against a local pitch of 21: T2 and T3
+    assert not any(_two_vertebrae(discs, k) for k in (0, 1, 3, 4, 5))
+    # A taller vertebra among its neighbours (1.5 pitches: a lumbar body below thoracic ones) is one.
+    assert not _two_vertebrae([0, 22, 44, 77, 110], 2)
+    # Beyond a vertebra's longest pitch lies the fused sacrum, not two vertebrae.
+    assert not _two_vertebrae([0, 35, 70, 140], 2)
+
+
+def test_two_vertebrae_whose_disc_was_not_seen_are_counted_as_two() -> None:
+    from screening_node.analysis.straighten import Straightened
+    from screening_node.analysis.vertebrae import UNSEEN_DISC, find_bodies
+    # Six vertebrae (16-row bodies with cortical walls and 150 HU marrow, 4-row discs); the third and
+    # fourth are one block of bone (a disc bridged or too thin to show), so no core or wall dip marks it.
+    rows = 6 * 20 + 4
+    v = np.full((rows, 121, 81), 40.0)
+    for r0, r1 in ((4, 20), (24, 40), (44, 80), (84, 100), (104, 120)):
+        v[r0:r1, 45:76, 20:61] = 600.0
+        v[r0 + 1:r1 - 1, 46:75, 21:60] = 150.0
+    from scipy import ndimage
+    v = ndimage.gaussian_filter(v, 0.8)
+    points = np.stack([np.zeros(rows), np.zeros(rows), -np.arange(rows, dtype=float)], axis=1)
+    tangents = np.tile([0.0, 0.0, -1.0], (rows, 1))
+    col_dirs = np.tile([0.0, 1.0, 0.0], (rows, 1))
+    st = Straightened(v.astype(np.float32), points, tangents, col_dirs, np.cross(tangents, col_dirs), 60, 40)
+    bodies, _ = find_bodies(st)
+    whole = [b for b in bodies if b.whole]
+    assert len(whole) == 4  # the six bodies less the cut ends, the bridged pair counted as two
+    split = [b for b in whole if b.reason == UNSEEN_DISC]
+    assert len(split) == 2 and split[0].bottom_disc == split[1].top_disc
+    assert abs(split[0].bottom_disc - 62) <= 2 and split[0].keypoints is None  # the block's middle

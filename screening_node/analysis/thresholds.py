@@ -155,6 +155,9 @@ MAX_MEASURE_SPACING_MM = 3.5  # heights are measured only where the slices along
 BODY_MIN_HEIGHT_MM = 6.0    # a body shorter than this is noise (or a grade-3 collapse we cannot measure)
 BODY_MAX_HEIGHT_MM = 45.0
 TYPICAL_PITCH_MM = 30.0    # disc to disc of a mid-spine vertebra (T12-L1): the pitch to expect before any is measured
+TWO_VERTEBRAE_PITCHES = 1.75  # a disc-to-disc span this many local pitches long holds two vertebrae (3 mm phantoms
+                            # seeds 5 and 7, 60 scans: all six such spans left after the disc search, 1.90-2.28
+                            # pitches, held two bodies' centres: T2/T3 x 4, T7/T8, C7/T1)
 BODY_MAX_PITCH_MM = 55.0    # disc to disc over one vertebra: the tallest body (L5 ~ 30-35 mm) + one disc (<= 15 mm);
                             # a longer span is the fused sacrum below S1 or holds a missed disc
 KEYPOINT_INSETS_MM = (1.5, 3.0, 5.0)  # the corner heights are measured this far inside the walls: six-point

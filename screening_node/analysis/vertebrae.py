@@ -18,6 +18,8 @@ from screening_node.analysis.endplates import ap_extent, body_keypoints, lat_hal
 from screening_node.analysis.straighten import Straightened
 
 OUTLINE_NOT_FOUND = "body outline not found on the mid-sagittal plane"
+UNSEEN_DISC = ("one of two vertebrae whose disc was not seen (a span of two pitches, split at its middle "
+               "to count the levels): not measured")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,14 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
     for k, (top, bottom) in enumerate(zip(bounds[:-1], bounds[1:])):
         if top is None and bottom is None:
             break  # no disc at all: no body can be delimited
+        if top is not None and bottom is not None and _two_vertebrae(discs, k - 1):
+            for r0, r1 in ((top, 0.5 * (top + bottom)), (0.5 * (top + bottom), bottom)):
+                centre = 0.5 * (r0 + r1)
+                ap_range = ap_extent(mid, int(r0), int(r1), ca)
+                lat_w = lat_half_width(v, int(centre), ca + int(np.mean(ap_range) if ap_range else 0), cl)
+                bodies.append(BodyFinding(float(r0), float(r1), centre, ap_range or (-15.0, 15.0), lat_w, None,
+                                          UNSEEN_DISC))
+            continue
         r0 = top if top is not None else max(first, bottom - T.CUT_BODY_MAX_MM)
         r1 = bottom if bottom is not None else min(last, top + T.CUT_BODY_MAX_MM)
         if r1 - r0 < T.BODY_MIN_HEIGHT_MM:
@@ -124,6 +134,23 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
         kps, reason = body_keypoints(v, st, top, bottom, ap_range)
         bodies.append(BodyFinding(float(top), float(bottom), centre, ap_range, lat_w, kps, reason))
     return _outline_from_neighbours(v, st, bodies), core_s
+
+
+def _two_vertebrae(discs: list[int], k: int) -> bool:
+    """Whether the span from disc k to disc k + 1 holds two vertebrae: it is at least TWO_VERTEBRAE_PITCHES
+    of the local pitch (the median of the PITCH_NEIGHBOURS nearest other spans of one vertebra each).
+
+    The pitch changes by ~10 % per level, so no single vertebra is that much taller than its neighbours.
+    A disc that no evidence showed (a thin upper thoracic disc blurred by 3 mm slices, osteophytes across
+    it) or a block vertebra leaves such a span; taken as one body, every level above it was one off.
+    """
+    a, b = discs[k], discs[k + 1]
+    others = [(0.5 * (x + y), y - x) for j, (x, y) in enumerate(zip(discs[:-1], discs[1:]))
+              if j != k and y - x <= T.BODY_MAX_PITCH_MM]
+    if not others or b - a > T.BODY_MAX_PITCH_MM:
+        return False
+    near = sorted(others, key=lambda o: abs(o[0] - 0.5 * (a + b)))[:T.PITCH_NEIGHBOURS]
+    return b - a >= T.TWO_VERTEBRAE_PITCHES * float(np.median([w for _, w in near]))
 
 
 def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyFinding]) -> list[BodyFinding]:
