@@ -101,9 +101,7 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
             break  # no disc at all: no body can be delimited
         if top is not None and bottom is not None and _two_vertebrae(discs, k - 1):
             for r0, r1 in ((top, 0.5 * (top + bottom)), (0.5 * (top + bottom), bottom)):
-                centre = 0.5 * (r0 + r1)
-                ap_range = ap_extent(mid, int(r0), int(r1), ca)
-                lat_w = lat_half_width(v, int(centre), ca + int(np.mean(ap_range) if ap_range else 0), cl)
+                centre, ap_range, lat_w = _outline(v, mid, r0, r1, ca, cl)
                 bodies.append(BodyFinding(float(r0), float(r1), centre, ap_range or (-15.0, 15.0), lat_w, None,
                                           UNSEEN_DISC))
             continue
@@ -117,9 +115,7 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
             # missed. Only the body under the top disc is placed, one pitch long (its upper neighbour's).
             above = bounds[k - 1] if k > 0 else None
             r1 = min(last, top + (top - above if above is not None else T.CUT_BODY_MAX_MM))
-        centre = 0.5 * (r0 + r1)
-        ap_range = ap_extent(mid, int(r0), int(r1), ca)
-        lat_w = lat_half_width(v, int(centre), ca + int(np.mean(ap_range) if ap_range else 0), cl)
+        centre, ap_range, lat_w = _outline(v, mid, r0, r1, ca, cl)
         if fused:
             bodies.append(BodyFinding(float(top), None, centre, ap_range or (-15.0, 15.0), lat_w, None,
                                       "no disc below within a vertebra's pitch (fused sacrum or a missed disc)"))
@@ -136,6 +132,14 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
     return _outline_from_neighbours(v, st, bodies), core_s
 
 
+def _outline(v: np.ndarray, mid: np.ndarray, r0: float, r1: float, ca: int, cl: int
+             ) -> tuple[float, tuple[float, float] | None, float]:
+    """Centre row, AP extent (None: not found) and lateral half width of a body spanning rows r0..r1."""
+    centre = 0.5 * (r0 + r1)
+    ap_range = ap_extent(mid, int(r0), int(r1), ca)
+    return centre, ap_range, lat_half_width(v, int(centre), ca + int(np.mean(ap_range) if ap_range else 0), cl)
+
+
 def _two_vertebrae(discs: list[int], k: int) -> bool:
     """Whether the span from disc k to disc k + 1 holds two vertebrae: it is at least TWO_VERTEBRAE_PITCHES
     of the local pitch (the median of the PITCH_NEIGHBOURS nearest other spans of one vertebra each).
@@ -145,12 +149,11 @@ def _two_vertebrae(discs: list[int], k: int) -> bool:
     it) or a block vertebra leaves such a span; taken as one body, every level above it was one off.
     """
     a, b = discs[k], discs[k + 1]
-    others = [(0.5 * (x + y), y - x) for j, (x, y) in enumerate(zip(discs[:-1], discs[1:]))
-              if j != k and y - x <= T.BODY_MAX_PITCH_MM]
+    others = [s for s in _single_vertebra_spans(discs) if (s[2], s[3]) != (a, b)]
     if not others or b - a > T.BODY_MAX_PITCH_MM:
         return False
-    near = sorted(others, key=lambda o: abs(o[0] - 0.5 * (a + b)))[:T.PITCH_NEIGHBOURS]
-    return b - a >= T.TWO_VERTEBRAE_PITCHES * float(np.median([w for _, w in near]))
+    near = sorted(others, key=lambda s: abs(s[0] - 0.5 * (a + b)))[:T.PITCH_NEIGHBOURS]
+    return b - a >= T.TWO_VERTEBRAE_PITCHES * float(np.median([s[1] for s in near]))
 
 
 def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyFinding]) -> list[BodyFinding]:
@@ -165,7 +168,7 @@ def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyF
     then looked for there as for any body.
     """
     def own_outline(j: int) -> bool:
-        return 0 <= j < len(bodies) and bodies[j].whole and bodies[j].reason != OUTLINE_NOT_FOUND
+        return 0 <= j < len(bodies) and bodies[j].whole and bodies[j].reason not in (OUTLINE_NOT_FOUND, UNSEEN_DISC)
 
     out = list(bodies)
     for k, b in enumerate(bodies):
