@@ -5,7 +5,7 @@ curvature, scoliosis up to +-20 degrees, bone density down to osteoporotic, pati
 head/feet first, 0-2 fractures cycling through every grade x morphology), analyses each with
 ``analyze_path`` and evaluates the batch with ``evaluate_metrics``.
 
-    .venv/bin/python benchmarks/phantom_eval.py --n 30 --out /tmp/phantom_eval [--preset 1mm|fast] [--jobs 2]
+    .venv/bin/python benchmarks/phantom_eval.py --n 30 --out /tmp/phantom_eval [--preset 1mm|fast|3mm] [--jobs 2]
         [--degeneration none|moderate|severe|mixed]
 
 --degeneration adds the osteophytes, vacuum discs and calcified aortic plaques of an ageing spine
@@ -51,6 +51,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The phantom's fast preset: quick smoke runs.
     "fast": {"pixel_spacing": 1.5, "slice_thickness": 3.0,
              "matrix": {"trunk": 256, "chest": 256, "abdomen": 256, "lumbar": 160, "spine-crop": 96}},
+    # 3 mm slices with the 0.75 mm pixels of a clinical thick-slice series (fast's 1.5 mm pixels are coarser).
+    "3mm": {"pixel_spacing": 0.75, "slice_thickness": 3.0,
+            "matrix": {"trunk": 512, "chest": 512, "abdomen": 512, "lumbar": 320, "spine-crop": 192}},
 }
 
 
