@@ -26,6 +26,7 @@ import SimpleITK as sitk
 from scipy.ndimage import map_coordinates
 
 from screening_node.analysis.results import HEIGHT_KEYPOINTS
+from screening_node.imaging.geometry import lps_to_index
 
 STEPS_MM = np.arange(-6.0, 6.01, 0.25)  # along the outward normal from the truth keypoint
 PEAK_WINDOW_MM = (-3.0, 1.5)            # the cortical peak is looked for here (inside is negative)
@@ -34,7 +35,7 @@ PEAK_WINDOW_MM = (-3.0, 1.5)            # the cortical peak is looked for here (
 def rendered_offset(image: sitk.Image, array: np.ndarray, point: np.ndarray, outward: np.ndarray) -> float | None:
     """Outward distance (mm) from a truth keypoint to the rendered endplate's half-level crossing."""
     pts = point[None] + STEPS_MM[:, None] * outward[None]
-    idx = np.array([image.TransformPhysicalPointToContinuousIndex(tuple(map(float, q))) for q in pts])
+    idx = lps_to_index(image, pts)  # (x, y, z)
     values = map_coordinates(array, [idx[:, 2], idx[:, 1], idx[:, 0]], order=1, cval=-1000.0)
     window = np.flatnonzero((STEPS_MM >= PEAK_WINDOW_MM[0]) & (STEPS_MM <= PEAK_WINDOW_MM[1]))
     peak = int(window[np.argmax(values[window])])

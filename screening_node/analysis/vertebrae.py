@@ -152,8 +152,7 @@ def _two_vertebrae(discs: list[int], k: int) -> bool:
     others = [s for s in _single_vertebra_spans(discs) if (s[2], s[3]) != (a, b)]
     if not others or b - a > T.BODY_MAX_PITCH_MM:
         return False
-    near = sorted(others, key=lambda s: abs(s[0] - 0.5 * (a + b)))[:T.PITCH_NEIGHBOURS]
-    return b - a >= T.TWO_VERTEBRAE_PITCHES * float(np.median([s[1] for s in near]))
+    return b - a >= T.TWO_VERTEBRAE_PITCHES * _pitch_near(others, a, b)
 
 
 def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyFinding]) -> list[BodyFinding]:
@@ -284,9 +283,7 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
         single = confident or _single_vertebra_spans(out)
         if not single:
             return T.TYPICAL_PITCH_MM
-        others = [s for s in single if (s[2], s[3]) != (a, b)] or single
-        near = sorted(others, key=lambda s: abs(s[0] - 0.5 * (a + b)))[:T.PITCH_NEIGHBOURS]
-        return float(np.median([s[1] for s in near]))
+        return _pitch_near([s for s in single if (s[2], s[3]) != (a, b)] or single, a, b)
 
     first, last = _valid_span(valid)
     for _ in range(30):  # each fill can open the next end gap
@@ -390,6 +387,13 @@ def _end_pitches(discs: list[int]) -> tuple[float, float]:
         return T.TYPICAL_PITCH_MM, T.TYPICAL_PITCH_MM
     return (float(np.median(np.diff(discs[:T.PITCH_NEIGHBOURS]))),
             float(np.median(np.diff(discs[-T.PITCH_NEIGHBOURS:]))))
+
+
+def _pitch_near(spans: list[tuple[float, int, int, int]], a: float, b: float) -> float:
+    """The local pitch at rows a..b: the median length of the PITCH_NEIGHBOURS spans (from
+    _single_vertebra_spans) whose middles lie nearest its middle."""
+    near = sorted(spans, key=lambda s: abs(s[0] - 0.5 * (a + b)))[:T.PITCH_NEIGHBOURS]
+    return float(np.median([s[1] for s in near]))
 
 
 def _single_vertebra_spans(discs: list[int]) -> list[tuple[float, int, int, int]]:
