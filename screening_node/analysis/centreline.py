@@ -53,6 +53,7 @@ def find_centreline(image: sitk.Image) -> Centreline:
     nz, ny, nx = arr.shape
     xs = np.arange(nx)
     midline = np.full(nz, np.nan)  # body-outline centre per slice (index), NaN for tight crops
+    tight = np.zeros(nz, bool)
     for k in range(nz):
         cols = body[k].any(axis=0)
         if cols.sum() < 3:
@@ -60,12 +61,23 @@ def find_centreline(image: sitk.Image) -> Centreline:
             continue
         idx = np.flatnonzero(cols)
         width = idx[-1] - idx[0] + 1
-        if width * h < 160:  # a tight crop around the spine: no left-right prior
+        if width * h < T.SPINE_TIGHT_CROP_MM:  # a crop around the spine: weighted by its mirror plane below
+            tight[k] = True
             continue
         xc = 0.5 * (idx[0] + idx[-1])
         midline[k] = xc
         score[k] *= np.exp(-0.5 * ((xs - xc) / (0.18 * width)) ** 2)[None, :]
-    path = _dp_path(score, max_step=max(1, int(round(T.SPINE_MAX_STEP_MM / h))))
+    max_step = max(1, int(round(T.SPINE_MAX_STEP_MM / h)))
+    path = _dp_path(score, max_step=max_step)
+    if tight.any():
+        # On a tight crop the path may run in a facet column, beside the body: judged against the bone's
+        # mirror plane, and found again near it when it runs that far off.
+        mirror = _mirror_planes(bone, tight, h)
+        path_x = np.array([i for _, i in path], float)
+        if np.median(np.abs(path_x - mirror)[tight]) * h > T.SPINE_MIRROR_MAX_OFF_MM:
+            weight = np.exp(-0.5 * ((xs[None, :] - mirror[tight, None]) * h / T.SPINE_MIRROR_SIGMA_MM) ** 2)
+            score[tight] *= weight[:, None, :]
+            path = _dp_path(score, max_step=max_step)
     strength = np.array([score[k, j, i] for k, (j, i) in enumerate(path)])
     present = strength > 0.25 * np.percentile(strength, 90)
     # Below the sacrum the path can follow the pelvic ring out to a hip: the spine never lies that far
@@ -117,6 +129,47 @@ def cortical_fraction(image: sitk.Image, reference: sitk.Image) -> np.ndarray:
         fraction = sitk.BinShrink(fraction, factors)
     coarse = sitk.Resample(fraction, reference, sitk.Transform(), sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     return sitk.GetArrayFromImage(coarse)
+
+
+def _mirror_planes(bone: np.ndarray, slices: np.ndarray, h: float) -> np.ndarray:
+    """Per slice: the lateral index (x) that the bone of ``slices`` is most mirror-symmetric about.
+
+    A vertebra is left-right symmetric about its mid-sagittal plane; on a tight crop that plane is the
+    only sign of where the column's middle lies (the dense facet columns to each side outweigh a thin,
+    osteoporotic body in the bone indicator). The per-slice planes are smoothed by a median over
+    SPINE_MIRROR_SMOOTH_MM (a slice through a disc or a rotated segment can be off); slices not in
+    ``slices`` take the nearest judged value.
+    """
+    nz, _, nx = bone.shape
+    xs = np.arange(nx)
+    margin = min(nx // 4, max(1, int(round(T.SPINE_MIRROR_SIGMA_MM / h))))
+    candidates = np.arange(2 * margin, 2 * (nx - 1 - margin) + 1)  # mirror axis at candidate / 2
+    planes = np.full(nz, np.nan)
+    for k in np.flatnonzero(slices):
+        section = bone[k]
+        energy = float((section * section).sum())
+        if energy <= 0:
+            continue
+        best, best_score = np.nan, -np.inf
+        for c in candidates:
+            mirrored = c - xs
+            inside = (mirrored >= 0) & (mirrored < nx)
+            a, b = section[:, xs[inside]], section[:, mirrored[inside]]
+            norm = float(np.sqrt((a * a).sum() * (b * b).sum()))
+            if norm <= 0:
+                continue
+            # correlation with the mirror image, discounted where the overlap is a narrow strip
+            value = float((a * b).sum()) / norm * np.sqrt(inside.sum() / nx)
+            if value > best_score:
+                best, best_score = c / 2.0, value
+        planes[k] = best
+    known = np.isfinite(planes)
+    if not known.any():
+        return np.full(nz, (nx - 1) / 2.0)
+    ks = np.arange(nz)
+    planes = np.interp(ks, ks[known], planes[known])
+    size = max(1, int(round(T.SPINE_MIRROR_SMOOTH_MM / h)) | 1)
+    return ndimage.median_filter(planes, size=size, mode="nearest")
 
 
 def _drop_sideways_tail(x: np.ndarray, present: np.ndarray, h: float) -> np.ndarray:

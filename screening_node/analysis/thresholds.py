@@ -50,6 +50,14 @@ SPINE_AXIAL_SMOOTH_MM = 15.0  # along z: the column is continuous across discs
 SPINE_MAX_STEP_MM = 3.0  # the column centre moves at most one coarse voxel per 3 mm slice (45 deg; scoliosis
                         # <= 20 deg and lordosis stay well below; a jump to the hips would need more)
 SPINE_PATH_SMOOTH_MM = 25.0  # curve smoothing: shorter than a vertebra would follow the arches
+SPINE_TIGHT_CROP_MM = 160.0  # a slice whose body outline is narrower than this is a crop around the spine: its
+                             # outline's middle says nothing of where the column is
+SPINE_MIRROR_MAX_OFF_MM = 12.0  # on a tight crop a path this far (median) from the plane the bone is mirror-
+                                # symmetric about runs in a facet column (15-25 mm to the side), not in the
+                                # column's middle (body, canal, arch); within it the body-centre stage finds the body
+SPINE_MIRROR_SIGMA_MM = 6.0   # ... and it is then found again with the score weighted towards that plane (the dense
+                              # facet columns, 15-25 mm to each side, then weigh less than the body)
+SPINE_MIRROR_SMOOTH_MM = 30.0  # that plane is judged per slice and smoothed (median) over about a vertebra
 SPINE_MAX_OFF_MIDLINE_MM = 55.0  # the column stays this close to the body's left-right middle (a 20 deg scoliosis
                                  # apex moves it ~30 mm); the hips lie ~90 mm out
 SPINE_MAX_LATERAL_SLOPE = 0.7  # the column inclines at most ~35 deg to the side over half a vertebra (a 20 deg
