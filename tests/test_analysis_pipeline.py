@@ -205,3 +205,21 @@ def test_a_collapsed_body_whose_walls_are_not_framed_is_measured_between_its_nei
     assert l1.grade is not None and l1.grade >= 2 and l1.morphology == "wedge"
     assert abs(l1.heights_mm["anterior"] - truth.heights_mm["anterior"]) < 3.0
     assert abs(l1.heights_mm["posterior"] - truth.heights_mm["posterior"]) < 3.0
+
+
+def test_a_thoracic_crop_without_an_anchor_is_graded_under_no_level(tmp_path):
+    # A spine crop of T6-T10 (1 mm): every whole body bears a rib, the crop ends inside T11 (its rib out
+    # of view). That cut body was taken for a rib-free L1, so T10 was "T12" and every level two off; and
+    # with no anchor at all, the grade-3 wedge of T8 went ungraded ("level could not be labelled").
+    generate_phantom(fast_options(seed=3, fov="spine-crop", levels=("T6", "T10"), slice_thickness=1.0,
+                                  format="nifti", fractures=(FractureSpec("T8", 3, "wedge"),)), tmp_path)
+    result = analyze_path(tmp_path / "ct.nii.gz", None)
+    assert all(v.label is None for v in result.vertebrae)
+    assert any("no labelling anchor" in note for note in result.notes)
+    assert result.status == "reported" and result.max_grade == 3
+    t8 = next(v for v in load_truth(tmp_path / "truth.json").vertebrae if v.label == "T8")
+    graded = [v for v in result.vertebrae if v.assessable]
+    nearest = min(graded, key=lambda v: np.linalg.norm(np.subtract(v.centroid_lps_mm, t8.centroid_lps_mm)))
+    assert np.linalg.norm(np.subtract(nearest.centroid_lps_mm, t8.centroid_lps_mm)) < 10.0
+    assert nearest.grade == 3 and nearest.morphology == "wedge"
+    assert all(v.grade == 0 for v in graded if v is not nearest)

@@ -479,3 +479,28 @@ def test_real_ct_series(tmp_path):
     values = read_sr_values(objects.sr)
     for got, expected in zip(values.vertebrae, vertebrae):
         assert got.label == expected.label and got.heights_mm == pytest.approx(expected.heights_mm)
+
+
+def test_a_graded_vertebra_without_a_level_is_reported_under_no_level(study, tmp_path):
+    """A crop with no labelling anchor still grades its thoracic and lumbar bodies (label null): the SR
+    carries the grade at the finding site 'Vertebra', the SEG names the segment 'Unlabelled', and every
+    object stays valid."""
+    result = study["result"]
+    unlabelled = tuple(replace(v, label=None, label_confidence=0.0) for v in result.vertebrae)
+    result = replace(result, vertebrae=unlabelled)
+    out = tmp_path / "result"
+    out.mkdir()
+    for name in ("body_mask.nii.gz", "sagittal_view.npz"):
+        (out / name).write_bytes((study["dir"] / name).read_bytes())
+    result.write(out / "results.json")
+    objects = write_report_objects(result, out, study["sources"], study["ct"])
+    for path in objects.dicom_paths:
+        errors = [line for line in _dciodvfy(path) if line.startswith("Error")]
+        assert errors == [], f"{path.name}: {errors}"
+    values = read_sr_values(objects.sr)
+    assert [v.label for v in values.vertebrae] == [None] * len(unlabelled)
+    assert [v.grade for v in values.vertebrae] == [v.grade for v in unlabelled]
+    assert values.worst_grade == 2 and values.fracture_suspected is True
+    seg = hd.seg.segread(objects.seg)
+    labels = {seg.get_segment_description(n).segment_label for n in seg.segment_numbers}
+    assert labels == {"Unlabelled vertebral body"}

@@ -11,7 +11,6 @@ from statistics import median
 from typing import Sequence
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.results import GRADED_LEVELS
 
 OUT_OF_RANGE_REASON = "measured heights outside the plausible range"
 MIDDLE_TOO_TALL_REASON = ("middle height well above both wall heights: an endplate in the middle of the body "
@@ -92,21 +91,23 @@ def implausible_heights(heights: dict[str, float], neighbour_posteriors: Sequenc
     return None
 
 
-def failed_traces(heights: list[dict[str, float] | None], labels: list[str | None]
+def failed_traces(heights: list[dict[str, float] | None], graded: list[bool]
                   ) -> tuple[list[str | None], list[list[float]]]:
     """Per body: why its heights are a failed trace (None: they can be graded), and its crush reference.
+
+    ``graded``: per body, whether it is one Genant grades apply to (T1-L5); only those are references.
 
     A failed trace is judged against every measured neighbour (the median outvotes one failed
     neighbour), then left out of the other bodies' crush references: a "T3" measured over T3 and T4
     made T2 a grade-3 crush.
     """
-    failed = [None if h is None else implausible_heights(h, _neighbour_posteriors(heights, labels, i))
+    failed = [None if h is None else implausible_heights(h, _neighbour_posteriors(heights, graded, i))
               for i, h in enumerate(heights)]
     kept = [None if reason is not None else h for h, reason in zip(heights, failed)]
-    return failed, [_neighbour_posteriors(kept, labels, i) for i in range(len(heights))]
+    return failed, [_neighbour_posteriors(kept, graded, i) for i in range(len(heights))]
 
 
-def _neighbour_posteriors(heights: list[dict[str, float] | None], labels: list[str | None], i: int) -> list[float]:
+def _neighbour_posteriors(heights: list[dict[str, float] | None], graded: list[bool], i: int) -> list[float]:
     """Posterior heights of the measured, graded bodies nearest body i: up to CRUSH_REFERENCE_PER_SIDE on
     each side, looked for within that many places (a body in between may be unmeasured), as many above
     as below where both sides have one.
@@ -118,7 +119,7 @@ def _neighbour_posteriors(heights: list[dict[str, float] | None], labels: list[s
     """
     reach = T.CRUSH_REFERENCE_PER_SIDE
     sides = [[heights[j]["posterior"] for j in range(i + step, i + step * (reach + 1), step)  # type: ignore[index]
-              if 0 <= j < len(heights) and heights[j] is not None and labels[j] in GRADED_LEVELS]
+              if 0 <= j < len(heights) and heights[j] is not None and graded[j]]
              for step in (-1, 1)]
     if all(sides):
         n = min(len(side) for side in sides)

@@ -26,6 +26,9 @@ class Labelling:
     confidence: float
     notes: list[str]
     evidence: list[dict[str, float]]
+    # per body: its own evidence puts it in T1-L5 whatever its level (it bears a rib, or it is lumbar-sized
+    # and not flanked by the pelvis), so it is graded even where no anchor names its level
+    thoracolumbar: list[bool]
 
 
 def midlines(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
@@ -150,11 +153,16 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
             rib[i:] = [False] * (n - i)
             sure[i:] = [False] * (n - i)
             break
+    # A rib makes a body thoracic; a lumbar-sized body beside no pelvis is lumbar or low thoracic (a cervical
+    # body is never that tall; S1 is flanked by the alae and ilia).
+    thoracolumbar = [r or (_lumbar_sized(b) and not p) for r, b, p in zip(rib, bodies, pelvis)]
     notes: list[str] = []
-    # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows.
+    # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows. A body cut
+    # by the field's edge is no rib-free evidence: its rib, sloping down from its upper half, can lie
+    # outside the field (a thoracic crop ending inside T11 read T11 as L1, every level two off).
     t12 = None
     for i in range(n - 1):
-        if rib[i] and not rib[i + 1]:
+        if rib[i] and not rib[i + 1] and not bodies[i + 1].cut_by_fov:
             t12 = i
             break
     s1 = _sacrum(bodies, pelvis, rib, t12, both_sides)  # always below T12 when both are found
@@ -181,7 +189,9 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     else:
         notes.append("no labelling anchor (no sacrum, no rib-bearing/rib-free transition) in the field of view; "
                      "levels are not labelled")
-        return Labelling([None] * n, 0.0, notes, evidence)
+        if any(t and b.keypoints is not None for t, b in zip(thoracolumbar, bodies)):
+            notes.append("bodies bearing a rib or of lumbar size are graded without a level")
+        return Labelling([None] * n, 0.0, notes, evidence, thoracolumbar)
     if s1 is not None and not both_sides[s1]:
         # The ilium cut beside L5 by planes tilted at the lumbosacral bend is one-sided too: such an S1 may
         # be L5 (eight batches of 3 mm phantoms: 6 of 15 scans whose S1 was one-sided had every lumbar level
@@ -191,7 +201,7 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         conf = min(conf, T.ONE_SIDED_S1_CONFIDENCE)
     # Counting uses the usual 24 presacral levels: T13 / L6 are never produced by counting.
     labels = _skip_supernumerary(anchor_level, anchor, n, s1)
-    return Labelling(labels, conf, notes, evidence)
+    return Labelling(labels, conf, notes, evidence, thoracolumbar)
 
 
 def _lumbar_sized(body: BodyFinding) -> bool:

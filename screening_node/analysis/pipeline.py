@@ -21,6 +21,7 @@ from screening_node.analysis.body_centre import offsets_through_bodies
 from screening_node.analysis.centreline import resample_by_arclength
 from screening_node.analysis.genant import failed_traces, genant
 from screening_node.analysis.implants import set_aside_treated, treated_note
+from screening_node.analysis.labelling import Labelling
 from screening_node.analysis.results import GRADED_LEVELS, HEIGHT_KEYPOINTS, KEYPOINT_NAMES, StudyResult, Vertebra
 from screening_node.analysis.stages import Engine, get_engine
 from screening_node.analysis.straighten import Straightened
@@ -167,7 +168,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
         wide = eng.straighten(image, pts, int(T.STRAIGHT_HALF_AP_MM / h), int(T.LABEL_HALF_LAT_MM / h), array, h)
         lab = eng.label(wide, bodies)
     with timer.stage("grading"):
-        vertebrae = _measure(st, bodies, lab.labels, lab.confidence)
+        vertebrae = _measure(st, bodies, lab)
     body_mask_path = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -178,9 +179,9 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
             body_mask_path = BODY_MASK_NAME
         with timer.stage("sagittal_view"):
             write_sagittal_view(st, out_dir / SAGITTAL_NAME)
-    reported = [v for v in vertebrae if v.label is not None and v.label in GRADED_LEVELS and v.assessable]
+    reported = [v for v in vertebrae if v.assessable]  # only T1-L5 (named or by their own evidence) are assessable
     status = "reported" if reported else "not_assessable"
-    reason = None if reported else too_coarse or "no labelled thoracic or lumbar vertebra could be measured"
+    reason = None if reported else too_coarse or "no thoracic or lumbar vertebra could be measured"
     notes = list(lab.notes) + [treated_note(lab.labels[i], volume) for i, volume in treated.items()]
     return StudyResult(status=status, reason=reason, engine=eng.name, vertebrae=tuple(vertebrae), input=inp,
                        timings_s=timer.timings, notes=tuple(notes), body_mask_path=body_mask_path)
@@ -209,9 +210,15 @@ def _too_coarse_to_measure(image: sitk.Image, st: Straightened, slice_thickness_
             f"heights (at most {T.MAX_MEASURE_SPACING_MM:g} mm)")
 
 
-def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | None],
-             confidence: float) -> list[Vertebra]:
-    """Keypoints to LPS, heights, Genant grades (crush against assessable neighbours)."""
+def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> list[Vertebra]:
+    """Keypoints to LPS, heights, Genant grades (crush against assessable neighbours).
+
+    Grades are for T1-L5: a body labelled so, or, where no anchor names the levels, one whose own
+    evidence puts it there (lab.thoracolumbar: a rib, or lumbar size beside no pelvis). A fracture in a
+    thoracic crop without T1, T12 or the sacrum in view is then still graded, under no level.
+    """
+    labels, confidence = lab.labels, lab.confidence
+    graded = [label in GRADED_LEVELS if label is not None else lab.thoracolumbar[i] for i, label in enumerate(labels)]
     kps_lps: list[dict[str, tuple[float, float, float]] | None] = []
     heights: list[dict[str, float] | None] = []
     for b in bodies:
@@ -223,7 +230,7 @@ def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | Non
         kps_lps.append(kp)  # type: ignore[arg-type]
         heights.append({h: round(float(np.linalg.norm(np.subtract(kp[s], kp[i]))), 2)
                         for h, (s, i) in HEIGHT_KEYPOINTS.items()})
-    failed, references = failed_traces(heights, labels)
+    failed, references = failed_traces(heights, graded)
     out = []
     next_mask = 1
     for i, b in enumerate(bodies):
@@ -236,7 +243,7 @@ def _measure(st: Straightened, bodies: list[BodyFinding], labels: list[str | Non
             assessable, reason = False, failed[i]
         if assessable and label is not None and label not in GRADED_LEVELS:
             assessable, reason = False, f"{label} is localised only (grades are for T1-L5)"
-        if assessable and label is None:
+        if assessable and label is None and not graded[i]:
             assessable, reason = False, "level could not be labelled"
         grade = loss = morph = None
         if assessable and hts is not None:
