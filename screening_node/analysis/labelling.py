@@ -189,8 +189,6 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     else:
         notes.append("no labelling anchor (no sacrum, no rib-bearing/rib-free transition) in the field of view; "
                      "levels are not labelled")
-        if any(t and b.keypoints is not None for t, b in zip(thoracolumbar, bodies)):
-            notes.append("bodies bearing a rib or of lumbar size are graded without a level")
         return Labelling([None] * n, 0.0, notes, evidence, thoracolumbar)
     if s1 is not None and not both_sides[s1]:
         # The ilium cut beside L5 by planes tilted at the lumbosacral bend is one-sided too: such an S1 may

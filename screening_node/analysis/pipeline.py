@@ -183,6 +183,8 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     status = "reported" if reported else "not_assessable"
     reason = None if reported else too_coarse or "no thoracic or lumbar vertebra could be measured"
     notes = list(lab.notes) + [treated_note(lab.labels[i], volume) for i, volume in treated.items()]
+    if any(v.assessable and v.label is None for v in vertebrae):
+        notes.append("bodies bearing a rib or of lumbar size are graded without a level")
     return StudyResult(status=status, reason=reason, engine=eng.name, vertebrae=tuple(vertebrae), input=inp,
                        timings_s=timer.timings, notes=tuple(notes), body_mask_path=body_mask_path)
 
