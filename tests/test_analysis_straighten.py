@@ -4,7 +4,8 @@ import numpy as np
 import SimpleITK as sitk
 
 from screening_node.analysis.centreline import resample_by_arclength
-from screening_node.analysis.straighten import lps_to_index, rotation_minimising_frames, straighten
+from screening_node.analysis.straighten import rotation_minimising_frames, straighten
+from screening_node.imaging.geometry import lps_to_index
 
 
 def _curve() -> np.ndarray:
@@ -73,6 +74,6 @@ def test_lps_round_trip_through_image_indices():
         assert abs(d @ st.col_dirs[row] - a) < 1e-6
         assert abs(d @ st.lat_dirs[row] - l) < 1e-6
         assert abs(d @ st.tangents[row]) < 1e-6  # on the plane orthogonal to the curve
-    idx = lps_to_index(image, lps)  # numpy (z, y, x)
-    back = np.array([image.TransformContinuousIndexToPhysicalPoint(tuple(float(c) for c in i[::-1])) for i in idx])
+    idx = lps_to_index(image, lps)  # (x, y, z)
+    back = np.array([image.TransformContinuousIndexToPhysicalPoint(tuple(float(c) for c in i)) for i in idx])
     assert np.allclose(back, lps, atol=1e-6)

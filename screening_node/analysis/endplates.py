@@ -210,7 +210,8 @@ def shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess: float)
 
     s0 = -0.5 * w
     p0 = np.array([y[0], y.max(), y[-1], s0, 1.0])
-    bounds = ([-1100.0, -1100.0, -1100.0, u[0], T.SHELL_MIN_BLUR_MM], [3000.0, 4000.0, 3000.0, u[-1], T.SHELL_MAX_BLUR_MM])
+    bounds = ([-1100.0, -1100.0, -1100.0, u[0], T.SHELL_MIN_BLUR_MM],
+              [3000.0, 4000.0, 3000.0, u[-1], T.SHELL_MAX_BLUR_MM])
     p0 = np.clip(p0, np.add(bounds[0], 1e-6), np.subtract(bounds[1], 1e-6))
     fit = optimize.least_squares(residual, p0, bounds=bounds, x_scale=[100.0, 100.0, 100.0, 1.0, 0.5])
     surface = float(fit.x[3])

@@ -14,8 +14,9 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.straighten import Straightened, lps_to_index
+from screening_node.analysis.straighten import Straightened
 from screening_node.analysis.vertebrae import BodyFinding
+from screening_node.imaging.geometry import lps_to_voxel_zyx
 
 MASK_MIN_HU = 50.0  # inside the outline, below this is fat / vessel / disc, not body
 
@@ -56,7 +57,7 @@ def body_mask(image: sitk.Image, st: Straightened, bodies: list[tuple[int, BodyF
         level = max(MASK_MIN_HU, 0.5 * (core + T.SOFT_TISSUE_HU))
         keep = inside & ndimage.binary_fill_holes(inside & (values >= level))
         R, A, L = R[keep], A[keep], L[keep]
-        idx = np.rint(lps_to_index(image, st.to_lps(R, A, L))).astype(int)
+        idx = lps_to_voxel_zyx(image, st.to_lps(R, A, L))
         ok = np.all((idx >= 0) & (idx < np.array(out.shape)), axis=1)
         idx = idx[ok]
         out[idx[:, 0], idx[:, 1], idx[:, 2]] = label

@@ -15,6 +15,8 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from screening_node.imaging.geometry import lps_to_index
+
 
 @dataclass(frozen=True)
 class Straightened:
@@ -64,13 +66,6 @@ def rotation_minimising_frames(points: np.ndarray, first_ref: np.ndarray) -> tup
     return t, r, s
 
 
-def lps_to_index(image: sitk.Image, lps: np.ndarray) -> np.ndarray:
-    """Continuous numpy (z, y, x) indices of LPS points (..., 3)."""
-    d = np.array(image.GetDirection()).reshape(3, 3) * np.array(image.GetSpacing())[None, :]
-    ijk = (lps - np.array(image.GetOrigin())) @ np.linalg.inv(d).T  # (x, y, z) index
-    return ijk[..., ::-1]
-
-
 def straighten(image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: int,
                array: np.ndarray | None = None, step_mm: float = 1.0) -> Straightened:
     """Sample the CT on planes orthogonal to the curve (linear interpolation, -1024 outside).
@@ -88,6 +83,6 @@ def straighten(image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: in
         sl = slice(start, start + chunk)
         lps = (points[sl, None, None, :] + ap[None, :, None, None] * r[sl, None, None, :]
                + lat[None, None, :, None] * s[sl, None, None, :])
-        idx = lps_to_index(image, lps)
+        idx = lps_to_index(image, lps)[..., ::-1]  # numpy (z, y, x)
         out[sl] = ndimage.map_coordinates(arr, np.moveaxis(idx, -1, 0), order=1, cval=-1024.0, prefilter=False)
     return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm)
