@@ -290,24 +290,3 @@ def test_discs_found_again_are_kept_only_when_they_pair_with_the_first() -> None
     # a body split at its dark marrow centre (H7 case 28, T11), or two bodies merged: not the same discs
     assert not same_discs([170.0, 197.0, 225.0], [170.0, 190.0, 203.0, 225.0])
     assert not same_discs([170.0, 197.0, 225.0], [170.0, 225.0])
-
-
-def test_bodies_whose_rings_close_only_at_the_low_level_are_followed_body_by_body() -> None:
-    # Two lumbar bodies (radius 18 mm) whose thin cortex reads 200 HU (a sagittal series' 3 mm slices
-    # blur the lateral walls), 60 HU marrow, 25 rows each with an 8-row disc between, in front of a curve
-    # in the canal: at the cortical level no ring closes; at the low level each does. The lordosis puts
-    # the upper body's centre 30 mm in front of the curve, the lower one's 16 mm (verse19-006: 33 and 15;
-    # the smoothed density profiles placed the upper 9 mm short, and its planes cut both bodies obliquely).
-    from screening_node.analysis.body_centre import body_offsets
-    from screening_node.analysis.straighten import Straightened
-
-    shape = (86, 81)  # ap from the front, lat; the curve at ap 60, lat 40
-    rows = 8 + 25 + 8 + 25 + 8
-    v = np.full((rows,) + shape, 40.0, np.float32)
-    for first, centre_ap in ((8, -30), (41, -16)):
-        v[first:first + 25] = _section(shape, [((60 + centre_ap, 40), 18, 200.0, 60.0)])
-    eye = np.tile(np.eye(3), (rows, 1, 1))
-    st = Straightened(v, np.zeros((rows, 3)), eye[:, 2], eye[:, 1], eye[:, 0], 60, 40, 1.0)
-    ap, lat = body_offsets(st)
-    assert ap[20] == pytest.approx(-30.0, abs=3.0) and ap[53] == pytest.approx(-16.0, abs=3.0)
-    assert np.abs(lat).max() < 1.0

@@ -30,53 +30,7 @@ def body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
     found = _enclosed_body_centres(st)
     if np.isfinite(found[0]).mean() >= T.BODY_RING_MIN_SHARE:
         return _fill_smooth(found[0]), _fill_smooth(found[1])
-    found = _low_ring_centres(st)
-    if np.isfinite(found[0]).mean() >= T.BODY_RING_MIN_SHARE:
-        return _through_runs(found[0]), _through_runs(found[1])
     return _profile_body_offsets(st)
-
-
-def _through_runs(x: np.ndarray) -> np.ndarray:
-    """Per-row offsets (NaN between) as a track through the median of each run of rows (a body)."""
-    ok = np.isfinite(x)
-    labels, n = ndimage.label(ndimage.binary_closing(ok, np.ones(3, bool)) | ok)
-    centres = []
-    for k in range(1, n + 1):
-        rows = np.flatnonzero((labels == k) & ok)
-        if rows.size >= 5:
-            centres.append((float(np.mean(rows)), float(np.median(x[rows]))))
-    if len(centres) < 2:
-        return _fill_smooth(x)
-    r, value = np.array(centres).T
-    track = np.interp(np.arange(len(x)), r, value)
-    return ndimage.gaussian_filter1d(track, T.BODY_TRACK_SMOOTH_MM, mode="nearest")
-
-
-def _low_ring_centres(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the body centre from rings closed at BODY_RING_LOW_HU, or NaN.
-
-    A thin osteoporotic cortex blurred across thick slices (a sagittal series' 3 mm slices blur the
-    lateral walls) stays below the cortical level in most rows, so few rings close there. At the low
-    level they do; a lobe counts only as a ring, brighter at its rim than in its middle (a contrast-
-    filled vessel, also above that level, is not).
-    """
-    v = st.volume
-    h = st.step_mm
-    a1 = min(v.shape[1], st.half_ap + int(T.BODY_RING_BEHIND_MM / h) + 1)
-    lobes = []
-    for r in range(v.shape[0]):
-        section = v[r, :a1, :]
-        centres, depth = _lobe_centres(section > T.BODY_RING_LOW_HU, st.half_lat, h)
-        row = []
-        for k, (i, j) in enumerate(centres):
-            radius = float(depth[i, j])
-            if _rim_hu(section, i, j, radius, h) - _middle_hu(section, i, j, radius, h) < T.LOW_RING_RIM_MIN_HU:
-                continue
-            lat = (j - st.half_lat) * h
-            score = T.TRACK_FRONT_SCORE if not row else T.TRACK_OTHER_SCORE
-            row.append(_Lobe((i - st.half_ap) * h, lat, score - T.TRACK_LAT_COST * abs(lat)))
-        lobes.append(row)
-    return _track_lobes(lobes, h)
 
 
 def _enclosed_body_centres(st: Straightened) -> tuple[np.ndarray, np.ndarray]:

@@ -113,9 +113,6 @@ RECENTRE_MIN_MM = 4.0       # a body whose measured outline is centred further t
                             # within 3 mm; ts-example's lordotic L3-L5 7-11 mm) has the spine straightened again
                             # through the measured body centres
 BODY_RING_MIN_SHARE = 0.3  # rows needed on the body-centre track (discs and cut ends make up the rest)
-LOW_RING_RIM_MIN_HU = 50.0  # a ring closed only at BODY_RING_LOW_HU is a body when its rim is this much brighter than
-                            # its middle (verse19-006: rim 160-490 HU over 25-130 HU marrow; a contrast-filled vessel
-                            # is as bright in its middle as at its edge)
 WALL_RIDGE_HU = 40.0        # a cortical wall stands at least this far above the marrow next to it and is a ridge
                             # of this prominence (after 1 mm sampling; osteoporotic walls ~300-450 HU)
 WALL_RIDGE_REACH_MM = 45    # a body's wall ridges lie within this of the straightened (body-centred) curve: half the
