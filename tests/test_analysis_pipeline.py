@@ -191,6 +191,24 @@ def test_resolution_along_the_spine_is_read_on_the_axis_it_runs_along(direction,
     assert spacing_along_spine(image, st, thickness) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("spacing, expected", [
+    ((3.0, 3.0, 3.0), 3.0),                   # isotropic: as fine along a tilted spine as along an axis
+    ((1.0, 1.0, 3.0), np.hypot(0.5, 3.0 * np.sqrt(0.75))),  # 3 mm slices, the spine 30 degrees off them
+])
+def test_resolution_along_a_tilted_spine_is_the_width_of_the_projected_voxel(spacing, expected):
+    # The lower 60 % of ts-example (3 mm isotropic), its lumbar spine tilted ~30 degrees, read 4.0 mm
+    # and had no height measured, while the whole scan (3.0 mm along its mostly upright spine) had.
+    from screening_node.analysis.pipeline import spacing_along_spine
+    from screening_node.analysis.straighten import Straightened
+    image = sitk.Image((8, 8, 8), sitk.sitkFloat32)
+    image.SetSpacing(spacing)
+    rows = 20
+    tangent = [0.0, np.sin(np.radians(30.0)), -np.cos(np.radians(30.0))]
+    st = Straightened(np.zeros((rows, 3, 3), np.float32), np.zeros((rows, 3)), np.tile(tangent, (rows, 1)),
+                      np.tile([0.0, 1.0, 0.0], (rows, 1)), np.tile([1.0, 0.0, 0.0], (rows, 1)), 1, 1)
+    assert spacing_along_spine(image, st, None) == pytest.approx(expected)
+
+
 def test_a_collapsed_body_whose_walls_are_not_framed_is_measured_between_its_neighbours_walls(tmp_path):
     # A grade-3 wedge of osteoporotic bone (3 mm slices): its front endplates lie far inside the discs,
     # so too few of its columns are closed at both discs and its walls were not found ("body outline

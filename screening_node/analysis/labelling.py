@@ -172,6 +172,14 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         lumbar = s1 - t12 - 1
         if lumbar == T.LUMBAR_COUNT:
             anchor, anchor_level, conf = s1 - 1, idx_l5, 0.95
+        elif lumbar == T.LUMBAR_COUNT - 1 and not both_sides[s1]:
+            # One body short, and the "S1" flanked on one side only: L5 beside an ilium cut by a plane
+            # tilted at the lumbosacral bend (the lower 60 % of ts-example: every level one off). The count
+            # from T12 holds; the body taken for S1 is L5.
+            notes.append(f"labelling conflict: {lumbar} rib-free vertebrae between the last rib-bearing one and "
+                         "a sacrum flanked on one side only, which is taken for L5; labels counted from T12")
+            anchor, anchor_level, conf = t12, idx_t12, 0.5
+            s1 = None
         else:
             notes.append(f"labelling conflict: {lumbar} rib-free vertebrae between the last rib-bearing one and "
                          f"the sacrum (expected {T.LUMBAR_COUNT}); labels counted up from the sacrum")
