@@ -241,3 +241,30 @@ def test_a_thoracic_crop_without_an_anchor_is_graded_under_no_level(tmp_path):
     assert np.linalg.norm(np.subtract(nearest.centroid_lps_mm, t8.centroid_lps_mm)) < 10.0
     assert nearest.grade == 3 and nearest.morphology == "wedge"
     assert all(v.grade == 0 for v in graded if v is not nearest)
+
+
+@pytest.mark.parametrize("l1_in_view_mm, anchored", [(17.0, True), (8.0, False)])
+def test_a_crop_ending_inside_l1_anchors_t12_only_when_l1_shows_enough(tmp_path, l1_in_view_mm, anchored):
+    # A T8-L2 spine crop (1 mm) cut l1_in_view_mm below L1's upper endplate. With 17 mm of L1 in view its
+    # missing rib is evidence (T12 above it); with 8 mm it is not (a rib could lie below the field), and
+    # then, with no T12, the ribs of T8-T12 were taken for a sacrum ("S1" = T8) below the cut T7.
+    generate_phantom(fast_options(seed=4, fov="spine-crop", levels=("T8", "L2"), slice_thickness=1.0,
+                                  format="nifti"), tmp_path)
+    truth = load_truth(tmp_path / "truth.json")
+    l1_top = next(v for v in truth.vertebrae if v.label == "L1").keypoints_lps_mm["superior_middle"][2]
+    image = sitk.ReadImage(str(tmp_path / "ct.nii.gz"))
+    zs = [image.TransformIndexToPhysicalPoint((0, 0, k))[2] for k in range(image.GetSize()[2])]
+    keep = [k for k, z in enumerate(zs) if z >= l1_top - l1_in_view_mm]
+    size = list(image.GetSize())
+    size[2] = max(keep) - min(keep) + 1
+    cropped = sitk.RegionOfInterest(image, size, [0, 0, min(keep)])
+    result = analyze_volume(cropped, None)
+    labelled = [v for v in result.vertebrae if v.label is not None]
+    if not anchored:
+        assert labelled == [] and any("no labelling anchor" in n for n in result.notes)
+        return
+    centroids = {v.label: np.array(v.centroid_lps_mm) for v in truth.vertebrae if v.visible}
+    assert {v.label for v in labelled} >= {"T9", "T10", "T11", "T12"}
+    for v in labelled:
+        if v.label in centroids:
+            assert np.linalg.norm(np.array(v.centroid_lps_mm) - centroids[v.label]) < 10.0, v.label

@@ -157,12 +157,11 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     # body is never that tall; S1 is flanked by the alae and ilia).
     thoracolumbar = [r or (_lumbar_sized(b) and not p) for r, b, p in zip(rib, bodies, pelvis)]
     notes: list[str] = []
-    # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows. A body cut
-    # by the field's edge is no rib-free evidence: its rib, sloping down from its upper half, can lie
-    # outside the field (a thoracic crop ending inside T11 read T11 as L1, every level two off).
+    # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows whose rib
+    # would show (_rib_would_show).
     t12 = None
     for i in range(n - 1):
-        if rib[i] and not rib[i + 1] and not bodies[i + 1].cut_by_fov:
+        if rib[i] and not rib[i + 1] and _rib_would_show(st, bodies[i + 1]):
             t12 = i
             break
     s1 = _sacrum(bodies, pelvis, rib, t12, both_sides)  # always below T12 when both are found
@@ -208,6 +207,22 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     # Counting uses the usual 24 presacral levels: T13 / L6 are never produced by counting.
     labels = _skip_supernumerary(anchor_level, anchor, n, s1)
     return Labelling(labels, conf, notes, evidence, thoracolumbar)
+
+
+def _rib_would_show(st: Straightened, body: BodyFinding) -> bool:
+    """Whether a rib of this body would be in view: the body is whole, or the field shows at least
+    RIB_HEAD_VIEW_MM of it below its upper disc (a rib's head sits on the upper part of its body).
+
+    A thoracic crop ending 8 mm into T11 showed no rib there: T11 was read as L1 and every level two
+    off. A crop ending 17 mm into L1 (the upper 60 % of verse19-007) shows L1 rib-free.
+    """
+    if not body.cut_by_fov:
+        return True
+    if body.top_disc is None:
+        return False
+    centre = st.volume[:, st.half_ap, st.half_lat]
+    inside = np.flatnonzero(centre > T.OUTSIDE_FOV_HU)
+    return inside.size > 0 and inside[-1] - body.top_disc >= T.RIB_HEAD_VIEW_MM
 
 
 def _lumbar_sized(body: BodyFinding) -> bool:
@@ -265,8 +280,11 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
     start = end
     while start - 1 >= 0 and pelvis[start - 1] and not (t12 is not None and start - 1 <= t12):
         start -= 1
-    if start == 0 or rib[start - 1]:
-        return None  # pelvic-looking bone below a rib-bearing body: a chest crop's ribs, not a sacrum
+    if start == 0 or rib[start - 1] or bodies[start - 1].cut_by_fov:
+        # pelvic-looking bone below a rib-bearing body: a chest crop's ribs, not a sacrum; nor is a body cut
+        # by the field above the run rib-free evidence (its rib may be out of view: a T8-L1 crop ending
+        # 8 mm into L1, no T12 anchor, took the ribs of T8-T12 for a sacrum)
+        return None
     if end - start + 1 > T.SACRUM_MAX_BODIES:
         return None  # longer than any sacrum: the ribs of a chest field below a rib-free C7
     if both_sides[start]:
