@@ -241,6 +241,10 @@ def test_a_thoracic_crop_without_an_anchor_is_graded_under_no_level(tmp_path):
     assert np.linalg.norm(np.subtract(nearest.centroid_lps_mm, t8.centroid_lps_mm)) < 10.0
     assert nearest.grade == 3 and nearest.morphology == "wedge"
     assert all(v.grade == 0 for v in graded if v is not nearest)
+    matches, outcome = compare(result, load_truth(tmp_path / "truth.json"))
+    report = summarize(matches, [outcome])
+    assert report["graded_without_level"] == len(graded) and report["identified"] == 0
+    assert report["patients"]["tp"] == 1  # the grade-3 T8 counts at the patient level
 
 
 @pytest.mark.parametrize("l1_in_view_mm, anchored", [(17.0, True), (8.0, False)])

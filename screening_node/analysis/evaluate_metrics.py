@@ -62,6 +62,7 @@ class CaseOutcome:
     pred_max_grade: int | None
     predicted: int  # vertebrae in the result
     truth_visible: int
+    graded_without_level: int = 0  # graded bodies no anchor named (label null): matched to no truth vertebra
 
 
 def region_of(label: str) -> str:
@@ -111,7 +112,8 @@ def compare(result: StudyResult, truth: Truth, case: str = "") -> tuple[list[Mat
     matches = [match_vertebra(case, tv, result, truth) for tv in visible]
     truth_grades = [tv.grade for tv in visible if tv.grade is not None and tv.label in GRADED_LEVELS]
     outcome = CaseOutcome(case=case, status=result.status, truth_max_grade=max(truth_grades) if truth_grades else None,
-                          pred_max_grade=result.max_grade, predicted=len(result.vertebrae), truth_visible=len(visible))
+                          pred_max_grade=result.max_grade, predicted=len(result.vertebrae), truth_visible=len(visible),
+                          graded_without_level=sum(1 for v in result.vertebrae if v.label is None and v.grade is not None))
     return matches, outcome
 
 
@@ -193,6 +195,7 @@ def summarize(matches: Sequence[Match], outcomes: Sequence[CaseOutcome]) -> dict
                    "n_graded": len(pairs), "n_truth_graded": len(graded),
                    "exact_agreement": _ratio(sum(1 for t, p in pairs if t == p), len(pairs))},
         "grade_ge2": binary,
+        "graded_without_level": sum(o.graded_without_level for o in outcomes),
         "patients": {**_binary(patient_pairs), "not_assessable_with_truth_fracture": sum(
             1 for o in outcomes if o.status != "reported" and (o.truth_max_grade or 0) >= POSITIVE_GRADE)},
     }
@@ -274,6 +277,9 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(f"grade >= 2 sensitivity {_f(b['sensitivity'], '{:.3f}')} specificity {_f(b['specificity'], '{:.3f}')}"
                  f" (tp {b['tp']} fn {b['fn']} tn {b['tn']} fp {b['fp']}; truth grade 1 left out: "
                  f"{b['excluded_truth_grade1']}; not graded positives {b['unassessed_positives']})")
+    if report.get("graded_without_level"):
+        lines.append(f"graded without a level   {report['graded_without_level']} bodies (no labelling anchor: matched to "
+                     "no truth vertebra above; their grades count at the patient level)")
     p = report["patients"]
     if p["tp"] + p["fn"] + p["tn"] + p["fp"]:
         lines.append(f"patients >= 2 sensitivity {_f(p['sensitivity'], '{:.3f}')} specificity "
