@@ -290,3 +290,26 @@ def test_discs_found_again_are_kept_only_when_they_pair_with_the_first() -> None
     # a body split at its dark marrow centre (H7 case 28, T11), or two bodies merged: not the same discs
     assert not same_discs([170.0, 197.0, 225.0], [170.0, 190.0, 203.0, 225.0])
     assert not same_discs([170.0, 197.0, 225.0], [170.0, 225.0])
+
+
+def test_alae_flank_a_body_over_all_its_rows_a_rib_over_a_few() -> None:
+    """S1's alae reach out on both sides in every row of the body; a rib (or a transverse process)
+    crosses only some of a body's rows. A body flanked so is not graded as thoracic where no anchor
+    names the levels (ts-example's lower 60 %: its S1, read 6.8 mm tall, was graded a grade-3 crush)."""
+    from screening_node.analysis.labelling import flanked_rows_share
+    from screening_node.analysis.straighten import Straightened
+
+    rows, n_ap, n_lat, h = 40, 40, 111, 2.0     # 2 mm samples across, 1 mm rows
+    half_ap, half_lat = 10, 55
+    eye = np.tile(np.eye(3), (rows, 1, 1))
+    body = BodyFinding(5.0, 35.0, 20.0, (0.0, 20.0), 20.0, None, None)
+    v = np.full((rows, n_ap, n_lat), 30.0, np.float32)
+    v[:, 10:25, half_lat - 12:half_lat + 13] = 400.0            # the body and its arch
+    v[5:36, 12:22, half_lat - 30:half_lat + 31] = 400.0          # alae out to 60 mm over every row
+    st = Straightened(v, np.zeros((rows, 3)), eye[:, 2], eye[:, 1], eye[:, 0], half_ap, half_lat, h)
+    assert flanked_rows_share(st, body, (0.0, 40.0), 150.0, 40.0) == pytest.approx(1.0)
+    v = np.full((rows, n_ap, n_lat), 30.0, np.float32)
+    v[:, 10:25, half_lat - 12:half_lat + 13] = 400.0
+    v[12:20, 20:23, half_lat - 30:half_lat + 31] = 400.0          # ribs: 8 of the body's 31 rows
+    st = Straightened(v, np.zeros((rows, 3)), eye[:, 2], eye[:, 1], eye[:, 0], half_ap, half_lat, h)
+    assert flanked_rows_share(st, body, (0.0, 40.0), 150.0, 40.0) == pytest.approx(8 / 31, abs=0.01)

@@ -114,6 +114,30 @@ def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], 
     return float(cl - left_i) * h, float(right_i - cl) * h, edge_left, edge_right
 
 
+def flanked_rows_share(st: Straightened, body: BodyFinding, ap: tuple[float, float], hu: float,
+                       reach_mm: float, centre_mm: float = 0.0) -> float:
+    """Share of the body's rows (in view) in which bone connected to it reaches ``reach_mm`` on both sides.
+
+    The sacral alae flank S1 over its whole height (phantoms and ts-example: every row at 40 mm); a rib
+    crosses a thoracic body's rows obliquely (0.4-0.8 of them), a lumbar transverse process is thin (at
+    most 0.25). Bone counts as in lateral_reach: connected to the vertebra in 3-D within the body's rows.
+    """
+    h = st.step_mm
+    block = body_block(st, body, ap)
+    in_view = (block > T.OUTSIDE_FOV_HU).any(axis=(1, 2))
+    if block.size == 0 or not in_view.any():
+        return 0.0
+    lab, _ = ndimage.label(block > hu)
+    cl = st.half_lat + int(round(centre_mm / h))
+    near = int(round(12 / h))
+    seeds = np.unique(lab[:, :, max(0, cl - near):cl + near + 1])
+    per_row = np.isin(lab, seeds[seeds > 0]).any(axis=1)  # (rows, lat)
+    k = int(round(reach_mm / h))
+    left = per_row[:, :max(0, cl - k) + 1].any(axis=1)
+    right = per_row[:, cl + k:].any(axis=1)
+    return float((left & right)[in_view].mean())
+
+
 def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     """Assign levels to bodies ordered cranial -> caudal; st is the wide (coarse) labelling volume."""
     n = len(bodies)
@@ -127,8 +151,9 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         mid = b.ap_centre
         rl, rr, el, er = lateral_reach(st, b, (mid, mid + 60), T.RIB_HU, rows_below=5, centre_mm=centre)
         pl, pr, pel, per = lateral_reach(st, b, (mid - 25, mid + 45), T.PELVIS_HU, centre_mm=centre)
+        alae = flanked_rows_share(st, b, (mid - 25, mid + 45), T.PELVIS_HU, T.ALA_REACH_MM, centre_mm=centre)
         evidence.append({"rib_reach_left": rl, "rib_reach_right": rr, "pelvis_reach_left": pl,
-                         "pelvis_reach_right": pr, "midline_offset": centre})
+                         "pelvis_reach_right": pr, "midline_offset": centre, "flanked_rows": alae})
         long_side, short_side = max(rl, rr), min(rl, rr)
         short_at_edge = er if rr < rl else el
         sure.append(long_side >= T.RIB_SURE_MM)
@@ -154,8 +179,11 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
             sure[i:] = [False] * (n - i)
             break
     # A rib makes a body thoracic; a lumbar-sized body beside no pelvis is lumbar or low thoracic (a cervical
-    # body is never that tall; S1 is flanked by the alae and ilia).
-    thoracolumbar = [r or (_lumbar_sized(b) and not p) for r, b, p in zip(rib, bodies, pelvis)]
+    # body is never that tall; S1 is flanked by the alae and ilia). A body flanked over nearly all its rows
+    # is no thoracic one whatever its "rib": the alae of an S1 the sacrum test missed (the lower 60 % of
+    # ts-example: its S1, read 6.8 mm tall across the alae, was graded a grade-3 crush under no level).
+    alae = [e["flanked_rows"] >= T.ALA_ROWS_SHARE for e in evidence]
+    thoracolumbar = [not a and (r or (_lumbar_sized(b) and not p)) for r, b, p, a in zip(rib, bodies, pelvis, alae)]
     notes: list[str] = []
     # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows whose rib
     # would show (_rib_would_show).
