@@ -365,20 +365,17 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
         sup = _edge(grad, top - 2, top + search, +1, reach=int(centre - 0.5 * T.BODY_MIN_HEIGHT_MM))
         inf = _edge(grad, bottom - search, bottom + 2, -1, reach=int(centre + 0.5 * T.BODY_MIN_HEIGHT_MM))
     else:
-        # From the disc's side (never across its middle: there lies the neighbour's endplate, which faces
-        # the other way) to ENDPLATE_TILT_MM beyond the middle column's edge. Nearer the disc than the
-        # middle edge, not only within the tilt of it: a biconcave endplate's rims lie nearer the disc
-        # than its middle by the depth of its bowl, and the disc's row itself can lie in the bowl (the
-        # core's minimum sinks into it: verse19-007 at 1.5 mm, T12's rims 0.5 mm above the disc row and
-        # 6.5 mm above its middle edge; read 10 mm inside the body, the grade-2 fracture went ungraded).
+        # Within ENDPLATE_TILT_MM of the middle column's edges, and never across the disc's middle
+        # (there lies the neighbour's endplate, which faces the other way). Where the middle edge was
+        # followed into a biconcave depression, the corners (the endplates' rims) lie nearer the disc.
         tilt = T.ENDPLATE_TILT_MM
         # Sunk: followed past the middle column's window (its last row +- the sub-voxel half row).
         sunk_sup = middle.rough.superior > top + search - 0.5
         sunk_inf = middle.rough.inferior < bottom - search - 0.5
-        sup_lo = top - margin
+        sup_lo = top - margin if sunk_sup else max(middle.rough.superior - tilt, top - margin)
         sup_hi = (top + search if sunk_sup else middle.rough.superior) + tilt
         inf_lo = (bottom - search if sunk_inf else middle.rough.inferior) - tilt
-        inf_hi = bottom + margin
+        inf_hi = bottom + margin if sunk_inf else min(middle.rough.inferior + tilt, bottom + margin)
         sup = _edge(grad, int(sup_lo), int(sup_hi) + 1, +1)
         inf = _edge(grad, int(inf_lo), int(inf_hi) + 1, -1)
     if sup is None or inf is None or inf - sup < T.BODY_MIN_HEIGHT_MM:
