@@ -220,3 +220,44 @@ def test_fat_between_the_wall_and_framed_tissue_is_not_bridged() -> None:
     assert framed is not None
     assert framed[30:60].all()
     assert not framed[25:27].any()
+
+
+def test_ridges_wholly_behind_the_curve_frame_the_canal_not_the_body() -> None:
+    from screening_node.analysis.endplates import ap_extent
+    # tcia L5 (a dense body, 1.25 mm slices): its endplates stand only ~25 HU above its 260 HU marrow,
+    # so few of its columns read as framed, while behind it the canal (framed at the disc levels by the
+    # laminae and ligaments) and the lamina make a framed pair of ridges 16-36 mm behind the curve. That
+    # pair was taken for the body's walls; the curve, which runs through the body, never lies in front of it.
+    ca = 40
+    plane = np.full((41, 100), 40.0)
+    plane[:, ca - 14:ca + 18] = 260.0      # the body, ap -14 .. +17
+    plane[:, ca - 12:ca - 10] = 340.0      # its anterior wall ridge
+    plane[:, ca + 16] = 400.0              # its posterior wall ridge
+    plane[[6, 7, 33, 34], ca - 14:ca + 18] = 285.0  # faint endplates
+    plane[:5, ca - 14:ca + 18] = 80.0      # the discs
+    plane[37:, ca - 14:ca + 18] = 80.0
+    plane[:, ca + 18:ca + 28] = 20.0       # the canal ...
+    plane[2:6, ca + 18:ca + 28] = 300.0    # ... closed at the disc levels
+    plane[35:39, ca + 18:ca + 28] = 300.0
+    plane[:, ca + 28:ca + 38] = 500.0      # the lamina, its cortex at +30 and +36
+    plane[:, [ca + 30, ca + 36]] = 700.0
+    plane[2:6, ca + 28:ca + 38] = 650.0
+    plane[35:39, ca + 28:ca + 38] = 650.0
+    walls = ap_extent(ndimage.gaussian_filter1d(plane, 1.0, axis=1), 4, 36, ca)
+    assert walls is not None
+    assert abs(walls[0] + 14.0) <= 2.0 and abs(walls[1] - 17.5) <= 2.0, walls
+
+
+def test_a_front_bridged_over_its_discs_is_measured_further_in() -> None:
+    from screening_node.analysis.endplates import body_keypoints
+    # tcia T7 and T8: the front of the column is bony over the discs (an anterior ligament ossified
+    # across them, DISH), so the columns up to 5 mm inside the anterior wall show no endplate and the
+    # bodies went unmeasured ("anterior endplates not found"). A reader measures a little further in.
+    v = _body_volume()
+    v[:, 24:33, 10:51] = ndimage.gaussian_filter(np.full((100, 9, 41), 700.0), 0.8)  # front 8 mm, all bone
+    st = _straight_column(v)
+    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
+    assert reason is None and kps is not None
+    assert kps["superior_anterior"][1] == -15.0 + 7.0
+    h = _heights(st, kps)
+    assert all(abs(h[k] - 30.0) <= 0.6 for k in h), h

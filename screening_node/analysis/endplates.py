@@ -87,6 +87,8 @@ def _ridge_pair(mid: np.ndarray, prof: np.ndarray, peaks: np.ndarray, framed: np
     upper, lower = _endplate_rows(top, bottom)
     best: tuple[float, int, int] | None = None
     for i, a in enumerate(ridges):
+        if a - T.CURVE_OFF_BODY_MM > ca:
+            break  # the curve never runs in front of the body: ridges wholly behind it frame the canal or arch
         for b in ridges[i + 1:i + 3]:  # the neighbour, or the next one past a ridge inside the body
             if not T.WALL_RIDGE_MIN_SPACING_MM <= b - a <= T.BODY_MAX_AP_MM:
                 continue
@@ -298,8 +300,12 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     corners = {"anterior": [ant + inset for inset in T.KEYPOINT_INSETS_MM],
                "posterior": [post - inset for inset in T.KEYPOINT_INSETS_MM]}
     out = {"middle": middle}
+    deepest = {"anterior": ant + T.KEYPOINT_DEEP_INSET_MM, "posterior": post - T.KEYPOINT_DEEP_INSET_MM}
     for name, columns in corners.items():
         on_mid, reason = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
+        if on_mid is None:  # no endplate near the wall: further in, on every plane (DISH over the front)
+            columns = [deepest[name]]
+            on_mid, _ = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
         if on_mid is None:
             return None, reason
         beside = [_best_column(name, columns, v, st, lat, top, bottom, middle)[0]

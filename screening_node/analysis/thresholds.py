@@ -171,6 +171,9 @@ BODY_MAX_PITCH_MM = 55.0    # disc to disc over one vertebra: the tallest body (
 KEYPOINT_INSETS_MM = (1.5, 3.0, 5.0)  # the corner heights are measured this far inside the walls: six-point
                             # morphometry puts its corner points at the body's corners, just clear of the wall;
                             # further in where a corner shows no endplate (osteophyte, ring apophysis, vein)
+KEYPOINT_DEEP_INSET_MM = 7.0  # ... and this far in where none of those shows one on the mid-sagittal plane: an
+                            # anterior ligament ossified over the discs (DISH; tcia T7 and T8) or bridging osteophytes
+                            # keep the front columns bright through the disc. A wedge reads a little less deep there.
 MIDDLE_COLUMN_SHIFTS_MM = (0.0, -3.0, 3.0)  # the middle height halfway, or beside a focal defect there
 EDGE_SHARE = 0.5            # an edge at least this fraction as steep as the steepest in its window is an endplate
                             # candidate (osteoporotic: a neighbour's cortex across a thin disc is as steep)
