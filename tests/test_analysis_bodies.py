@@ -263,6 +263,22 @@ def test_the_rib_cage_below_a_rib_free_c7_is_no_sacrum() -> None:
     assert _sacrum(bodies[:7], pelvis[:7], [False] * 7, None, pelvis[:7]) == 2
 
 
+def test_an_iliac_crest_beside_l5_does_not_hide_the_sacrum_below_it() -> None:
+    from screening_node.analysis.labelling import _sacrum
+    # The lower 60 % of ts-example: L4 (its top out of view), L5, and the top of S1. The iliac crest joins
+    # L5's transverse process in the rows below it and reaches 110 mm: a "rib". S1 is flanked by pelvic
+    # bone past 65 mm on both sides and by its alae in every row; the sacrum below a rib-bearing body
+    # was refused (a chest crop's ribs look pelvic too), so the crop had no anchor.
+    bodies = [_body(5, 31), _body(31, 67), _body(67, 87)]
+    pelvis, both, rib = [False, False, True], [False, False, True], [False, True, True]
+    assert _sacrum(bodies, pelvis, rib, None, both, alae=[False, False, True]) == 2
+    # ribs crossing some of the body's rows only: a chest crop's rib-bearing bodies, no sacrum
+    assert _sacrum(bodies, pelvis, rib, None, both, alae=[False, False, False]) is None
+    # nor below a body too short for a lumbar one (a thoracic body whose rib is real)
+    short = [_body(5, 31), _body(45, 67), _body(67, 87)]
+    assert _sacrum(short, pelvis, rib, None, both, alae=[False, False, True]) is None
+
+
 @pytest.mark.parametrize("right_mm, one_sided", [(80.0, False), (30.0, True)])
 def test_an_s1_flanked_on_one_side_only_lowers_the_label_confidence(right_mm: float, one_sided: bool) -> None:
     """The last body carries pelvic bone 80 mm out to the left; to the right 80 mm (alae and ilia: S1)

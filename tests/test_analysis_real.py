@@ -60,3 +60,28 @@ def test_verse19_006_no_anchor_is_said_not_guessed(tmp_path):
     assert [v.label for v in result.vertebrae if v.label is not None] == []
     assert any("no labelling anchor" in n for n in result.notes), result.notes
 
+
+
+def test_ts_example_lower_field_is_labelled_from_the_sacrum_and_measured_as_the_whole(tmp_path):
+    """The lower 60 % of ts-example (its L4 cut, L5, the top of S1; a pelvic field without the
+    lowest ribs). The iliac crest joins L5 in the rows below it and reached 110 mm, a "rib", so the
+    sacrum below it was refused and nothing was labelled; and L5, the only measured body, was read on
+    planes oblique to it (no second straightening: 19.1 mm in front) and graded 2, a false fracture."""
+    import SimpleITK as sitk
+
+    from screening_node.analysis.pipeline import analyze_volume
+
+    case = shared_case("ts-example-abdomen")
+    ct = sitk.ReadImage(str(case / "ct.nii.gz"), sitk.sitkFloat32)
+    direction = ct.GetDirection()
+    assert abs(direction[8]) > 0.99 and direction[8] > 0  # slices along z, the first one caudal
+    size = list(ct.GetSize())
+    lower = sitk.RegionOfInterest(ct, [size[0], size[1], int(round(0.6 * size[2]))], [0, 0, 0])
+    whole = {v.label: v for v in analyze_volume(ct, None).vertebrae}
+    result = analyze_volume(lower, tmp_path)
+    labels = [v.label for v in result.vertebrae]
+    assert labels[-3:] == ["L4", "L5", "S1"], (labels, result.notes)
+    l5 = next(v for v in result.vertebrae if v.label == "L5")
+    assert l5.assessable and l5.grade == 0, (l5.heights_mm, l5.grade)
+    assert all(abs(l5.heights_mm[h] - whole["L5"].heights_mm[h]) <= 2.0 for h in l5.heights_mm), \
+        (l5.heights_mm, whole["L5"].heights_mm)

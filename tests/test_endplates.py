@@ -224,7 +224,7 @@ def test_fat_between_the_wall_and_framed_tissue_is_not_bridged() -> None:
 
 def test_ridges_wholly_behind_the_curve_frame_the_canal_not_the_body() -> None:
     from screening_node.analysis.endplates import ap_extent
-    # tcia L5 (a dense body, 1.25 mm slices): its endplates stand only ~25 HU above its 260 HU marrow,
+    # tcia L5 (a dense body, 3 mm slices): its endplates stand only ~25 HU above its 260 HU marrow,
     # so few of its columns read as framed, while behind it the canal (framed at the disc levels by the
     # laminae and ligaments) and the lamina make a framed pair of ridges 16-36 mm behind the curve. That
     # pair was taken for the body's walls; the curve, which runs through the body, never lies in front of it.

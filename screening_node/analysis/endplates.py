@@ -303,7 +303,9 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     deepest = {"anterior": ant + T.KEYPOINT_DEEP_INSET_MM, "posterior": post - T.KEYPOINT_DEEP_INSET_MM}
     for name, columns in corners.items():
         on_mid, reason = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
-        if on_mid is None:  # no endplate near the wall: further in, on every plane (DISH over the front)
+        if on_mid is None and reason == f"{name} endplates not found":
+            # No endplate near the wall (a front bony over the discs: DISH): further in, on every plane.
+            # Not where the field cuts the corner: such a body is only partly in view.
             columns = [deepest[name]]
             on_mid, _ = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
         if on_mid is None:

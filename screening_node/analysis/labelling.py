@@ -192,7 +192,7 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         if rib[i] and not rib[i + 1] and _rib_would_show(st, bodies[i + 1]):
             t12 = i
             break
-    s1 = _sacrum(bodies, pelvis, rib, t12, both_sides)  # always below T12 when both are found
+    s1 = _sacrum(bodies, pelvis, rib, t12, both_sides, alae)  # always below T12 when both are found
     idx_l5 = LEVELS.index("L5")
     idx_t12 = LEVELS.index("T12")
     if s1 is not None and t12 is not None:
@@ -272,7 +272,7 @@ def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool]) -> int | Non
 
 
 def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12: int | None,
-            both_sides: list[bool] | None = None) -> int | None:
+            both_sides: list[bool] | None = None, alae: list[bool] | None = None) -> int | None:
     """Index of S1 among the bodies, or None when the sacrum is not in view.
 
     The sacrum is the caudal run of bodies flanked by pelvic bone (alae, ilia), ending at the end
@@ -284,8 +284,15 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
     S1 is the run's body five below T12 when that anchor is in view (the usual count), else the run's
     first body. (A two-sided body further down the run is no evidence: on 3 mm scans the upper half
     of a split S1 can show its ala on one side only, and the lower half both.)
+
+    Pelvic-looking bone below a rib-bearing body is a chest crop's ribs, not a sacrum, with one
+    exception: a run starting with a body flanked by pelvic bone on both sides and by bone 40 mm out
+    in nearly every row (``alae``: a rib crosses a thoracic body's rows obliquely, never all of them)
+    under a lumbar-sized body. That "rib" is the iliac crest beside L5, joined to it in the rows below
+    (the lower 60 % of ts-example: 110 mm, no lumbar body above L5 in view to overrule it).
     """
     both_sides = both_sides or [False] * len(bodies)
+    alae = alae or [False] * len(bodies)
     n = len(bodies)
     counted = None if t12 is None else t12 + T.LUMBAR_COUNT + 1  # where the usual count from T12 puts S1
     if (n > 1 and bodies[-1].cut_by_fov and not pelvis[-1] and pelvis[-2]
@@ -308,7 +315,8 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
     start = end
     while start - 1 >= 0 and pelvis[start - 1] and not (t12 is not None and start - 1 <= t12):
         start -= 1
-    if start == 0 or rib[start - 1] or bodies[start - 1].cut_by_fov:
+    iliac_crest_beside_l5 = both_sides[start] and alae[start] and _lumbar_sized(bodies[start - 1]) if start else False
+    if start == 0 or (rib[start - 1] and not iliac_crest_beside_l5) or bodies[start - 1].cut_by_fov:
         # pelvic-looking bone below a rib-bearing body: a chest crop's ribs, not a sacrum; nor is a body cut
         # by the field above the run rib-free evidence (its rib may be out of view: a T8-L1 crop ending
         # 8 mm into L1, no T12 anchor, took the ribs of T8-T12 for a sacrum)
