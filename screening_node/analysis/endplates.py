@@ -276,7 +276,8 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     posterior walls, the middle one halfway. Where a column shows no endplate (an osteophyte or
     ring apophysis at a corner, the basivertebral vein at the back, a focal defect, or a corner
     blurred into the wall on a coarse scan), a reader measures a little further in: of the corner
-    positions tried, the one with the sharpest pair of endplate edges is kept. Every keypoint
+    positions tried, the one with the sharpest pair of endplate edges is kept, and where none of them
+    shows an endplate on the mid-sagittal plane, the one KEYPOINT_DEEP_INSET_MM in. Every keypoint
     carries the position where it was measured. The middle column's endplates are searched next to the
     discs (followed inwards where a biconcave depression sinks them further), the corner columns' near
     them (an endplate is one plate, tilted a few mm at most; its rim, near the disc, where the middle
