@@ -225,6 +225,14 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         notes.append("no labelling anchor (no sacrum, no rib-bearing/rib-free transition) in the field of view; "
                      "levels are not labelled")
         return Labelling([None] * n, 0.0, notes, evidence, thoracolumbar)
+    if anchor_level == idx_t12 and _one_sided_rib(evidence, rib, t12):
+        # The body below "T12" reaches as far as a rib on one side (a lumbar transverse process ends short of
+        # RIB_REACH_MM) but not on the other: it may be T12 with its rib short or cut on that side (the
+        # upper 60 % of verse19-007, ending 17 mm into L1: right 32 mm, left 56; every level was one off).
+        reach = max(evidence[t12 + 1]["rib_reach_left"], evidence[t12 + 1]["rib_reach_right"])  # type: ignore[operator]
+        notes.append(f"the first rib-free body below the last rib-bearing one reaches {reach:.0f} mm on one side, "
+                     "as a rib does: it may bear the 12th rib, and the levels one too high")
+        conf = min(conf, T.ONE_SIDED_RIB_CONFIDENCE)
     if s1 is not None and not both_sides[s1]:
         # The ilium cut beside L5 by planes tilted at the lumbosacral bend is one-sided too: such an S1 may
         # be L5 (eight batches of 3 mm phantoms: 6 of 15 scans whose S1 was one-sided had every lumbar level
@@ -235,6 +243,14 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     # Counting uses the usual 24 presacral levels: T13 / L6 are never produced by counting.
     labels = _skip_supernumerary(anchor_level, anchor, n, s1)
     return Labelling(labels, conf, notes, evidence, thoracolumbar)
+
+
+def _one_sided_rib(evidence: list[dict[str, float]], rib: list[bool], t12: int | None) -> bool:
+    """Whether the body below T12 is rib-free only for its short side: one side reaches RIB_REACH_MM."""
+    if t12 is None or t12 + 1 >= len(rib) or rib[t12 + 1]:
+        return False
+    e = evidence[t12 + 1]
+    return max(e["rib_reach_left"], e["rib_reach_right"]) >= T.RIB_REACH_MM
 
 
 def _rib_would_show(st: Straightened, body: BodyFinding) -> bool:

@@ -206,6 +206,8 @@ PELVIS_OTHER_SIDE_MM = 40.0  # ... a rotated pelvis still shows this much on its
 ALA_REACH_MM = 40.0          # S1's alae reach past this on both sides in every row of the body (phantoms, ts-example);
 ALA_ROWS_SHARE = 0.9         # ... a body flanked so in this share of its rows is sacral, not thoracic: a rib crosses
                              # 0.4-0.8 of a thoracic body's rows, a lumbar transverse process at most 0.25
+ONE_SIDED_RIB_CONFIDENCE = 0.5  # label confidence at most, where the body below T12 reaches a rib's length on one
+                               # side only (it may bear the 12th rib: levels one too high)
 ONE_SIDED_S1_CONFIDENCE = 0.6  # label confidence at most, where S1 is flanked on one side only (it may be L5)
 MIRROR_HALF_WIDTH_MM = 30.0  # the vertebra's midline is its mirror axis over this much to each side: half a lumbar
                              # body (~25 mm) with its pedicles and facets; ilia and rib shafts lie farther out
