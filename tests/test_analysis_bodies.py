@@ -279,6 +279,26 @@ def test_an_iliac_crest_beside_l5_does_not_hide_the_sacrum_below_it() -> None:
     assert _sacrum(short, pelvis, rib, None, both, alae=[False, False, True]) is None
 
 
+@pytest.mark.parametrize("left_mm, flagged", [(56.0, True), (46.0, False)])
+def test_a_rib_length_on_one_side_below_t12_lowers_the_label_confidence(left_mm: float, flagged: bool) -> None:
+    """The first body bears ribs (80 mm to each side); the whole body below it reaches left_mm to the
+    left and 32 mm to the right. A lumbar transverse process ends short of 52 mm; 56 mm on one side is a
+    rib's length, so that body may be T12 with its rib short or cut on the other side (the upper 60 % of
+    verse19-007: every level one off, said nowhere). The labels stand, flagged and less trusted."""
+    from screening_node.analysis.labelling import label_bodies
+
+    st, bodies = _vertebra_beside_the_curve(0.0)
+    v = st.volume
+    h, cl, ca = st.step_mm, st.half_lat, st.half_ap
+    v[2:8, ca + 6:ca + 10, cl - int(80 / h):cl + int(80 / h) + 1] = 450.0   # ribs of the first body
+    v[30:36, ca + 6:ca + 10, :] = 30.0
+    v[30:36, ca + 6:ca + 10, cl - int(left_mm / h):cl + int(32 / h) + 1] = 450.0
+    lab = label_bodies(st, bodies)
+    assert lab.labels[:2] == ["T12", "L1"]
+    assert any("may bear the 12th rib" in note for note in lab.notes) == flagged
+    assert (lab.confidence <= 0.5) == flagged
+
+
 @pytest.mark.parametrize("right_mm, one_sided", [(80.0, False), (30.0, True)])
 def test_an_s1_flanked_on_one_side_only_lowers_the_label_confidence(right_mm: float, one_sided: bool) -> None:
     """The last body carries pelvic bone 80 mm out to the left; to the right 80 mm (alae and ilia: S1)
