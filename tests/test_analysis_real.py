@@ -85,3 +85,19 @@ def test_ts_example_lower_field_is_labelled_from_the_sacrum_and_measured_as_the_
     assert l5.assessable and l5.grade == 0, (l5.heights_mm, l5.grade)
     assert all(abs(l5.heights_mm[h] - whole["L5"].heights_mm[h]) <= 2.0 for h in l5.heights_mm), \
         (l5.heights_mm, whole["L5"].heights_mm)
+
+
+def test_tcia_full_series_t6_to_l5_labelled_and_measured(tmp_path):
+    """The full abdominal DICOM series (3 mm): T5 (cut) to L5 and S1, the lowest ribs and the sacrum in
+    agreement; every body from T6 to L5 measured and none graded a fracture. T7 and T8 (fronts bony
+    over their discs) and L5 (canal and lamina taken for its walls) were unmeasured before 2026-12-01."""
+    case = shared_case("tcia-pancreas-ct-cb-001")
+    result = analyze_path(case, tmp_path)
+    levels = [f"T{i}" for i in range(6, 13)] + [f"L{i}" for i in range(1, 6)]
+    labels = [v.label for v in result.vertebrae]
+    assert labels[labels.index("T6"):labels.index("T6") + 13] == levels + ["S1"], labels
+    assert result.vertebrae[0].label == "T5" and result.vertebrae[0].label_confidence >= 0.9
+    found = {v.label: v for v in result.vertebrae}
+    unmeasured = {lv: found[lv].reason for lv in levels if not found[lv].assessable}
+    assert not unmeasured, unmeasured
+    assert all(found[lv].grade is not None and found[lv].grade < 2 for lv in levels)
