@@ -142,11 +142,11 @@ def main() -> int:
     result = analyze_volume(image, None)
     ours = {v.label: v.heights_mm for v in result.vertebrae if v.label}
     points = measured_spine(get_engine("analytic"), image)[0].points
-    vertebra_ids = sitk.GetArrayFromImage(sitk.ReadImage(str(args.case / truth["mask"])))
-    body = sitk.GetArrayFromImage(sitk.ReadImage(str(args.case / "totalseg_vertebrae_body.nii.gz"))) == 1
+    masks = [sitk.ReadImage(str(args.case / name)) for name in (truth["mask"], "totalseg_vertebrae_body.nii.gz")]
+    vertebra_ids = sitk.GetArrayFromImage(masks[0])
+    body = sitk.GetArrayFromImage(masks[1]) == 1
     ids = {label: int(k) for k, label in truth["mask_labels"].items()}
-    ras = [sitk.DICOMOrient(sitk.ReadImage(str(args.case / name)), "RAS")
-           for name in (truth["mask"], "totalseg_vertebrae_body.nii.gz")]
+    ras = [sitk.DICOMOrient(mask, "RAS") for mask in masks]
     spacing = ras[0].GetSpacing()
     if max(spacing) - min(spacing) > 1e-3:
         print("the peer's way is measured here on isotropic voxels only", file=sys.stderr)

@@ -304,7 +304,7 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     deepest = {"anterior": ant + T.KEYPOINT_DEEP_INSET_MM, "posterior": post - T.KEYPOINT_DEEP_INSET_MM}
     for name, columns in corners.items():
         on_mid, reason = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
-        if on_mid is None and reason == f"{name} endplates not found":
+        if on_mid is None and reason == _not_found(name):
             # No endplate near the wall (a front bony over the discs: DISH): further in, on every plane.
             # Not where the field cuts the corner: such a body is only partly in view.
             columns = [deepest[name]]
@@ -348,7 +348,12 @@ def _best_column(name: str, columns: list[float], v: np.ndarray, st: Straightene
         edges = _surfaces(rough, top, bottom)
         if edges is not None:
             return edges, None
-    return None, f"{name} endplates not found"
+    return None, _not_found(name)
+
+
+def _not_found(name: str) -> str:
+    """The reason a column gives when no candidate position shows its endplates (none was cut by the field)."""
+    return f"{name} endplates not found"
 
 
 def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, top: int, bottom: int,

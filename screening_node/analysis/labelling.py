@@ -82,6 +82,64 @@ def mirror_axis(st: Straightened, body: BodyFinding, ap: tuple[float, float]) ->
     return float(best_shift * h), best
 
 
+@dataclass(frozen=True)
+class _ConnectedBone:
+    """Bone above a level that is connected to the vertebra in 3-D within its rows (rows, ap, lat)."""
+    block: np.ndarray      # the CT samples of those rows and ap range
+    connected: np.ndarray  # bool, same shape
+    midline: int           # lateral index of the vertebra's midline
+    step_mm: float
+
+
+def _connected_bone(st: Straightened, body: BodyFinding, ap: tuple[float, float], hu: float,
+                    rows_below: int = 0, centre_mm: float = 0.0) -> _ConnectedBone | None:
+    """Bone above ``hu`` connected to the vertebra (seeded within 12 mm of its midline), or None when the
+    body's rows hold no samples.
+
+    Connected in 3-D within these rows: the lowest rib of the vertebra above runs down past this body's
+    rows far out to the side, and in a projection it would join this body's transverse process.
+    """
+    h = st.step_mm
+    block = body_block(st, body, ap, rows_below)
+    if block.size == 0:
+        return None
+    lab, _ = ndimage.label(block > hu)
+    cl = st.half_lat + int(round(centre_mm / h))
+    near = int(round(12 / h))
+    seeds = np.unique(lab[:, :, max(0, cl - near):cl + near + 1])
+    return _ConnectedBone(block, np.isin(lab, seeds[seeds > 0]), cl, h)
+
+
+def _reach(bone: _ConnectedBone | None) -> tuple[float, float, bool, bool]:
+    """lateral_reach's answer from the connected bone."""
+    if bone is None:
+        return 0.0, 0.0, False, False
+    comp = bone.connected.any(axis=0)  # (ap, lat)
+    cols = np.flatnonzero(comp.any(axis=0))
+    if cols.size == 0:
+        return 0.0, 0.0, False, False
+    cl, h = bone.midline, bone.step_mm
+    outside = (bone.block <= T.OUTSIDE_FOV_HU).all(axis=0)  # never inside the scanned field
+    grown = ndimage.binary_dilation(comp, iterations=2)
+    edge_left = bool((grown & outside)[:, :cl].any())
+    edge_right = bool((grown & outside)[:, cl:].any())
+    return float(cl - cols.min()) * h, float(cols.max() - cl) * h, edge_left, edge_right
+
+
+def _flanked_share(bone: _ConnectedBone | None, reach_mm: float) -> float:
+    """flanked_rows_share's answer from the connected bone."""
+    if bone is None:
+        return 0.0
+    in_view = (bone.block > T.OUTSIDE_FOV_HU).any(axis=(1, 2))
+    if not in_view.any():
+        return 0.0
+    per_row = bone.connected.any(axis=1)  # (rows, lat)
+    cl, k = bone.midline, int(round(reach_mm / bone.step_mm))
+    left = per_row[:, :max(0, cl - k) + 1].any(axis=1)
+    right = per_row[:, cl + k:].any(axis=1)
+    return float((left & right)[in_view].mean())
+
+
 def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], hu: float,
                   rows_below: int = 0, centre_mm: float = 0.0) -> tuple[float, float, bool, bool]:
     """How far (mm) bone connected to the vertebra reaches to each side, within the body's rows.
@@ -92,26 +150,7 @@ def lateral_reach(st: Straightened, body: BodyFinding, ap: tuple[float, float], 
     per side, whether that shadow runs into the edge of the scanned field (then the true reach is
     unknown, at least the value given).
     """
-    h = st.step_mm
-    block = body_block(st, body, ap, rows_below)
-    if block.size == 0:
-        return 0.0, 0.0, False, False
-    outside = (block <= T.OUTSIDE_FOV_HU).all(axis=0)  # never inside the scanned field
-    # Connected in 3-D within these rows: the lowest rib of the vertebra above runs down past this
-    # body's rows far out to the side, and in a projection it would join this body's transverse process.
-    lab, _ = ndimage.label(block > hu)
-    cl = st.half_lat + int(round(centre_mm / h))
-    near = int(round(12 / h))
-    seeds = np.unique(lab[:, :, cl - near:cl + near + 1])
-    comp = np.isin(lab, seeds[seeds > 0]).any(axis=0)  # (ap, lat)
-    cols = np.flatnonzero(comp.any(axis=0))
-    if cols.size == 0:
-        return 0.0, 0.0, False, False
-    left_i, right_i = cols.min(), cols.max()
-    grown = ndimage.binary_dilation(comp, iterations=2)
-    edge_left = bool((grown & outside)[:, :cl].any())
-    edge_right = bool((grown & outside)[:, cl:].any())
-    return float(cl - left_i) * h, float(right_i - cl) * h, edge_left, edge_right
+    return _reach(_connected_bone(st, body, ap, hu, rows_below, centre_mm))
 
 
 def flanked_rows_share(st: Straightened, body: BodyFinding, ap: tuple[float, float], hu: float,
@@ -122,20 +161,7 @@ def flanked_rows_share(st: Straightened, body: BodyFinding, ap: tuple[float, flo
     crosses a thoracic body's rows obliquely (0.4-0.8 of them), a lumbar transverse process is thin (at
     most 0.25). Bone counts as in lateral_reach: connected to the vertebra in 3-D within the body's rows.
     """
-    h = st.step_mm
-    block = body_block(st, body, ap)
-    in_view = (block > T.OUTSIDE_FOV_HU).any(axis=(1, 2))
-    if block.size == 0 or not in_view.any():
-        return 0.0
-    lab, _ = ndimage.label(block > hu)
-    cl = st.half_lat + int(round(centre_mm / h))
-    near = int(round(12 / h))
-    seeds = np.unique(lab[:, :, max(0, cl - near):cl + near + 1])
-    per_row = np.isin(lab, seeds[seeds > 0]).any(axis=1)  # (rows, lat)
-    k = int(round(reach_mm / h))
-    left = per_row[:, :max(0, cl - k) + 1].any(axis=1)
-    right = per_row[:, cl + k:].any(axis=1)
-    return float((left & right)[in_view].mean())
+    return _flanked_share(_connected_bone(st, body, ap, hu, centre_mm=centre_mm), reach_mm)
 
 
 def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
@@ -150,8 +176,9 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     for b, centre in zip(bodies, midlines(st, bodies)):
         mid = b.ap_centre
         rl, rr, el, er = lateral_reach(st, b, (mid, mid + 60), T.RIB_HU, rows_below=5, centre_mm=centre)
-        pl, pr, pel, per = lateral_reach(st, b, (mid - 25, mid + 45), T.PELVIS_HU, centre_mm=centre)
-        alae = flanked_rows_share(st, b, (mid - 25, mid + 45), T.PELVIS_HU, T.ALA_REACH_MM, centre_mm=centre)
+        pelvic_bone = _connected_bone(st, b, (mid - 25, mid + 45), T.PELVIS_HU, centre_mm=centre)
+        pl, pr, pel, per = _reach(pelvic_bone)
+        alae = _flanked_share(pelvic_bone, T.ALA_REACH_MM)
         evidence.append({"rib_reach_left": rl, "rib_reach_right": rr, "pelvis_reach_left": pl,
                          "pelvis_reach_right": pr, "midline_offset": centre, "flanked_rows": alae})
         long_side, short_side = max(rl, rr), min(rl, rr)
@@ -225,11 +252,11 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         notes.append("no labelling anchor (no sacrum, no rib-bearing/rib-free transition) in the field of view; "
                      "levels are not labelled")
         return Labelling([None] * n, 0.0, notes, evidence, thoracolumbar)
-    if anchor_level == idx_t12 and _one_sided_rib(evidence, rib, t12):
+    reach = _one_sided_rib_reach(evidence, rib, t12) if anchor_level == idx_t12 else None
+    if reach is not None:
         # The body below "T12" reaches as far as a rib on one side (a lumbar transverse process ends short of
         # RIB_REACH_MM) but not on the other: it may be T12 with its rib short or cut on that side (the
         # upper 60 % of verse19-007, ending 17 mm into L1: right 32 mm, left 56; every level was one off).
-        reach = max(evidence[t12 + 1]["rib_reach_left"], evidence[t12 + 1]["rib_reach_right"])  # type: ignore[operator]
         notes.append(f"the first rib-free body below the last rib-bearing one reaches {reach:.0f} mm on one side, "
                      "as a rib does: it may bear the 12th rib, and the levels one too high")
         conf = min(conf, T.ONE_SIDED_RIB_CONFIDENCE)
@@ -245,12 +272,14 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     return Labelling(labels, conf, notes, evidence, thoracolumbar)
 
 
-def _one_sided_rib(evidence: list[dict[str, float]], rib: list[bool], t12: int | None) -> bool:
-    """Whether the body below T12 is rib-free only for its short side: one side reaches RIB_REACH_MM."""
+def _one_sided_rib_reach(evidence: list[dict[str, float]], rib: list[bool], t12: int | None) -> float | None:
+    """The longer reach (mm) of the rib-free body below T12 where it is rib-free only for its short side
+    (that side reaches RIB_REACH_MM); else None."""
     if t12 is None or t12 + 1 >= len(rib) or rib[t12 + 1]:
-        return False
+        return None
     e = evidence[t12 + 1]
-    return max(e["rib_reach_left"], e["rib_reach_right"]) >= T.RIB_REACH_MM
+    reach = max(e["rib_reach_left"], e["rib_reach_right"])
+    return reach if reach >= T.RIB_REACH_MM else None
 
 
 def _rib_would_show(st: Straightened, body: BodyFinding) -> bool:
@@ -331,12 +360,13 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
     start = end
     while start - 1 >= 0 and pelvis[start - 1] and not (t12 is not None and start - 1 <= t12):
         start -= 1
-    iliac_crest_beside_l5 = both_sides[start] and alae[start] and _lumbar_sized(bodies[start - 1]) if start else False
-    if start == 0 or (rib[start - 1] and not iliac_crest_beside_l5) or bodies[start - 1].cut_by_fov:
-        # pelvic-looking bone below a rib-bearing body: a chest crop's ribs, not a sacrum; nor is a body cut
-        # by the field above the run rib-free evidence (its rib may be out of view: a T8-L1 crop ending
-        # 8 mm into L1, no T12 anchor, took the ribs of T8-T12 for a sacrum)
+    if start == 0 or bodies[start - 1].cut_by_fov:
+        # a body cut by the field above the run is no rib-free evidence (its rib may be out of view: a T8-L1
+        # crop ending 8 mm into L1, no T12 anchor, took the ribs of T8-T12 for a sacrum)
         return None
+    iliac_crest_beside_l5 = both_sides[start] and alae[start] and _lumbar_sized(bodies[start - 1])
+    if rib[start - 1] and not iliac_crest_beside_l5:
+        return None  # pelvic-looking bone below a rib-bearing body: a chest crop's ribs, not a sacrum
     if end - start + 1 > T.SACRUM_MAX_BODIES:
         return None  # longer than any sacrum: the ribs of a chest field below a rib-free C7
     if both_sides[start]:
