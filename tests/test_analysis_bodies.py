@@ -279,6 +279,27 @@ def test_an_iliac_crest_beside_l5_does_not_hide_the_sacrum_below_it() -> None:
     assert _sacrum(short, pelvis, rib, None, both, alae=[False, False, True]) is None
 
 
+def test_without_t12_an_iliac_crest_beside_l5_does_not_make_it_s1() -> None:
+    from screening_node.analysis.labelling import _sacrum
+    # The tcia series from L1's centre down (an abdomen-pelvis CT without the lowest ribs), measured: L1
+    # cut, L2-L5, S1 and a cut S2. The iliac crest flanks L5 on one side (99 mm right, 45 left); S1 is
+    # flanked on both sides (117 / 99 mm) and by its alae in every row. With no T12 to count from, the
+    # run's first body, L5, was taken for S1 and every level was one off.
+    bodies = [_body(None, 214, cut=True)] + [_body(a, b) for a, b in
+                                             ((214, 250), (250, 286), (286, 325), (325, 361), (361, 387))]
+    bodies.append(_body(387, None, cut=True))
+    pelvis = [False] * 4 + [True, True, True]
+    both = [False] * 5 + [True, True]
+    alae = [False] * 5 + [True, False]
+    rib = [False] * 7
+    assert _sacrum(bodies, pelvis, rib, None, both, alae) == 5
+    # without the alae (a two-sided body further down, such as the lower half of a split S1) the run's
+    # first body stays S1, as does a body too short for a whole lumbar vertebra above the flanked one
+    assert _sacrum(bodies, pelvis, rib, None, both) == 4
+    split = bodies[:4] + [_body(325, 343), _body(343, 361)] + bodies[6:]
+    assert _sacrum(split, pelvis, rib, None, both, alae) == 4
+
+
 @pytest.mark.parametrize("left_mm, flagged", [(56.0, True), (46.0, False)])
 def test_a_rib_length_on_one_side_below_t12_lowers_the_label_confidence(left_mm: float, flagged: bool) -> None:
     """The first body bears ribs (80 mm to each side); the whole body below it reaches left_mm to the

@@ -247,11 +247,13 @@ def test_a_thoracic_crop_without_an_anchor_is_graded_under_no_level(tmp_path):
     assert report["patients"]["tp"] == 1  # the grade-3 T8 counts at the patient level
 
 
-@pytest.mark.parametrize("l1_in_view_mm, anchored", [(17.0, True), (8.0, False)])
+@pytest.mark.parametrize("l1_in_view_mm, anchored", [(29.0, True), (17.0, False), (8.0, False)])
 def test_a_crop_ending_inside_l1_anchors_t12_only_when_l1_shows_enough(tmp_path, l1_in_view_mm, anchored):
-    # A T8-L2 spine crop (1 mm) cut l1_in_view_mm below L1's upper endplate. With 17 mm of L1 in view its
-    # missing rib is evidence (T12 above it); with 8 mm it is not (a rib could lie below the field), and
-    # then, with no T12, the ribs of T8-T12 were taken for a sacrum ("S1" = T8) below the cut T7.
+    # A T8-L2 spine crop (1 mm) cut l1_in_view_mm below L1's upper endplate. With 29 mm of L1 in view its
+    # missing rib is evidence (T12 above it). With 17 mm it is not: the 12th rib runs down and out of a
+    # field that cuts T12 as far down (the real tcia series cut 16-23 mm into T12 showed its rib only
+    # 43-48 mm out, as L1's transverse process reaches, and read T12 as L1). With 8 mm, and no T12, the
+    # ribs of T8-T12 were also taken for a sacrum ("S1" = T8) below the cut T7.
     generate_phantom(fast_options(seed=4, fov="spine-crop", levels=("T8", "L2"), slice_thickness=1.0,
                                   format="nifti"), tmp_path)
     truth = load_truth(tmp_path / "truth.json")

@@ -101,3 +101,64 @@ def test_tcia_full_series_t6_to_l5_labelled_and_measured(tmp_path):
     unmeasured = {lv: found[lv].reason for lv in levels if not found[lv].assessable}
     assert not unmeasured, unmeasured
     assert all(found[lv].grade is not None and found[lv].grade < 2 for lv in levels)
+
+
+def _tcia_slab(z_min: float, z_max: float):
+    """The tcia series (3 mm axial slices, z along the image's third axis) cut to the slices with z_min <= z <=
+    z_max (LPS mm), and the whole series' labels by body centre."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from screening_node.analysis.pipeline import analyze_volume
+    from screening_node.imaging.volume import load_volume
+
+    image = load_volume(shared_case("tcia-pancreas-ct-cb-001")).image
+    assert image.GetDirection() == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    z = np.array([image.TransformIndexToPhysicalPoint((0, 0, k))[2] for k in range(image.GetSize()[2])])
+    keep = np.flatnonzero((z >= z_min) & (z <= z_max))
+    size = list(image.GetSize())
+    slab = sitk.RegionOfInterest(image, size[:2] + [int(keep.size)], [0, 0, int(keep[0])])
+    whole = [(v.label, np.array(v.centroid_lps_mm)) for v in analyze_volume(image, None).vertebrae if v.label]
+    return slab, whole
+
+
+def _whole_scan_label(whole, centroid) -> str | None:
+    """The whole series' label of the body within 12 mm of centroid, or None."""
+    import numpy as np
+
+    label, distance = min(((lab, float(np.linalg.norm(np.array(centroid) - c))) for lab, c in whole),
+                          key=lambda t: t[1])
+    return label if distance <= 12.0 else None
+
+
+def test_tcia_chest_field_ending_inside_t12_is_split_and_graded_but_not_labelled_one_off(tmp_path):
+    """The tcia series cut 12 mm below T12's centre: a chest CT ending above the lumbar spine. No disc broke
+    the lateral walls there (rib heads sit across thoracic discs), so no body was separated and the scan was
+    not assessable; and T12, cut 23 mm below its upper disc, shows its rib only 47 mm out, as a rib-free L1
+    would, so taking it for L1 put every level one off. Its bodies are now graded; with no anchor in view,
+    without a level."""
+    from screening_node.analysis.pipeline import analyze_volume
+
+    slab, whole = _tcia_slab(308.8, 1000.0)  # T12's centre lies at z 320.8
+    result = analyze_volume(slab, tmp_path)
+    assert result.status == "reported", result.reason
+    graded = [v for v in result.vertebrae if v.grade is not None]
+    assert len(graded) >= 6 and all(v.grade < 2 for v in graded), [(v.heights_mm, v.grade) for v in graded]
+    wrong = [(v.label, _whole_scan_label(whole, v.centroid_lps_mm)) for v in result.vertebrae
+             if v.label is not None and v.label != _whole_scan_label(whole, v.centroid_lps_mm)]
+    assert not wrong, (wrong, result.notes)
+
+
+def test_tcia_abdominal_field_starting_in_l1_counts_up_from_s1_not_from_l5(tmp_path):
+    """The tcia series from L1's centre down (an abdomen-pelvis CT without the lowest ribs). The iliac crest
+    beside L5 flanks it on one side (99 mm); with no T12 to count from, L5 was taken for S1 and every level
+    was one off. S1 below it is flanked on both sides in every row."""
+    from screening_node.analysis.pipeline import analyze_volume
+
+    slab, whole = _tcia_slab(-1000.0, 289.1)  # L1's centre lies at z 289.1
+    result = analyze_volume(slab, tmp_path)
+    pairs = [(v.label, _whole_scan_label(whole, v.centroid_lps_mm)) for v in result.vertebrae]
+    matched = [(mine, theirs) for mine, theirs in pairs if theirs is not None]
+    assert [theirs for _, theirs in matched][:5] == ["L2", "L3", "L4", "L5", "S1"] or \
+        [theirs for _, theirs in matched][:6] == ["L1", "L2", "L3", "L4", "L5", "S1"], pairs
+    assert all(mine == theirs for mine, theirs in matched), (pairs, result.notes)

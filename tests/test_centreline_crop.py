@@ -31,3 +31,19 @@ def test_on_a_tight_crop_the_curve_runs_on_the_mirror_plane_not_in_a_facet_colum
     is, but the bone's mirror plane does (verse19-006: the curve ran 17 mm beside the body)."""
     line = find_centreline(_tight_crop_with_dense_facets()).points_lps
     assert np.abs(line[:, 0]).max() < 6.0, line[:, 0]
+
+
+def test_the_coarse_grid_does_not_drop_a_slice_for_float_noise_in_the_origin() -> None:
+    """A field exactly a whole number of coarse samples long keeps its last slice: the real tcia series
+    cut at 81 slices (240 mm at 3 mm) lost it when its origin moved 1e-5 mm (as a NIfTI round trip does),
+    and the curve's far end, and the sacrum's labels, moved with it."""
+    from screening_node.analysis import thresholds as T
+    from screening_node.analysis.centreline import resample_axis_aligned
+
+    image = sitk.Image(8, 8, 81, sitk.sitkFloat32)
+    image.SetSpacing((1.0, 1.0, 3.0))
+    sizes = set()
+    for shift in (0.0, 1e-5, -1e-5, 1e-3):
+        image.SetOrigin((0.0, 0.0, 85.91 + shift))
+        sizes.add(resample_axis_aligned(image, T.COARSE_MM).GetSize()[2])
+    assert sizes == {81}, sizes

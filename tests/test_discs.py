@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from screening_node.analysis.vertebrae import _Dip, _fill_gaps, _likeliest_disc
+from screening_node.analysis.vertebrae import _Dip, _fill_gaps, _likeliest_disc, find_discs
 
 # Core dips of a 3 mm osteoporotic chest phantom (fast preset, seed 4, case 5), measured: row, depth
 # below the endplates (HU), lateral-wall ratio. Bodies' dark marrow centres lie at rows 23, 43, ..., 144
@@ -160,3 +160,36 @@ def test_two_vertebrae_whose_disc_was_not_seen_are_counted_as_two() -> None:
     split = [b for b in whole if b.reason == UNSEEN_DISC]
     assert len(split) == 2 and split[0].bottom_disc == split[1].top_disc
     assert abs(split[0].bottom_disc - 62) <= 2 and split[0].keypoints is None  # the block's middle
+
+
+# Body core (smoothed) and lateral-wall profiles of the real 3 mm tcia series cut 8 mm below T12's
+# centre (a chest CT that ends above the lumbar spine), measured on its straightened spine, T5 (cut)
+# to T12 (cut). Its discs dip the core by 30-108 HU at rows 30, 51, 73, 97, 123 and 150, but the rib
+# heads articulate across thoracic discs, and the lateral walls fall only to 0.74-1.0 of their level
+# there: no disc passes DISC_WALL_RATIO.
+CHEST_CORE = [
+    319, 321, 323, 322, 317, 309, 301, 294, 291, 292, 296, 302, 306, 307, 308, 309, 311, 314, 316, 317,
+    318, 319, 321, 325, 329, 332, 330, 318, 298, 280, 274, 282, 295, 304, 304, 300, 296, 295, 297, 299,
+    301, 302, 302, 302, 305, 310, 315, 314, 299, 275, 254, 247, 258, 275, 288, 290, 286, 283, 283, 287,
+    292, 296, 297, 296, 294, 293, 296, 303, 310, 311, 302, 283, 262, 250, 252, 265, 281, 290, 290, 285,
+    281, 281, 286, 294, 301, 303, 302, 296, 291, 289, 293, 301, 308, 308, 294, 268, 242, 227, 234, 257,
+    285, 302, 304, 294, 281, 271, 269, 272, 279, 287, 294, 297, 297, 295, 295, 297, 300, 302, 297, 280,
+    252, 222, 200, 197, 212, 239, 265, 280, 284, 280, 274, 270, 270, 273, 277, 281, 284, 285, 286, 286,
+    287, 290, 295, 301, 303, 293, 271, 240, 211, 189, 179, 185, 207, 238, 266, 282, 287, 284, 279, 273,
+    269, 267, 267, 267, 266, 263, 260, 256, 253, 252, 251]
+CHEST_WALLS = [
+    284, 292, 305, 320, 333, 339, 335, 324, 312, 304, 301, 298, 290, 278, 265, 259, 260, 264, 269, 274,
+    280, 286, 294, 303, 317, 333, 345, 340, 316, 288, 273, 274, 282, 285, 280, 271, 265, 264, 266, 269,
+    274, 280, 286, 291, 296, 303, 315, 326, 324, 301, 267, 245, 248, 266, 285, 293, 294, 294, 296, 300,
+    304, 306, 306, 305, 305, 306, 313, 329, 347, 354, 343, 318, 299, 297, 312, 331, 340, 333, 318, 302,
+    290, 285, 285, 288, 291, 294, 294, 293, 291, 291, 294, 303, 315, 324, 325, 311, 282, 257, 253, 274,
+    303, 321, 317, 301, 285, 275, 271, 273, 277, 283, 290, 293, 293, 293, 293, 293, 297, 305, 308, 295,
+    265, 229, 208, 209, 225, 253, 277, 283, 276, 266, 259, 258, 259, 263, 267, 271, 273, 273, 273, 274,
+    274, 275, 285, 304, 316, 305, 273, 240, 217, 204, 202, 211, 235, 270, 293, 290, 275, 265, 262, 262,
+    264, 265, 267, 272, 279, 287, 295, 302, 313, 317, 310]
+
+
+def test_a_chest_field_whose_discs_never_break_the_walls_is_still_split_at_its_discs() -> None:
+    core, walls = np.array(CHEST_CORE, float), np.array(CHEST_WALLS, float)
+    found = find_discs(core, walls, np.ones(core.size, bool))
+    assert found == [8, 30, 51, 73, 97, 123, 150], found  # row 8: the T5/T6 disc near the field's top

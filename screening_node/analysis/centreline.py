@@ -35,7 +35,9 @@ def resample_axis_aligned(image: sitk.Image, spacing_mm: float, default: float =
                 corners.append(image.TransformContinuousIndexToPhysicalPoint((float(i), float(j), float(k))))
     corners = np.array(corners)
     lo, hi = corners.min(0), corners.max(0)
-    new_size = [int(np.floor((hi[d] - lo[d]) / spacing_mm)) + 1 for d in range(3)]
+    # A box exactly a whole number of samples long keeps its last sample whatever the float noise in the
+    # image's origin (a 1e-5 mm shift dropped the last coarse slice and moved the curve's far end by 28 mm).
+    new_size = [int(np.floor((hi[d] - lo[d]) / spacing_mm + 1e-3)) + 1 for d in range(3)]
     return sitk.Resample(image, new_size, sitk.Transform(), sitk.sitkLinear, tuple(lo.tolist()),
                          (spacing_mm,) * 3, (1, 0, 0, 0, 1, 0, 0, 0, 1), default, sitk.sitkFloat32)
 

@@ -210,6 +210,13 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     # is no thoracic one whatever its "rib": the alae of an S1 the sacrum test missed (the lower 60 % of
     # ts-example: its S1, read 6.8 mm tall across the alae, was graded a grade-3 crush under no level).
     alae = [e["flanked_rows"] >= T.ALA_ROWS_SHARE for e in evidence]
+    # The ribs of the mid-thorax flank a body in every row as well (tcia T6-T9: 1.0). No rib-bearing vertebra
+    # lies below the sacrum, so a flanked body above two rib-bearing, unflanked ones is thoracic (a chest CT
+    # without an anchor: its mid-thoracic bodies went ungraded).
+    for i in range(n):
+        unflanked_ribs = [rib[j] and not alae[j] for j in range(i + 1, n)]
+        if alae[i] and any(a and b for a, b in zip(unflanked_ribs, unflanked_ribs[1:])):
+            alae[i] = False
     thoracolumbar = [not a and (r or (_lumbar_sized(b) and not p)) for r, b, p, a in zip(rib, bodies, pelvis, alae)]
     notes: list[str] = []
     # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows whose rib
@@ -287,7 +294,8 @@ def _rib_would_show(st: Straightened, body: BodyFinding) -> bool:
     RIB_HEAD_VIEW_MM of it below its upper disc (a rib's head sits on the upper part of its body).
 
     A thoracic crop ending 8 mm into T11 showed no rib there: T11 was read as L1 and every level two
-    off. A crop ending 17 mm into L1 (the upper 60 % of verse19-007) shows L1 rib-free.
+    off; the tcia series cut 16-23 mm into T12 showed its rib only 43-48 mm out, and T12 was read as L1.
+    A chest field ending inside L1 is therefore left without the T12 anchor.
     """
     if not body.cut_by_fov:
         return True
@@ -373,6 +381,11 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
         return start
     if counted is not None and start <= counted <= end:
         return counted
+    if start < end and both_sides[start + 1] and alae[start + 1] and _lumbar_sized(bodies[start]):
+        # No count from T12 to settle it (a field starting below the ribs): a whole, lumbar-sized body
+        # flanked on one side only, above one flanked on both sides in nearly every row, is L5 beside an
+        # iliac crest over S1 and its alae (tcia from L1 down: every level was one off).
+        return start + 1
     return start
 
 

@@ -195,9 +195,10 @@ FOV_MARGIN_MM = 3.0         # a body whose endplate is closer than this to the v
 RIB_HU = 150.0          # ribs are thin: their cortex after 1 mm sampling of 1-3 mm slices
 RIB_REACH_MM = 52.0     # a rib runs on laterally past this; lumbar transverse processes end at ~35-50 mm (L3)
 RIB_OTHER_SIDE_MM = 40.0  # ... and the other side at least this far (or into the edge of a tight crop)
-RIB_HEAD_VIEW_MM = 12.0  # a body cut by the field's lower edge is rib-free evidence only when this much of it lies in
-                         # view below its upper disc: a rib's head sits on the upper part of its body (T10-T12 at
-                         # mid-pedicle level, ~5-10 mm below the disc)
+RIB_HEAD_VIEW_MM = 28.0  # a body cut by the field's lower edge is rib-free evidence only when this much of it lies in
+                         # view below its upper disc: the 12th rib runs down and out of a field that cuts T12 (tcia
+                         # T12 cut 16-23 mm below its disc: its rib reached 43-48 mm, as L1's transverse process
+                         # does, 40; cut 29 mm below it, 60)
 RIB_SURE_MM = 60.0      # one side this far is a rib whatever the other side shows (a transverse process
                         # never reaches it; the other rib may be outside the field or short)
 PELVIS_HU = 150.0

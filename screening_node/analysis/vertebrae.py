@@ -207,6 +207,13 @@ def find_discs(core: np.ndarray, walls: np.ndarray, valid: np.ndarray) -> list[i
         weak.append(_Dip(int(m), float(depth), float(ratio), float(width)))
         if depth >= T.DISC_PROMINENCE_HU and ratio <= T.DISC_WALL_RATIO:
             found.append((int(m), float(depth) * (1.0 - ratio)))
+    if not found:
+        # Rib heads articulate across the thoracic discs, so the lateral walls seldom vanish there (tcia
+        # cut below T12, 3 mm: wall ratios 0.74-1.0 at every disc). A field with no disc that passes the
+        # wall test (a chest CT ending above the lumbar spine) starts from its sharp core dips, as deep
+        # as a confident disc's and narrower than a marrow centre, the sharpest first; the gaps between
+        # them are filled as usual.
+        found = [(d.row, d.sharpness) for d in weak if d.depth >= T.DISC_PROMINENCE_HU and not d.broad]
     kept: list[tuple[int, float]] = []
     for m, score in sorted(found, key=lambda x: -x[1]):  # strongest first, then enforce the minimal pitch
         if all(abs(m - k) >= T.DISC_MIN_SPACING_MM for k, _ in kept):
