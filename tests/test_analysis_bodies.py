@@ -338,6 +338,44 @@ def test_an_s1_flanked_on_one_side_only_lowers_the_label_confidence(right_mm: fl
     assert any("one side only" in note for note in lab.notes) == one_sided
 
 
+def test_a_vertebra_cut_by_the_field_on_one_side_shows_no_pelvis_on_the_other() -> None:
+    """The upper 60 % of verse19-006 (L4, the top of L5): the field ends 14 mm right of the last body's
+    midline, and on its left bone reaches 71 mm. Not even the vertebra's own pedicle shows on the right, so
+    the left shadow is no pelvis (a transverse process or an ilium seen beside a tight crop's midline);
+    taken for one, the cut L5 became a one-sided "S1"."""
+    from screening_node.analysis.labelling import label_bodies
+
+    st, bodies = _vertebra_beside_the_curve(0.0)
+    v = st.volume
+    h, cl, ca = st.step_mm, st.half_lat, st.half_ap
+    v[60:80, ca - 10:ca - 4, cl - int(80 / h):cl] = 450.0
+    lab = label_bodies(st, bodies)
+    assert lab.labels[-1] == "S1"  # one-sided, but the vertebra is whole on its other side: as before
+    v[50:, :, cl + int(14 / h):] = -1024.0  # the field ends 14 mm right of the midline
+    lab = label_bodies(st, bodies)
+    assert "S1" not in lab.labels and lab.evidence[-1]["pelvis_reach_right"] < 20.0, lab.evidence[-1]
+
+
+def test_lungs_beside_a_body_flanked_in_every_row_make_it_thoracic_not_sacral() -> None:
+    """Ribs of the mid-thorax flank a body over all its rows as the sacral alae do (tcia T6-T9); a body
+    so flanked is not graded under no level (it could be an S1 the sacrum test missed) unless lungs lie
+    beside it, which never lie beside the sacrum."""
+    from screening_node.analysis.labelling import label_bodies, lung_beside
+
+    st, bodies = _vertebra_beside_the_curve(0.0)
+    v = st.volume
+    h, cl, ca = st.step_mm, st.half_lat, st.half_ap
+    v[20:50, ca - 6:ca + 2, cl - int(60 / h):cl + int(60 / h) + 1] = 450.0  # bone 60 mm out, every row
+    assert not lung_beside(st, bodies[1])
+    lab = label_bodies(st, bodies)
+    assert lab.evidence[1]["flanked_rows"] >= 0.9 and not lab.thoracolumbar[1]
+    for side in (slice(cl - int(100 / h), cl - int(32 / h)), slice(cl + int(32 / h), cl + int(100 / h))):
+        v[20:50, ca - 20:ca - 8, side] = -850.0  # aerated lung in front of the ribs on both sides
+    assert lung_beside(st, bodies[1])
+    lab = label_bodies(st, bodies)
+    assert lab.thoracolumbar[1]
+
+
 def test_discs_found_again_are_kept_only_when_they_pair_with_the_first() -> None:
     from screening_node.analysis.vertebrae import same_discs
     first = [28.0, 64.0, 102.0, 139.0, 176.0, 210.0, 232.0]  # ts-example's discs mapped to the new rows

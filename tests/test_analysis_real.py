@@ -131,19 +131,23 @@ def _whole_scan_label(whole, centroid) -> str | None:
     return label if distance <= 12.0 else None
 
 
-def test_tcia_chest_field_ending_inside_t12_is_split_and_graded_but_not_labelled_one_off(tmp_path):
-    """The tcia series cut 12 mm below T12's centre: a chest CT ending above the lumbar spine. No disc broke
-    the lateral walls there (rib heads sit across thoracic discs), so no body was separated and the scan was
-    not assessable; and T12, cut 23 mm below its upper disc, shows its rib only 47 mm out, as a rib-free L1
-    would, so taking it for L1 put every level one off. Its bodies are now graded; with no anchor in view,
-    without a level."""
+@pytest.mark.parametrize("z_min, min_graded", [(308.8, 6), (383.0, 3)])
+def test_tcia_chest_field_ending_above_l1_is_split_and_graded_but_not_labelled_one_off(tmp_path, z_min,
+                                                                                          min_graded):
+    """The tcia series cut 12 mm below T12's centre (z 320.8), or 8 mm below T10's (z 375.0): a chest CT
+    ending above the lumbar spine. No disc broke the lateral walls there (rib heads sit across thoracic
+    discs), so no body was separated and the scan was not assessable; T12, cut 23 mm below its upper disc,
+    shows its rib only 47 mm out, as a rib-free L1 would, so taking it for L1 put every level one off; and
+    T6-T9, flanked in every row by overlapping ribs as S1 is by its alae, went ungraded without lungs
+    beside them counting. Its bodies are now graded; with no anchor in view, without a level."""
     from screening_node.analysis.pipeline import analyze_volume
 
-    slab, whole = _tcia_slab(308.8, 1000.0)  # T12's centre lies at z 320.8
+    slab, whole = _tcia_slab(z_min, 1000.0)
     result = analyze_volume(slab, tmp_path)
     assert result.status == "reported", result.reason
     graded = [v for v in result.vertebrae if v.grade is not None]
-    assert len(graded) >= 6 and all(v.grade < 2 for v in graded), [(v.heights_mm, v.grade) for v in graded]
+    assert len(graded) >= min_graded and all(v.grade < 2 for v in graded), \
+        [(v.heights_mm, v.grade) for v in graded]
     wrong = [(v.label, _whole_scan_label(whole, v.centroid_lps_mm)) for v in result.vertebrae
              if v.label is not None and v.label != _whole_scan_label(whole, v.centroid_lps_mm)]
     assert not wrong, (wrong, result.notes)

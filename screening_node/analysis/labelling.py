@@ -164,6 +164,26 @@ def flanked_rows_share(st: Straightened, body: BodyFinding, ap: tuple[float, flo
     return _flanked_share(_connected_bone(st, body, ap, hu, centre_mm=centre_mm), reach_mm)
 
 
+def lung_beside(st: Straightened, body: BodyFinding, centre_mm: float = 0.0) -> bool:
+    """Whether air fills at least LUNG_SIDE_SHARE of the field beside the body on both sides (LUNG_BAND_MM out
+    from its midline, within LUNG_HALF_AP_MM of its centre, over its rows): lungs, so a thoracic body.
+
+    tcia: T5-T9 0.66-0.76 on both sides, T10 0.21 / 0.68, T11 0.02 / 0.12, the lumbar spine and sacrum 0.
+    """
+    h = st.step_mm
+    mid = body.ap_centre
+    block = body_block(st, body, (mid - T.LUNG_HALF_AP_MM, mid + T.LUNG_HALF_AP_MM))
+    if block.size == 0:
+        return False
+    cl = st.half_lat + int(round(centre_mm / h))
+    lo, hi = (int(round(x / h)) for x in T.LUNG_BAND_MM)
+    for side in (block[:, :, max(0, cl - hi):max(0, cl - lo)], block[:, :, cl + lo:cl + hi]):
+        inside = side[side > T.OUTSIDE_FOV_HU]
+        if inside.size == 0 or (inside < T.AIR_HU).mean() < T.LUNG_SIDE_SHARE:
+            return False
+    return True
+
+
 def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     """Assign levels to bodies ordered cranial -> caudal; st is the wide (coarse) labelling volume."""
     n = len(bodies)
@@ -180,7 +200,8 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         pl, pr, pel, per = _reach(pelvic_bone)
         alae = _flanked_share(pelvic_bone, T.ALA_REACH_MM)
         evidence.append({"rib_reach_left": rl, "rib_reach_right": rr, "pelvis_reach_left": pl,
-                         "pelvis_reach_right": pr, "midline_offset": centre, "flanked_rows": alae})
+                         "pelvis_reach_right": pr, "midline_offset": centre, "flanked_rows": alae,
+                         "lung_beside": float(lung_beside(st, b, centre))})
         long_side, short_side = max(rl, rr), min(rl, rr)
         short_at_edge = er if rr < rl else el
         sure.append(long_side >= T.RIB_SURE_MM)
@@ -189,7 +210,11 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         # through (a transverse process seen from beside the midline), not an ala: the pelvis shows on both.
         long_at_edge = pel if pl >= pr else per
         one_sided_cut = long_at_edge and min(pl, pr) < T.PELVIS_OTHER_SIDE_MM
-        pelvis.append(max(pl, pr) >= T.PELVIS_REACH_MM and not one_sided_cut)
+        # A side whose connected bone ends within VERTEBRA_MIN_REACH_MM of the midline shows not even the
+        # vertebra's own pedicle and facets: the field cuts the vertebra there (a tight crop), and the other
+        # side's long shadow is no pelvis evidence (the upper 60 % of verse19-006: 71 / 14 mm, L5 read as S1).
+        vertebra_cut = min(pl, pr) < T.VERTEBRA_MIN_REACH_MM
+        pelvis.append(max(pl, pr) >= T.PELVIS_REACH_MM and not one_sided_cut and not vertebra_cut)
         both_sides.append(min(pl, pr) >= T.PELVIS_REACH_MM)
     # Ribs come as one unbroken series (T1-T12): a rib-free body between two bodies with unmistakable
     # ribs has a rib we missed (cut by a tight crop, or sloping out of the projected rows), not a lumbar
@@ -209,10 +234,11 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     # body is never that tall; S1 is flanked by the alae and ilia). A body flanked over nearly all its rows
     # is no thoracic one whatever its "rib": the alae of an S1 the sacrum test missed (the lower 60 % of
     # ts-example: its S1, read 6.8 mm tall across the alae, was graded a grade-3 crush under no level).
-    alae = [e["flanked_rows"] >= T.ALA_ROWS_SHARE for e in evidence]
-    # The ribs of the mid-thorax flank a body in every row as well (tcia T6-T9: 1.0). No rib-bearing vertebra
-    # lies below the sacrum, so a flanked body above two rib-bearing, unflanked ones is thoracic (a chest CT
-    # without an anchor: its mid-thoracic bodies went ungraded).
+    # The ribs of the mid-thorax flank a body in every row as well (tcia T6-T9: 1.0), but lungs lie beside it,
+    # never beside the sacrum; and no rib-bearing vertebra lies below the sacrum, so a flanked body above two
+    # rib-bearing, unflanked ones is thoracic too (a chest CT without an anchor: its mid-thoracic bodies
+    # went ungraded).
+    alae = [e["flanked_rows"] >= T.ALA_ROWS_SHARE and not e["lung_beside"] for e in evidence]
     for i in range(n):
         unflanked_ribs = [rib[j] and not alae[j] for j in range(i + 1, n)]
         if alae[i] and any(a and b for a, b in zip(unflanked_ribs, unflanked_ribs[1:])):

@@ -192,6 +192,11 @@ CUT_BODY_MAX_MM = 30        # a body cut by the field of view is looked for at m
 FOV_MARGIN_MM = 3.0         # a body whose endplate is closer than this to the volume end is cut by the FOV
 
 # --- Labelling evidence ---
+LUNG_BAND_MM = (30.0, 110.0)  # lungs lie beside a thoracic body, this far out from its midline (the sacrum's alae
+                              # and the iliac wings fill the same band with bone and muscle)
+LUNG_HALF_AP_MM = 40.0       # ... within this of the body's centre, front to back
+LUNG_SIDE_SHARE = 0.2        # ... air in at least this share of the band on each side (tcia T5-T9 0.66-0.76,
+                             # T10 0.21 / 0.68, T11 0.02 / 0.12, lumbar spine and sacrum 0)
 RIB_HU = 150.0          # ribs are thin: their cortex after 1 mm sampling of 1-3 mm slices
 RIB_REACH_MM = 52.0     # a rib runs on laterally past this; lumbar transverse processes end at ~35-50 mm (L3)
 RIB_OTHER_SIDE_MM = 40.0  # ... and the other side at least this far (or into the edge of a tight crop)
@@ -204,6 +209,8 @@ RIB_SURE_MM = 60.0      # one side this far is a rib whatever the other side sho
 PELVIS_HU = 150.0
 PELVIS_REACH_MM = 65.0  # at S1 the alae and ilia form one bony shadow past this on both sides
 PELVIS_OTHER_SIDE_MM = 40.0  # ... a rotated pelvis still shows this much on its shorter side (the ala alone)
+VERTEBRA_MIN_REACH_MM = 20.0  # a vertebra's own bone (body, pedicles, articular processes) reaches this far to each side of
+                             # its midline at every level: a shorter reach means the field cuts it on that side
 ALA_REACH_MM = 40.0          # S1's alae reach past this on both sides in every row of the body (phantoms, ts-example);
 ALA_ROWS_SHARE = 0.9         # ... a body flanked so in this share of its rows is sacral, not thoracic: a rib crosses
                              # 0.4-0.8 of a thoracic body's rows, a lumbar transverse process at most 0.25
