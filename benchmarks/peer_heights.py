@@ -34,6 +34,7 @@ from scipy import ndimage
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.pipeline import analyze_volume, measured_spine
 from screening_node.analysis.stages import get_engine
+from screening_node.imaging.geometry import as_lps
 
 NAMES = ("anterior", "middle", "posterior")
 FRACTIONS = (0.15, 0.5, 0.85)  # the peer's stated positions, anterior to posterior
@@ -141,7 +142,7 @@ def main() -> int:
     image = sitk.ReadImage(str(args.case / "ct.nii.gz"), sitk.sitkFloat32)
     result = analyze_volume(image, None)
     ours = {v.label: v.heights_mm for v in result.vertebrae if v.label}
-    points = measured_spine(get_engine("analytic"), image)[0].points
+    points = measured_spine(get_engine("analytic"), as_lps(image))[0].points  # as analyze_volume reads it
     masks = [sitk.ReadImage(str(args.case / name)) for name in (truth["mask"], "totalseg_vertebrae_body.nii.gz")]
     vertebra_ids = sitk.GetArrayFromImage(masks[0])
     body = sitk.GetArrayFromImage(masks[1]) == 1

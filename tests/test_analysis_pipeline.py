@@ -274,3 +274,23 @@ def test_a_crop_ending_inside_l1_anchors_t12_only_when_l1_shows_enough(tmp_path,
     for v in labelled:
         if v.label in centroids:
             assert np.linalg.norm(np.array(v.centroid_lps_mm) - centroids[v.label]) < 10.0, v.label
+
+
+@pytest.mark.parametrize("stored", ["RPI", "PIR"])
+def test_a_scan_reads_the_same_however_its_voxels_are_stored(tmp_path, stored):
+    """The same voxels stored feet-first or as sagittal slices (permuted and flipped, not resampled) give
+    the same result: the spine search bins voxels in index order, and the tcia series stored RPI read its
+    T6 posterior height 6 mm short (grade 1) before every storage was read in LPS order. The body mask is
+    still written on the input's own grid."""
+    generate_phantom(fast_options(seed=1, fov="abdomen", format="nifti"), tmp_path)
+    image = sitk.ReadImage(str(tmp_path / "ct.nii.gz"), sitk.sitkFloat32)[1:, 1:, :]  # 255 x 255: bins of two
+    as_stored = sitk.DICOMOrient(image, stored)  # then start at the other end: heights moved up to 2.5 mm
+
+    def readout(result: StudyResult) -> list:
+        return [(v.label, v.grade, v.heights_mm) for v in result.vertebrae]
+
+    first = analyze_volume(image, None)
+    again = analyze_volume(as_stored, tmp_path / "stored")
+    assert readout(again) == readout(first)
+    mask = sitk.ReadImage(str(tmp_path / "stored" / "body_mask.nii.gz"))
+    assert mask.GetSize() == as_stored.GetSize() and mask.GetDirection() == as_stored.GetDirection()

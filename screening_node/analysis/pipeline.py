@@ -27,6 +27,7 @@ from screening_node.analysis.stages import Engine, get_engine
 from screening_node.analysis.straighten import Straightened
 from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
 from screening_node.errors import NotAssessable
+from screening_node.imaging.geometry import as_lps
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +154,11 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
          slice_thickness_mm: float | None = None) -> StudyResult:
     if image.GetDimension() != 3 or min(image.GetSize()) < 2:
         raise NotAssessable("the image is not a 3-D volume")
+    # The spine search bins the CT's voxels in index order before resampling (centreline.cortical_fraction),
+    # so a volume stored feet-first or sagittally was binned at another phase and read otherwise: the tcia
+    # series stored RPI instead of LPS read T6's posterior height 13.5 mm instead of 19.4 (grade 1, not 0).
+    # Every storage of a scan is read in LPS index order; the body mask is written on the input's own grid.
+    source, image = image, as_lps(image)
     array = sitk.GetArrayViewFromImage(image)
     st, bodies = measured_spine(eng, image, array, timer)
     pts = st.points
@@ -174,7 +180,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
         out_dir.mkdir(parents=True, exist_ok=True)
         with timer.stage("mask"):
             pairs = [(v.mask_label, b) for v, b in zip(vertebrae, bodies) if v.mask_label is not None]
-            mask = eng.mask(image, st, pairs)
+            mask = eng.mask(source, st, pairs)
             sitk.WriteImage(mask, str(out_dir / BODY_MASK_NAME), useCompression=True)
             body_mask_path = BODY_MASK_NAME
         with timer.stage("sagittal_view"):

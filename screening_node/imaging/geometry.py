@@ -65,3 +65,9 @@ def orientation_code(image: sitk.Image) -> str:
 def reorient(image: sitk.Image, code: str = "LPS") -> sitk.Image:
     """The same voxels permuted / flipped so the index axes point as ``code`` says; world positions unchanged."""
     return sitk.DICOMOrient(image, code)
+
+
+def as_lps(image: sitk.Image) -> sitk.Image:
+    """The image itself when its index axes already point L, P, S; else its voxels permuted / flipped so they
+    do (never resampled). Analyses that bin or scan voxels in index order read every storage of a scan alike."""
+    return image if orientation_code(image) == "LPS" else reorient(image, "LPS")
