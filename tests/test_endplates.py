@@ -261,3 +261,29 @@ def test_a_front_bridged_over_its_discs_is_measured_further_in() -> None:
     assert kps["superior_anterior"][1] == -15.0 + 7.0
     h = _heights(st, kps)
     assert all(abs(h[k] - 30.0) <= 0.6 for k in h), h
+
+
+def test_a_pair_of_ridges_with_the_canal_between_them_is_not_the_body() -> None:
+    from screening_node.analysis.endplates import ap_extent
+    # tcia L5 resampled to 1.5 mm slices: behind the body's posterior wall (+11) the canal shows only
+    # 3-4 mm wide at 16-40 HU, closed at the disc levels, and behind it the lamina's cortex (+24). The
+    # ridge pair -16 .. +24 encloses framed columns and was taken for the walls: the back 13 mm into the
+    # arch, and no posterior endplate inside it. Fluid never lies inside a body.
+    ca = 40
+    plane = np.full((41, 100), 40.0)
+    plane[:, ca - 18:ca + 12] = 250.0       # the body, ap -18 .. +11
+    plane[:, ca - 17:ca - 15] = 420.0       # its anterior wall ridge
+    plane[:, ca + 10:ca + 12] = 450.0       # its posterior wall ridge
+    plane[[6, 7, 33, 34], ca - 18:ca + 12] = 300.0  # faint endplates over dense marrow
+    plane[:5, ca - 18:ca + 12] = 80.0       # the discs
+    plane[37:, ca - 18:ca + 12] = 80.0
+    plane[:, ca + 12:ca + 16] = -10.0       # the canal (fluid, epidural fat), narrow on this plane ...
+    plane[2:6, ca + 12:ca + 16] = 300.0     # ... closed at the disc levels
+    plane[35:39, ca + 12:ca + 16] = 300.0
+    plane[:, ca + 16:ca + 30] = 600.0       # the lamina, its cortex at +24
+    plane[:, ca + 24] = 800.0
+    plane[2:6, ca + 16:ca + 30] = 750.0
+    plane[35:39, ca + 16:ca + 30] = 750.0
+    walls = ap_extent(ndimage.gaussian_filter1d(plane, 1.0, axis=1), 4, 36, ca)
+    assert walls is not None
+    assert abs(walls[0] + 16.5) <= 2.0 and abs(walls[1] - 11.5) <= 2.0, walls

@@ -98,6 +98,10 @@ def _ridge_pair(mid: np.ndarray, prof: np.ndarray, peaks: np.ndarray, framed: np
             inner = float(np.median(rows[middle]))
             if min(prof[a], prof[b]) < inner + T.WALL_RIDGE_HU or inner < T.MARROW_MIN_HU:
                 continue  # walls stand above the marrow they enclose
+            if prof[a + 2:b - 1].min() < min(T.SOFT_TISSUE_HU, inner - 2 * T.WALL_RIDGE_HU):
+                # fluid between them: the canal, bridged as an unframed gap a few columns wide, with the
+                # lamina behind it for a wall (tcia L5 on 1-2 mm slices: its back placed 4 mm into the arch)
+                continue
             closure = min(rows[upper].max(), rows[lower].max()) - inner
             if best is None or closure > best[0]:
                 best = (closure, a, b)
