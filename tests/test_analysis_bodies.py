@@ -300,6 +300,24 @@ def test_without_t12_an_iliac_crest_beside_l5_does_not_make_it_s1() -> None:
     assert _sacrum(split, pelvis, rib, None, both, alae) == 4
 
 
+def test_a_cut_body_or_a_long_transverse_process_above_l5_does_not_hide_s1() -> None:
+    from screening_node.analysis.labelling import _sacrum
+    # The tcia series from L3's centre down (a pelvic CT), measured: L3 cut, L4 whose transverse process
+    # reaches 54 mm (a "rib"), L5 beside the iliac crest (98 mm on one side), S1 flanked on both sides and by
+    # its alae in every row, S2 cut. Pelvic bone below a rib-bearing body was refused (a chest crop's ribs).
+    bodies = [_body(None, 20, cut=True), _body(20, 59), _body(59, 94), _body(94, 120), _body(120, None, cut=True)]
+    pelvis, rib = [False, False, True, True, True], [False, True, True, True, True]
+    both, alae = [False, False, False, True, True], [False, False, False, True, False]
+    assert _sacrum(bodies, pelvis, rib, None, both, alae) == 3
+    # from L4's centre down: L4 cut above L5, so no rib-free evidence above the run; S1 below L5 still holds
+    bodies = [_body(None, 20, cut=True), _body(20, 56), _body(56, 82), _body(82, None, cut=True)]
+    pelvis, rib = [False, True, True, True], [False, True, True, True]
+    both, alae = [False, False, True, True], [False, False, True, False]
+    assert _sacrum(bodies, pelvis, rib, None, both, alae) == 2
+    # ribs flanked by lungs are never alae: a chest crop below a cut body stays without a sacrum
+    assert _sacrum(bodies, pelvis, rib, None, both, [False] * 4) is None
+
+
 @pytest.mark.parametrize("left_mm, flagged", [(56.0, True), (46.0, False)])
 def test_a_rib_length_on_one_side_below_t12_lowers_the_label_confidence(left_mm: float, flagged: bool) -> None:
     """The first body bears ribs (80 mm to each side); the whole body below it reaches left_mm to the

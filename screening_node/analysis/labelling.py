@@ -394,25 +394,27 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
     start = end
     while start - 1 >= 0 and pelvis[start - 1] and not (t12 is not None and start - 1 <= t12):
         start -= 1
+    # A whole, lumbar-sized first body flanked on one side only, above one flanked on both sides and by its
+    # alae in nearly every row (no lung beside it), is L5 beside an iliac crest over S1. With no count from
+    # T12 to settle it, that S1 holds even where the field cuts the body above L5 or a large transverse
+    # process there passes for a rib (tcia from L1 down: every level one off; from L4 or L3 down: no anchor).
+    crest_beside_l5 = (start < end and not both_sides[start] and both_sides[start + 1] and alae[start + 1]
+                       and _lumbar_sized(bodies[start]) and not (counted is not None and start <= counted <= end))
     if start == 0 or bodies[start - 1].cut_by_fov:
         # a body cut by the field above the run is no rib-free evidence (its rib may be out of view: a T8-L1
         # crop ending 8 mm into L1, no T12 anchor, took the ribs of T8-T12 for a sacrum)
-        return None
+        return start + 1 if crest_beside_l5 else None
     iliac_crest_beside_l5 = both_sides[start] and alae[start] and _lumbar_sized(bodies[start - 1])
     if rib[start - 1] and not iliac_crest_beside_l5:
-        return None  # pelvic-looking bone below a rib-bearing body: a chest crop's ribs, not a sacrum
+        # pelvic-looking bone below a rib-bearing body: a chest crop's ribs, not a sacrum
+        return start + 1 if crest_beside_l5 else None
     if end - start + 1 > T.SACRUM_MAX_BODIES:
         return None  # longer than any sacrum: the ribs of a chest field below a rib-free C7
     if both_sides[start]:
         return start
     if counted is not None and start <= counted <= end:
         return counted
-    if start < end and both_sides[start + 1] and alae[start + 1] and _lumbar_sized(bodies[start]):
-        # No count from T12 to settle it (a field starting below the ribs): a whole, lumbar-sized body
-        # flanked on one side only, above one flanked on both sides in nearly every row, is L5 beside an
-        # iliac crest over S1 and its alae (tcia from L1 down: every level was one off).
-        return start + 1
-    return start
+    return start + 1 if crest_beside_l5 else start
 
 
 def _skip_supernumerary(anchor_level: int, anchor: int, n: int, s1: int | None) -> list[str | None]:
