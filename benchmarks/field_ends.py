@@ -26,25 +26,18 @@ import SimpleITK as sitk
 
 from screening_node.analysis.pipeline import analyze_volume
 from screening_node.analysis.results import StudyResult
+from screening_node.imaging.geometry import as_lps
 from screening_node.imaging.volume import load_volume
 
 MATCH_MM = 12.0  # a cut's body is the whole series' body whose centre lies this close
 
 
 def slab(image: sitk.Image, z_min: float, z_max: float) -> sitk.Image:
-    """The slices whose centre lies within z_min..z_max (LPS mm) of an axial series."""
-    direction = np.array(image.GetDirection()).reshape(3, 3)
-    axis = int(np.argmax(np.abs(direction[2, :])))
+    """The slices of an LPS-ordered image (as_lps) whose centre lies within z_min..z_max (LPS mm)."""
+    z = np.array([image.TransformIndexToPhysicalPoint((0, 0, k))[2] for k in range(image.GetSize()[2])])
+    keep = np.flatnonzero((z >= z_min) & (z <= z_max))
     size = list(image.GetSize())
-    z = []
-    for k in range(size[axis]):
-        index = [0, 0, 0]
-        index[axis] = k
-        z.append(image.TransformIndexToPhysicalPoint(index)[2])
-    keep = np.flatnonzero((np.array(z) >= z_min) & (np.array(z) <= z_max))
-    start, extent = [0, 0, 0], list(size)
-    start[axis], extent[axis] = int(keep.min()), int(keep.size)
-    return sitk.RegionOfInterest(image, extent, start)
+    return sitk.RegionOfInterest(image, size[:2] + [int(keep.size)], [0, 0, int(keep[0])])
 
 
 def compare_labels(result: StudyResult, whole: list[tuple[str, np.ndarray]]) -> tuple[int, int, int, str]:
@@ -77,7 +70,7 @@ def main() -> int:
     if not args.series.exists():
         print(f"series {args.series} not found (../shared/data is not checked out here)", file=sys.stderr)
         return 2
-    image = load_volume(args.series).image
+    image = as_lps(load_volume(args.series).image)  # slices along S, as the analysis reads them anyway
     whole = [(v.label, np.array(v.centroid_lps_mm)) for v in analyze_volume(image, None).vertebrae if v.label]
     centres = dict(whole)
     print("whole series:", " ".join(label for label, _ in whole))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from screening_node.analysis.evaluate_metrics import compare, summarize
@@ -103,23 +105,31 @@ def test_tcia_full_series_t6_to_l5_labelled_and_measured(tmp_path):
     assert all(found[lv].grade is not None and found[lv].grade < 2 for lv in levels)
 
 
-def _tcia_slab(z_min: float, z_max: float):
-    """The tcia series (3 mm axial slices, z along the image's third axis) cut to the slices with z_min <= z <=
-    z_max (LPS mm), and the whole series' labels by body centre."""
+@functools.lru_cache(maxsize=1)
+def _tcia_whole():
+    """The tcia series (3 mm axial slices, z along the image's third axis) and its labels by body centre,
+    loaded and analysed once for every test that cuts it."""
     import numpy as np
-    import SimpleITK as sitk
 
     from screening_node.analysis.pipeline import analyze_volume
     from screening_node.imaging.volume import load_volume
 
     image = load_volume(shared_case("tcia-pancreas-ct-cb-001")).image
     assert image.GetDirection() == (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+    whole = [(v.label, np.array(v.centroid_lps_mm)) for v in analyze_volume(image, None).vertebrae if v.label]
+    return image, whole
+
+
+def _tcia_slab(z_min: float, z_max: float):
+    """The tcia series cut to the slices with z_min <= z <= z_max (LPS mm), and the whole series' labels."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    image, whole = _tcia_whole()
     z = np.array([image.TransformIndexToPhysicalPoint((0, 0, k))[2] for k in range(image.GetSize()[2])])
     keep = np.flatnonzero((z >= z_min) & (z <= z_max))
     size = list(image.GetSize())
-    slab = sitk.RegionOfInterest(image, size[:2] + [int(keep.size)], [0, 0, int(keep[0])])
-    whole = [(v.label, np.array(v.centroid_lps_mm)) for v in analyze_volume(image, None).vertebrae if v.label]
-    return slab, whole
+    return sitk.RegionOfInterest(image, size[:2] + [int(keep.size)], [0, 0, int(keep[0])]), whole
 
 
 def _whole_scan_label(whole, centroid) -> str | None:

@@ -234,15 +234,7 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     # body is never that tall; S1 is flanked by the alae and ilia). A body flanked over nearly all its rows
     # is no thoracic one whatever its "rib": the alae of an S1 the sacrum test missed (the lower 60 % of
     # ts-example: its S1, read 6.8 mm tall across the alae, was graded a grade-3 crush under no level).
-    # The ribs of the mid-thorax flank a body in every row as well (tcia T6-T9: 1.0), but lungs lie beside it,
-    # never beside the sacrum; and no rib-bearing vertebra lies below the sacrum, so a flanked body above two
-    # rib-bearing, unflanked ones is thoracic too (a chest CT without an anchor: its mid-thoracic bodies
-    # went ungraded).
-    alae = [e["flanked_rows"] >= T.ALA_ROWS_SHARE and not e["lung_beside"] for e in evidence]
-    for i in range(n):
-        unflanked_ribs = [rib[j] and not alae[j] for j in range(i + 1, n)]
-        if alae[i] and any(a and b for a, b in zip(unflanked_ribs, unflanked_ribs[1:])):
-            alae[i] = False
+    alae = _sacral_alae(evidence, rib)
     thoracolumbar = [not a and (r or (_lumbar_sized(b) and not p)) for r, b, p, a in zip(rib, bodies, pelvis, alae)]
     notes: list[str] = []
     # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows whose rib
@@ -303,6 +295,24 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     # Counting uses the usual 24 presacral levels: T13 / L6 are never produced by counting.
     labels = _skip_supernumerary(anchor_level, anchor, n, s1)
     return Labelling(labels, conf, notes, evidence, thoracolumbar)
+
+
+def _sacral_alae(evidence: list[dict[str, float]], rib: list[bool]) -> list[bool]:
+    """Per body: flanked by bone in nearly every row (ALA_ROWS_SHARE) as S1 is by its alae.
+
+    The ribs of the mid-thorax flank a body in every row as well (tcia T6-T9: 1.0), but lungs lie beside
+    it, never beside the sacrum; and no rib-bearing vertebra lies below the sacrum, so a flanked body above
+    two consecutive rib-bearing, unflanked ones is thoracic too (a chest CT without an anchor: its
+    mid-thoracic bodies went ungraded).
+    """
+    flanked = [e["flanked_rows"] >= T.ALA_ROWS_SHARE and not e["lung_beside"] for e in evidence]
+    unflanked_rib = [r and not f for r, f in zip(rib, flanked)]
+    alae = list(flanked)
+    ribs_below = False  # two consecutive unflanked rib-bearing bodies below the one looked at
+    for i in range(len(alae) - 1, -1, -1):
+        alae[i] = alae[i] and not ribs_below
+        ribs_below = ribs_below or (i + 1 < len(alae) and unflanked_rib[i] and unflanked_rib[i + 1])
+    return alae
 
 
 def _one_sided_rib_reach(evidence: list[dict[str, float]], rib: list[bool], t12: int | None) -> float | None:
@@ -398,23 +408,23 @@ def _sacrum(bodies: list[BodyFinding], pelvis: list[bool], rib: list[bool], t12:
     # alae in nearly every row (no lung beside it), is L5 beside an iliac crest over S1. With no count from
     # T12 to settle it, that S1 holds even where the field cuts the body above L5 or a large transverse
     # process there passes for a rib (tcia from L1 down: every level one off; from L4 or L3 down: no anchor).
-    crest_beside_l5 = (start < end and not both_sides[start] and both_sides[start + 1] and alae[start + 1]
-                       and _lumbar_sized(bodies[start]) and not (counted is not None and start <= counted <= end))
+    run_starts_at_l5 = (start < end and not both_sides[start] and both_sides[start + 1] and alae[start + 1]
+                        and _lumbar_sized(bodies[start]) and not (counted is not None and start <= counted <= end))
     if start == 0 or bodies[start - 1].cut_by_fov:
         # a body cut by the field above the run is no rib-free evidence (its rib may be out of view: a T8-L1
         # crop ending 8 mm into L1, no T12 anchor, took the ribs of T8-T12 for a sacrum)
-        return start + 1 if crest_beside_l5 else None
-    iliac_crest_beside_l5 = both_sides[start] and alae[start] and _lumbar_sized(bodies[start - 1])
-    if rib[start - 1] and not iliac_crest_beside_l5:
+        return start + 1 if run_starts_at_l5 else None
+    crest_joins_l5_above = both_sides[start] and alae[start] and _lumbar_sized(bodies[start - 1])
+    if rib[start - 1] and not crest_joins_l5_above:
         # pelvic-looking bone below a rib-bearing body: a chest crop's ribs, not a sacrum
-        return start + 1 if crest_beside_l5 else None
+        return start + 1 if run_starts_at_l5 else None
     if end - start + 1 > T.SACRUM_MAX_BODIES:
         return None  # longer than any sacrum: the ribs of a chest field below a rib-free C7
     if both_sides[start]:
         return start
     if counted is not None and start <= counted <= end:
         return counted
-    return start + 1 if crest_beside_l5 else start
+    return start + 1 if run_starts_at_l5 else start
 
 
 def _skip_supernumerary(anchor_level: int, anchor: int, n: int, s1: int | None) -> list[str | None]:
