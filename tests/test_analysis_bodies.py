@@ -403,6 +403,9 @@ def test_discs_found_again_are_kept_only_when_they_pair_with_the_first() -> None
     # a body split at its dark marrow centre (H7 case 28, T11), or two bodies merged: not the same discs
     assert not same_discs([170.0, 197.0, 225.0], [170.0, 190.0, 203.0, 225.0])
     assert not same_discs([170.0, 197.0, 225.0], [170.0, 225.0])
+    # a disc found inside the first body of a crop (verse19-007 cut in T10), paired with the real one
+    # above it, which the second straightening no longer shows: T11 17 mm tall instead of 29
+    assert not same_discs([14.0, 43.0, 70.0, 100.0], [27.0, 44.0, 70.0, 100.0])
 
 
 def test_alae_flank_a_body_over_all_its_rows_a_rib_over_a_few() -> None:

@@ -108,13 +108,16 @@ def straightened_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None 
 
 def measured_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None = None,
                    timer: _Timer | None = None) -> tuple[Straightened, list[BodyFinding]]:
-    """The straightened spine the bodies are measured on, and the bodies (cranial -> caudal)."""
+    """The straightened spine the bodies are measured on, and the bodies (cranial -> caudal); a body
+    tilted against its planes is measured square to its own axis (eng.square)."""
     timer = timer or _Timer()
     array = sitk.GetArrayViewFromImage(image) if array is None else array
     st = straightened_spine(eng, image, array, timer)
     with timer.stage("vertebrae"):
         bodies, _ = eng.bodies(st)
-    return _recentred_on_bodies(eng, image, array, st, bodies, timer)
+    st, bodies = _recentred_on_bodies(eng, image, array, st, bodies, timer)
+    with timer.stage("vertebrae"):
+        return st, eng.square(image, array, st, bodies)
 
 
 def _recentred_on_bodies(eng: Engine, image: sitk.Image, array: np.ndarray, st: Straightened,
@@ -253,10 +256,10 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> lis
         reason = b.reason
         hts = heights[i]
         assessable = hts is not None
-        if failed[i] is not None:
-            assessable, reason = False, failed[i]
         if assessable and label is not None and label not in GRADED_LEVELS:
             assessable, reason = False, f"{label} is localised only (grades are for T1-L5)"
+        if assessable and failed[i] is not None:
+            assessable, reason = False, failed[i]
         if assessable and label is None and not graded[i]:
             assessable, reason = False, "level could not be labelled"
         grade = loss = morph = None

@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import SimpleITK as sitk
 
-from screening_node.analysis import body_centre, centreline, labelling, segment, straighten, vertebrae
+from screening_node.analysis import body_axis, body_centre, centreline, labelling, segment, straighten, vertebrae
 from screening_node.errors import ScreeningNodeError
 
 
@@ -40,6 +40,12 @@ class BodiesStage(Protocol):
     def __call__(self, st: straighten.Straightened) -> tuple[list[vertebrae.BodyFinding], np.ndarray]: ...
 
 
+class SquareStage(Protocol):
+    """The bodies, those tilted against the planes read again square to their own axis (keypoints on st)."""
+    def __call__(self, image: sitk.Image, array: np.ndarray, st: straighten.Straightened,
+                 bodies: list[vertebrae.BodyFinding]) -> list[vertebrae.BodyFinding]: ...
+
+
 class LabelStage(Protocol):
     def __call__(self, st: straighten.Straightened, bodies: list[vertebrae.BodyFinding]) -> labelling.Labelling: ...
 
@@ -56,6 +62,7 @@ class Engine:
     straighten: StraightenStage
     body_centre: BodyCentreStage
     bodies: BodiesStage
+    square: SquareStage
     label: LabelStage
     mask: MaskStage
 
@@ -66,6 +73,7 @@ ANALYTIC = Engine(
     straighten=straighten.straighten,
     body_centre=body_centre.body_offsets,
     bodies=vertebrae.find_bodies,
+    square=body_axis.square_tilted_bodies,
     label=labelling.label_bodies,
     mask=segment.body_mask,
 )

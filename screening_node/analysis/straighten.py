@@ -74,6 +74,12 @@ def straighten(image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: in
     half_lat samples to each side (so index half_ap is offset 0).
     """
     t, r, s = rotation_minimising_frames(points, np.array([0.0, 1.0, 0.0]))  # R starts posterior
+    return sample_planes(image, points, t, r, s, half_ap, half_lat, array, step_mm)
+
+
+def sample_planes(image: sitk.Image, points: np.ndarray, t: np.ndarray, r: np.ndarray, s: np.ndarray,
+                  half_ap: int, half_lat: int, array: np.ndarray | None = None, step_mm: float = 1.0) -> Straightened:
+    """Sample the CT on the planes spanned by the frames (r, s) at the points (rows of a Straightened)."""
     arr = sitk.GetArrayViewFromImage(image) if array is None else array
     ap = np.arange(-half_ap, half_ap + 1, dtype=float) * step_mm
     lat = np.arange(-half_lat, half_lat + 1, dtype=float) * step_mm
@@ -86,3 +92,23 @@ def straighten(image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: in
         idx = lps_to_index(image, lps)[..., ::-1]  # numpy (z, y, x)
         out[sl] = ndimage.map_coordinates(arr, np.moveaxis(idx, -1, 0), order=1, cval=-1024.0, prefilter=False)
     return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm)
+
+
+def lps_to_straightened(st: Straightened, p: np.ndarray, near_row: float) -> tuple[float, float, float] | None:
+    """(row, ap mm, lat mm) of an LPS point on a straightened volume: the inverse of ``to_lps`` near a row.
+
+    The point lies on the plane of the row where its offset along the tangent changes sign; of the sign
+    changes (planes fan out far from the curve) the one nearest ``near_row``. None off every plane.
+    """
+    along = np.einsum("ij,ij->i", p[None, :] - st.points, st.tangents)
+    cross = np.nonzero((along[:-1] >= 0) & (along[1:] < 0) | (along[:-1] <= 0) & (along[1:] > 0))[0]
+    if not len(cross):
+        return None
+    i = int(cross[np.argmin(np.abs(cross - near_row))])
+    frac = along[i] / (along[i] - along[i + 1]) if along[i] != along[i + 1] else 0.0
+    row = i + float(frac)
+    off = p - st.to_lps(row, 0.0, 0.0)
+    r0, w = i, float(frac)
+    col = st.col_dirs[r0] * (1 - w) + st.col_dirs[r0 + 1] * w
+    lat = st.lat_dirs[r0] * (1 - w) + st.lat_dirs[r0 + 1] * w
+    return row, float(off @ col), float(off @ lat)

@@ -55,10 +55,17 @@ def same_discs(first: list[float], again: list[float]) -> bool:
     """Whether two disc lists (rows of one straightening) pair one to one, each disc the other's nearest.
 
     A disc of one list may go unpaired only beyond the other's ends (a cut body at the edge of the
-    field, whose disc one straightening shows and the other does not).
+    field, whose disc one straightening shows and the other does not). Pairing has no distance limit
+    (a disc tilted against the first planes maps 10 mm off), so a disc found inside a body, paired with
+    a real one beyond the other list's end, would pass: the second list may also hold no body shorter
+    than SAME_DISCS_MIN_SPAN of the first's shortest (a crop of verse19-007 cut in T10: T11 read 17 mm
+    tall between a false disc and its lower one, where the first straightening read 29, a false crush).
     """
     if not first or not again:
         return not first and not again
+    if len(first) > 1 and len(again) > 1 and \
+            float(np.diff(again).min()) < T.SAME_DISCS_MIN_SPAN * float(np.diff(first).min()):
+        return False
 
     def nearest(x: float, rows: list[float]) -> float:
         return min(rows, key=lambda r: abs(r - x))
