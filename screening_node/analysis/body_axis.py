@@ -19,12 +19,14 @@ import SimpleITK as sitk
 from scipy import ndimage, stats
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.straighten import Straightened, lps_to_straightened, sample_planes
 from screening_node.analysis.endplates import ap_extent, body_keypoints
+from screening_node.analysis.genant import implausible_heights
+from screening_node.analysis.results import HEIGHT_KEYPOINTS
+from screening_node.analysis.straighten import Straightened, lps_to_straightened, sample_planes
 from screening_node.analysis.vertebrae import BodyFinding
 
 
-TILTED_REASON = "tilted {:.0f} degrees against the straightened planes, and no endplates found square to its axis"
+TILTED_REASON = "a disc tilted {:.0f} degrees against the straightened planes, and no endplates found square to the body's axis"
 
 
 def disc_tilt(st: Straightened, disc_row: float, ap_range: tuple[float, float]) -> float | None:
@@ -62,34 +64,48 @@ def disc_tilt(st: Straightened, disc_row: float, ap_range: tuple[float, float]) 
     return float(slope)
 
 
-def body_tilt(st: Straightened, body: BodyFinding) -> float | None:
-    """The body's tilt against the planes (rows per mm of depth): the mean of its two discs' slopes (a level
-    disc, or one whose slope is uncertain, counts as level); None where neither disc shows a tilt."""
+def disc_tilts(st: Straightened, body: BodyFinding) -> list[float]:
+    """Slopes (rows per mm of depth) of the body's discs, a level disc or one whose slope is uncertain as 0;
+    empty where neither disc shows a tilt."""
     slopes = [disc_tilt(st, d, body.ap_range) for d in (body.top_disc, body.bottom_disc) if d is not None]
     if all(s is None for s in slopes):
-        return None
-    return float(np.mean([0.0 if s is None else s for s in slopes]))
+        return []
+    return [0.0 if s is None else s for s in slopes]
+
+
+def body_tilt(st: Straightened, body: BodyFinding) -> float | None:
+    """The body's tilt against the planes (rows per mm of depth): the mean of its two discs' slopes; None
+    where neither disc shows a tilt."""
+    slopes = disc_tilts(st, body)
+    return float(np.mean(slopes)) if slopes else None
 
 
 def square_tilted_bodies(image: sitk.Image, array: np.ndarray, st: Straightened, bodies: list[BodyFinding]) -> list[BodyFinding]:
     """The bodies, each whole one tilted more than BODY_TILT_MIN_DEG against the planes read again on
-    planes square to its axis (its keypoints mapped back onto ``st``); one that cannot be read there is
-    not measured (TILTED_REASON)."""
+    planes square to its axis (its keypoints mapped back onto ``st``). One that cannot be read there (or
+    reads heights no body has: a tcia cut's L4 read its back 18 mm on its own frame, 29 on the first) keeps
+    its first reading, unless a disc of it lies DISC_TILT_UNREADABLE_DEG or more off the planes: the
+    corner endplates are looked for within ENDPLATE_TILT_MM of the middle one, ~15 mm away, so beyond
+    ~18 degrees the corner's own endplate lies outside that window and another edge is read (verse19-006
+    L4, its lower disc 27 degrees off, read 21.0 / 25.5 / 32.3 mm: a false grade 2 wedge); it is then not
+    measured (TILTED_REASON)."""
     out = list(bodies)
     for i, body in enumerate(bodies):
         if not body.whole or body.cut_by_fov:
             continue
-        slope = body_tilt(st, body)
-        if slope is None or abs(np.degrees(np.arctan(slope))) < T.BODY_TILT_MIN_DEG:
+        slopes = disc_tilts(st, body)
+        if not slopes:
+            continue
+        slope = float(np.mean(slopes))
+        if abs(np.degrees(np.arctan(slope))) < T.BODY_TILT_MIN_DEG:
             continue
         again = _read_square(image, array, st, body, slope)
-        if again is None:
-            # Read across its planes a tilted body's columns cross its endplates obliquely, and a reading
-            # there is no measurement (verse19-006 L4, 27 degrees off at its lower disc, read 21.0 / 25.5 /
-            # 32.3 mm: a false grade 2 wedge).
-            again = dataclasses.replace(body, keypoints=None, reason=TILTED_REASON.format(
-                abs(np.degrees(np.arctan(slope)))))
-        out[i] = again
+        if again is not None and implausible_heights(_heights(st, again.keypoints)) is None:  # type: ignore[arg-type]
+            out[i] = again
+            continue
+        steepest = float(np.degrees(np.arctan(max(abs(s) for s in slopes))))
+        if steepest >= T.DISC_TILT_UNREADABLE_DEG:
+            out[i] = dataclasses.replace(body, keypoints=None, reason=TILTED_REASON.format(steepest))
     return out
 
 
@@ -116,6 +132,12 @@ def _read_square(image: sitk.Image, array: np.ndarray, st: Straightened, body: B
             return None
         mapped[name] = back
     return dataclasses.replace(body, keypoints=mapped, reason=None)
+
+
+def _heights(st: Straightened, keypoints: dict[str, tuple[float, float, float]]) -> dict[str, float]:
+    """Anterior, middle and posterior heights (mm, LPS) of keypoints on ``st``."""
+    return {h: float(np.linalg.norm(st.to_lps(*keypoints[s]) - st.to_lps(*keypoints[i])))
+            for h, (s, i) in HEIGHT_KEYPOINTS.items()}
 
 
 def _turned(axis: np.ndarray, col: np.ndarray, slope: float) -> tuple[np.ndarray, np.ndarray]:

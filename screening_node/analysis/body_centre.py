@@ -248,39 +248,12 @@ def _profile_body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
         a = int(round(ap_c[r])) + st.half_ap
         prof = v[r, max(0, a - 8):a + 9, :].mean(axis=0) if 0 <= a < v.shape[1] else lat_prof[r]
         prof = ndimage.gaussian_filter1d(prof, 1.0)
-        span = _lateral_span(prof > T.BODY_SEGMENT_HU - 30, c_lat)
-        if span is not None:
-            lat_c[r] = 0.5 * (span[0] + span[1]) - c_lat
+        segs = [(x, y) for x, y in segments(prof > T.BODY_SEGMENT_HU - 30) if x <= c_lat + 15 and y >= c_lat - 15]
+        if segs:
+            x, y = max(segs, key=lambda s: s[1] - s[0])
+            if y - x + 1 <= 2 * T.STRAIGHT_HALF_LAT_MM:
+                lat_c[r] = 0.5 * (x + y) - c_lat
     return ap_c, _fill_smooth(lat_c)
-
-
-def _lateral_span(bone: np.ndarray, c_lat: int) -> tuple[int, int] | None:
-    """The body's left-right extent on a thresholded lateral profile (indices), or None.
-
-    The widest bone segment near the curve's midline, no wider than the straightened field. Dark
-    (osteoporotic or fatty) marrow leaves only the two lateral walls above the bone level: the widest
-    segment is then one wall, and a centre taken from it lies 10-20 mm to one side (verse19-006, marrow
-    60-110 HU: the straightened planes tilted 25 degrees sideways). So where that segment is narrower
-    than a body (BODY_MIN_WIDTH_MM), segments a marrow's width apart (BODY_WALL_GAP_MM) are taken as one
-    body's walls. Only then: across the sacrum and ilia, spans of merged segments run to one side.
-    """
-    def widest(segs: list[tuple[int, int]]) -> tuple[int, int] | None:
-        near = [(x, y) for x, y in segs
-                if x <= c_lat + 15 and y >= c_lat - 15 and y - x + 1 <= 2 * T.STRAIGHT_HALF_LAT_MM]
-        return max(near, key=lambda s: s[1] - s[0]) if near else None
-
-    segs = segments(bone)
-    span = widest(segs)
-    if not segs or (span is not None and span[1] - span[0] + 1 >= T.BODY_MIN_WIDTH_MM):
-        return span
-    merged = [segs[0]]
-    for x, y in segs[1:]:
-        if x - merged[-1][1] - 1 <= T.BODY_WALL_GAP_MM:
-            merged[-1] = (merged[-1][0], y)
-        else:
-            merged.append((x, y))
-    walls = widest(merged)
-    return walls if walls is not None and walls[1] - walls[0] + 1 >= T.BODY_MIN_WIDTH_MM else span
 
 
 def _fill_smooth(x: np.ndarray) -> np.ndarray:

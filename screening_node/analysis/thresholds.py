@@ -110,6 +110,7 @@ BODY_TRACK_SMOOTH_MM = 16.0  # the bodies' centre line is smoothed along the spi
                             # times as far apart as on the curve, and L2's posterior endplate fell outside ENDPLATE_TILT_MM.
                             # At 16 a 4 mm step bends it no tighter than a 260 mm radius (a lordosis: >= ~100 mm)
 BODY_TILT_MIN_DEG = 8.0     # a body whose discs are tilted this much against the planes is read again square to its axis
+DISC_TILT_UNREADABLE_DEG = 18.0  # ... and where that fails, a body with a disc this far off its planes is not measured
 DISC_TILT_REACH_MM = 10.0   # a disc's darkest row per column is looked for this far from its row on the core
 DISC_TILT_INSET_SHARE = 0.2  # ... over the body's depth less this share at each wall (rims, osteophytes)
 DISC_TILT_MAX_SPREAD = 0.35  # ... and a slope whose 95 % interval is wider than this (rows per mm; ~20 degrees) is no tilt
@@ -142,8 +143,6 @@ SHELL_MAX_BLUR_MM = 3.0     # ... up to a 5 mm slice's profile
 SHELL_MAX_SHIFT_MM = 2.0    # the blur moves the steepest slope at most ~1.5 mm off the surface; more is a failed fit
 BODY_MIN_AP_MM = 15.0   # a body segment on the mid-sagittal profile is at least this deep
 BODY_MAX_AP_MM = 65.0
-BODY_MIN_WIDTH_MM = 25  # a vertebral body is at least this wide (upper thoracic ~25-30 mm, lumbar ~45-50) ...
-BODY_WALL_GAP_MM = 45  # ... and two bone segments on a lateral profile this close are one body's walls (dark marrow between)
 DISC_MIN_SPACING_MM = 14.0  # smallest vertebra pitch (upper thoracic ~ 18 mm with disc)
 DISC_PROMINENCE_HU = 25.0   # a disc dips at least this much below the endplates on both sides
 DISC_WEAK_PROMINENCE_HU = 15.0  # a missed disc in a pitch gap needs only this dip
