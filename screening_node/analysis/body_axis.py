@@ -81,24 +81,22 @@ def body_tilt(st: Straightened, body: BodyFinding) -> float | None:
 
 
 def square_tilted_bodies(image: sitk.Image, array: np.ndarray, st: Straightened, bodies: list[BodyFinding]) -> list[BodyFinding]:
-    """The bodies, each whole one tilted more than BODY_TILT_MIN_DEG against the planes read again on
+    """The bodies, each whole one turned as a whole against the planes (_turned_as_a_whole) read again on
     planes square to its axis (its keypoints mapped back onto ``st``). One that cannot be read there (or
     reads heights no body has: a tcia cut's L4 read its back 18 mm on its own frame, 29 on the first) keeps
     its first reading, unless a disc of it lies DISC_TILT_UNREADABLE_DEG or more off the planes: the
     corner endplates are looked for within ENDPLATE_TILT_MM of the middle one, ~15 mm away, so beyond
     ~18 degrees the corner's own endplate lies outside that window and another edge is read (verse19-006
-    L4, its lower disc 27 degrees off, read 21.0 / 25.5 / 32.3 mm: a false grade 2 wedge); it is then not
-    measured (TILTED_REASON)."""
+    L4, read across planes 27 degrees off its lower disc while a lateral centring of the track was tried:
+    21.0 / 25.5 / 32.3 mm, a false grade 2 wedge); it is then not measured (TILTED_REASON)."""
     out = list(bodies)
     for i, body in enumerate(bodies):
         if not body.whole or body.cut_by_fov:
             continue
         slopes = disc_tilts(st, body)
-        if not slopes:
+        if not _turned_as_a_whole(slopes):
             continue
         slope = float(np.mean(slopes))
-        if abs(np.degrees(np.arctan(slope))) < T.BODY_TILT_MIN_DEG:
-            continue
         again = _read_square(image, array, st, body, slope)
         if again is not None and implausible_heights(_heights(st, again.keypoints)) is None:  # type: ignore[arg-type]
             out[i] = again
@@ -107,6 +105,20 @@ def square_tilted_bodies(image: sitk.Image, array: np.ndarray, st: Straightened,
         if steepest >= T.DISC_TILT_UNREADABLE_DEG:
             out[i] = dataclasses.replace(body, keypoints=None, reason=TILTED_REASON.format(steepest))
     return out
+
+
+def _turned_as_a_whole(slopes: list[float]) -> bool:
+    """Whether both of a body's discs lean the same way, each BODY_TILT_MIN_DEG or more off its planes.
+
+    One tilted disc alone says less about the body than about its neighbour: the disc beside a wedge
+    fracture leans with the fracture's endplate (3 mm phantoms: the normal L3 above a grade 3 wedge,
+    turned by half its lower disc's 22 degrees, read its middle 3.6 mm tall), and the L5/S1 disc leans
+    with the sacrum (ts-example: 38 degrees, L5's own endplates 5-15).
+    """
+    if len(slopes) != 2:
+        return False
+    limit = np.tan(np.radians(T.BODY_TILT_MIN_DEG))
+    return bool(min(abs(s) for s in slopes) >= limit and slopes[0] * slopes[1] > 0)
 
 
 def _read_square(image: sitk.Image, array: np.ndarray, st: Straightened, body: BodyFinding, slope: float

@@ -109,7 +109,7 @@ BODY_TRACK_SMOOTH_MM = 16.0  # the bodies' centre line is smoothed along the spi
                             # ts-example curve bent with a 34 mm radius at L2/L3, planes 30 mm behind it lay 1.9
                             # times as far apart as on the curve, and L2's posterior endplate fell outside ENDPLATE_TILT_MM.
                             # At 16 a 4 mm step bends it no tighter than a 260 mm radius (a lordosis: >= ~100 mm)
-BODY_TILT_MIN_DEG = 8.0     # a body whose discs are tilted this much against the planes is read again square to its axis
+BODY_TILT_MIN_DEG = 8.0     # a body whose two discs both lean this much, the same way, against the planes is read again square to its axis
 DISC_TILT_UNREADABLE_DEG = 18.0  # ... and where that fails, a body with a disc this far off its planes is not measured
 DISC_TILT_REACH_MM = 10.0   # a disc's darkest row per column is looked for this far from its row on the core
 DISC_TILT_INSET_SHARE = 0.2  # ... over the body's depth less this share at each wall (rims, osteophytes)
