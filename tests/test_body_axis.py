@@ -55,8 +55,8 @@ def _middle_body(st: Straightened, bodies: list) -> int:
 
 
 def test_a_body_tilted_against_its_planes_is_measured_square_to_its_axis() -> None:
-    # ts-example's L5 leans 22 degrees against its planes: read across them its middle was 30.9 mm
-    # and its front 24.1 (TotalSegmentator's report: 28.5 / 25.5 / 22.5); square to its axis 30.7 / 24.9 / 26.3.
+    # Both discs lean 25 degrees the same way (tcia's L4 and L5: 10-21 degrees): read across the planes
+    # the columns cross the endplates obliquely, and the middle reads taller than both walls.
     image = _tilted_column(25.0)
     st = _vertical_straightening(image)
     bodies, _ = find_bodies(st)
