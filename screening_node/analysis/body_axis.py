@@ -21,9 +21,9 @@ from scipy import ndimage, stats
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.endplates import ap_extent, body_keypoints
 from screening_node.analysis.genant import implausible_heights
-from screening_node.analysis.results import HEIGHT_KEYPOINTS
+from screening_node.analysis.results import keypoint_heights
 from screening_node.analysis.straighten import Straightened, lps_to_straightened, sample_planes
-from screening_node.analysis.vertebrae import BodyFinding
+from screening_node.analysis.vertebrae import BodyFinding, mid_sagittal
 
 
 TILTED_REASON = "a disc tilted {:.0f} degrees against the straightened planes, and no endplates found square to the body's axis"
@@ -64,22 +64,6 @@ def disc_tilt(st: Straightened, disc_row: float, ap_range: tuple[float, float]) 
     return float(slope)
 
 
-def disc_tilts(st: Straightened, body: BodyFinding) -> list[float]:
-    """Slopes (rows per mm of depth) of the body's discs, a level disc or one whose slope is uncertain as 0;
-    empty where neither disc shows a tilt."""
-    slopes = [disc_tilt(st, d, body.ap_range) for d in (body.top_disc, body.bottom_disc) if d is not None]
-    if all(s is None for s in slopes):
-        return []
-    return [0.0 if s is None else s for s in slopes]
-
-
-def body_tilt(st: Straightened, body: BodyFinding) -> float | None:
-    """The body's tilt against the planes (rows per mm of depth): the mean of its two discs' slopes; None
-    where neither disc shows a tilt."""
-    slopes = disc_tilts(st, body)
-    return float(np.mean(slopes)) if slopes else None
-
-
 def square_tilted_bodies(image: sitk.Image, array: np.ndarray, st: Straightened, bodies: list[BodyFinding]) -> list[BodyFinding]:
     """The bodies, each whole one turned as a whole against the planes (_turned_as_a_whole) read again on
     planes square to its axis (its keypoints mapped back onto ``st``). One that cannot be read there (or
@@ -91,23 +75,22 @@ def square_tilted_bodies(image: sitk.Image, array: np.ndarray, st: Straightened,
     21.0 / 25.5 / 32.3 mm, a false grade 2 wedge); it is then not measured (TILTED_REASON)."""
     out = list(bodies)
     for i, body in enumerate(bodies):
-        if not body.whole or body.cut_by_fov:
+        if not body.whole:
             continue
-        slopes = disc_tilts(st, body)
+        slopes = [disc_tilt(st, d, body.ap_range) for d in (body.top_disc, body.bottom_disc)]  # type: ignore[arg-type]
         if not _turned_as_a_whole(slopes):
             continue
-        slope = float(np.mean(slopes))
-        again = _read_square(image, array, st, body, slope)
+        again = _read_square(image, array, st, body, slopes)  # type: ignore[arg-type]
         if again is not None and implausible_heights(_heights(st, again.keypoints)) is None:  # type: ignore[arg-type]
             out[i] = again
             continue
-        steepest = float(np.degrees(np.arctan(max(abs(s) for s in slopes))))
+        steepest = float(np.degrees(np.arctan(max(abs(s) for s in slopes))))  # type: ignore[arg-type]
         if steepest >= T.DISC_TILT_UNREADABLE_DEG:
             out[i] = dataclasses.replace(body, keypoints=None, reason=TILTED_REASON.format(steepest))
     return out
 
 
-def _turned_as_a_whole(slopes: list[float]) -> bool:
+def _turned_as_a_whole(slopes: list[float | None]) -> bool:
     """Whether both of a body's discs lean the same way, each BODY_TILT_MIN_DEG or more off its planes.
 
     One tilted disc alone says less about the body than about its neighbour: the disc beside a wedge
@@ -115,14 +98,15 @@ def _turned_as_a_whole(slopes: list[float]) -> bool:
     turned by half its lower disc's 22 degrees, read its middle 3.6 mm tall), and the L5/S1 disc leans
     with the sacrum (ts-example: 38 degrees, L5's own endplates 5-15).
     """
-    if len(slopes) != 2:
+    top, bottom = slopes
+    if top is None or bottom is None:
         return False
     limit = np.tan(np.radians(T.BODY_TILT_MIN_DEG))
-    return bool(min(abs(s) for s in slopes) >= limit and slopes[0] * slopes[1] > 0)
+    return bool(min(abs(top), abs(bottom)) >= limit and top * bottom > 0)
 
 
-def _read_square(image: sitk.Image, array: np.ndarray, st: Straightened, body: BodyFinding, slope: float
-                 ) -> BodyFinding | None:
+def _read_square(image: sitk.Image, array: np.ndarray, st: Straightened, body: BodyFinding,
+                 slopes: list[float]) -> BodyFinding | None:
     """The body read on a straight local frame along its own axis (square to the mean of its discs),
     keypoints mapped onto ``st``; None when its walls or endplates do not show there.
 
@@ -132,8 +116,8 @@ def _read_square(image: sitk.Image, array: np.ndarray, st: Straightened, body: B
     """
     r = int(round(body.centre_row))
     centre = st.to_lps(body.centre_row, body.ap_centre, 0.0)
-    axis, col = _turned(st.tangents[r], st.col_dirs[r], slope)
-    read = _read_on_frame(image, array, st, body, centre, axis, col)
+    axis, col = _turned(st.tangents[r], st.col_dirs[r], float(np.mean(slopes)))
+    read = _read_on_frame(image, array, st, body, slopes, centre, axis, col)
     if read is None:
         return None
     keypoints, local = read
@@ -148,8 +132,7 @@ def _read_square(image: sitk.Image, array: np.ndarray, st: Straightened, body: B
 
 def _heights(st: Straightened, keypoints: dict[str, tuple[float, float, float]]) -> dict[str, float]:
     """Anterior, middle and posterior heights (mm, LPS) of keypoints on ``st``."""
-    return {h: float(np.linalg.norm(st.to_lps(*keypoints[s]) - st.to_lps(*keypoints[i])))
-            for h, (s, i) in HEIGHT_KEYPOINTS.items()}
+    return keypoint_heights({name: st.to_lps(*kp) for name, kp in keypoints.items()})
 
 
 def _turned(axis: np.ndarray, col: np.ndarray, slope: float) -> tuple[np.ndarray, np.ndarray]:
@@ -160,9 +143,10 @@ def _turned(axis: np.ndarray, col: np.ndarray, slope: float) -> tuple[np.ndarray
     return new_axis / np.linalg.norm(new_axis), new_col / np.linalg.norm(new_col)
 
 
-def _read_on_frame(image: sitk.Image, array: np.ndarray, st: Straightened, body: BodyFinding, centre: np.ndarray,
-                   axis: np.ndarray, col: np.ndarray) -> tuple[dict, Straightened] | None:
-    """Keypoints of the body on the straight frame through ``centre`` along ``axis`` (and that frame)."""
+def _read_on_frame(image: sitk.Image, array: np.ndarray, st: Straightened, body: BodyFinding, slopes: list[float],
+                   centre: np.ndarray, axis: np.ndarray, col: np.ndarray) -> tuple[dict, Straightened] | None:
+    """Keypoints of the body on the straight frame through ``centre`` along ``axis`` (and that frame);
+    ``slopes``: its discs' tilts on ``st`` (top, bottom)."""
     lat = np.cross(axis, col)
     n = int(np.ceil(0.5 * (body.bottom_disc - body.top_disc) + T.BODY_TILT_MARGIN_MM))  # type: ignore[operator]
     offsets = np.arange(-n, n + 1, dtype=float)
@@ -170,10 +154,10 @@ def _read_on_frame(image: sitk.Image, array: np.ndarray, st: Straightened, body:
     local = sample_planes(image, centre[None, :] + offsets[:, None] * axis[None, :], np.tile(axis, (k, 1)),
                           np.tile(col, (k, 1)), np.tile(lat, (k, 1)), T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM,
                           array)
-    mid = ndimage.gaussian_filter1d(local.volume[:, :, local.half_lat - 3:local.half_lat + 4].mean(axis=2), 1.0, axis=1)
+    mid = mid_sagittal(local)
     depth = (body.ap_range[0] - body.ap_centre, body.ap_range[1] - body.ap_centre)
-    discs = [_local_disc_row(st, local, mid, d, body.ap_centre, centre, axis, n, depth)
-             for d in (body.top_disc, body.bottom_disc)]
+    discs = [_local_disc_row(st, mid, local.half_ap, d, slope, body.ap_centre, (centre, axis, n), depth)
+             for d, slope in zip((body.top_disc, body.bottom_disc), slopes)]
     if discs[0] is None or discs[1] is None:
         return None
     top, bottom = discs
@@ -184,12 +168,13 @@ def _read_on_frame(image: sitk.Image, array: np.ndarray, st: Straightened, body:
     return None if keypoints is None else (keypoints, local)
 
 
-def _local_disc_row(st: Straightened, local: Straightened, mid: np.ndarray, disc_row: float, ap_centre: float,
-                    centre: np.ndarray, axis: np.ndarray, n: int, depth: tuple[float, float]) -> int | None:
-    """Row of a disc on the local frame: where its plane crosses the body's axis (the disc's row on the
-    core of ``st``, carried along its tilt to the body's centre column), at the darkest row there across
-    the body's middle columns (within DISC_LOCAL_REACH_MM); None outside the local frame."""
-    slope = disc_tilt(st, disc_row, (ap_centre + depth[0], ap_centre + depth[1])) or 0.0
+def _local_disc_row(st: Straightened, mid: np.ndarray, half_ap: int, disc_row: float, slope: float, ap_centre: float,
+                    frame: tuple[np.ndarray, np.ndarray, int], depth: tuple[float, float]) -> int | None:
+    """Row of a disc on the local frame (``mid``: its mid-sagittal plane; ``frame``: its centre, axis and
+    centre row): where the disc's plane crosses the body's axis (its row on the core of ``st``, carried
+    along its tilt ``slope`` to the body's centre column), at the darkest row there across the body's
+    middle columns (within DISC_LOCAL_REACH_MM); None outside the local frame."""
+    centre, axis, n = frame
     at_centre = st.to_lps(disc_row + slope * ap_centre, ap_centre, 0.0)
     expected = int(round(float((at_centre - centre) @ axis))) + n
     reach = int(T.DISC_LOCAL_REACH_MM)
@@ -197,8 +182,8 @@ def _local_disc_row(st: Straightened, local: Straightened, mid: np.ndarray, disc
     if lo < 1 or hi >= mid.shape[0] - 1:
         return None
     inset = T.DISC_TILT_INSET_SHARE * (depth[1] - depth[0])
-    a0 = local.half_ap + int(round(depth[0] + inset))
-    a1 = local.half_ap + int(round(depth[1] - inset))
+    a0 = half_ap + int(round(depth[0] + inset))
+    a1 = half_ap + int(round(depth[1] - inset))
     if a1 - a0 < T.DISC_TILT_MIN_COLUMNS:
         return None
     block = mid[lo:hi + 1, a0:a1 + 1]

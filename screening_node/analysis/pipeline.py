@@ -22,7 +22,7 @@ from screening_node.analysis.centreline import resample_by_arclength
 from screening_node.analysis.genant import failed_traces, genant
 from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.labelling import Labelling
-from screening_node.analysis.results import GRADED_LEVELS, HEIGHT_KEYPOINTS, KEYPOINT_NAMES, StudyResult, Vertebra
+from screening_node.analysis.results import GRADED_LEVELS, KEYPOINT_NAMES, StudyResult, Vertebra, keypoint_heights
 from screening_node.analysis.stages import Engine, get_engine
 from screening_node.analysis.straighten import Straightened
 from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
@@ -245,8 +245,7 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> lis
             continue
         kp = {n: tuple(round(float(c), 2) for c in st.to_lps(*b.keypoints[n])) for n in KEYPOINT_NAMES}
         kps_lps.append(kp)  # type: ignore[arg-type]
-        heights.append({h: round(float(np.linalg.norm(np.subtract(kp[s], kp[i]))), 2)
-                        for h, (s, i) in HEIGHT_KEYPOINTS.items()})
+        heights.append({h: round(x, 2) for h, x in keypoint_heights(kp).items()})
     failed, references = failed_traces(heights, graded)
     out = []
     next_mask = 1

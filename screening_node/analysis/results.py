@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 RESULTS_SCHEMA = "screening-node/results/v1"
 TRUTH_SCHEMA = "screening-node/truth/v1"
 
@@ -26,6 +28,14 @@ HEIGHT_KEYPOINTS: dict[str, tuple[str, str]] = {
     "middle": ("superior_middle", "inferior_middle"),
     "posterior": ("superior_posterior", "inferior_posterior"),
 }
+
+
+def keypoint_heights(keypoints_lps: dict[str, Any]) -> dict[str, float]:
+    """Anterior, middle and posterior heights (mm): the distances between the keypoint pairs (LPS mm)."""
+    return {h: float(np.linalg.norm(np.subtract(keypoints_lps[s], keypoints_lps[i])))
+            for h, (s, i) in HEIGHT_KEYPOINTS.items()}
+
+
 LEVELS: tuple[str, ...] = (
     "C1", "C2", "C3", "C4", "C5", "C6", "C7",
     "T1", "T2", "T3", "T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "T13",

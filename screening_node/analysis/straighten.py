@@ -105,10 +105,8 @@ def lps_to_straightened(st: Straightened, p: np.ndarray, near_row: float) -> tup
     if not len(cross):
         return None
     i = int(cross[np.argmin(np.abs(cross - near_row))])
-    frac = along[i] / (along[i] - along[i + 1]) if along[i] != along[i + 1] else 0.0
-    row = i + float(frac)
-    off = p - st.to_lps(row, 0.0, 0.0)
-    r0, w = i, float(frac)
-    col = st.col_dirs[r0] * (1 - w) + st.col_dirs[r0 + 1] * w
-    lat = st.lat_dirs[r0] * (1 - w) + st.lat_dirs[r0 + 1] * w
-    return row, float(off @ col), float(off @ lat)
+    w = float(along[i] / (along[i] - along[i + 1])) if along[i] != along[i + 1] else 0.0
+    off = p - (st.points[i] * (1 - w) + st.points[i + 1] * w)  # interpolated as to_lps does
+    col = st.col_dirs[i] * (1 - w) + st.col_dirs[i + 1] * w
+    lat = st.lat_dirs[i] * (1 - w) + st.lat_dirs[i + 1] * w
+    return i + w, float(off @ col), float(off @ lat)

@@ -90,6 +90,12 @@ def body_block(st: Straightened, body: BodyFinding, ap: tuple[float, float], row
     return v[r0:r1, a0:a1, :]
 
 
+def mid_sagittal(st: Straightened) -> np.ndarray:
+    """The mid-sagittal plane (rows, ap) the walls are found on: a 7 mm wide slab, smoothed along ap."""
+    cl = st.half_lat
+    return ndimage.gaussian_filter1d(st.volume[:, :, cl - 3:cl + 4].mean(axis=2), 1.0, axis=1)
+
+
 def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
     """Discs and bodies along the straightened axis; returns bodies cranial -> caudal and the core profile."""
     v = st.volume
@@ -98,8 +104,7 @@ def find_bodies(st: Straightened) -> tuple[list[BodyFinding], np.ndarray]:
     core_s = ndimage.gaussian_filter1d(core, 1.5)
     valid = core > -500  # rows inside the scanned volume
     discs = find_discs(core_s, lateral_walls(v, ca, cl), valid)
-    # AP extent of the body per row, from the mid-sagittal profile
-    mid = ndimage.gaussian_filter1d(v[:, :, cl - 3:cl + 4].mean(axis=2), 1.0, axis=1)
+    mid = mid_sagittal(st)  # AP extent of the body per row
     first, last = _valid_span(valid)
     bounds = [None] + discs + [None]
     bodies = []
