@@ -279,3 +279,27 @@ def test_cli_writes_the_folder_and_rejects_bad_input(tmp_path: Path, capsys) -> 
     assert cli_main(["phantom", "--out", str(tmp_path / "bad"), "--fracture", "L2:4:wedge"]) == 2
     assert "grade must be 1, 2 or 3" in capsys.readouterr().err
     assert cli_main(["phantom", "--out", str(tmp_path / "bad"), "--fracture", "L6:1:wedge"]) == 2
+
+
+def test_rib_heads_of_ribs_2_to_9_sit_across_the_disc_above() -> None:
+    """Ribs 2-9 articulate with two bodies, so bone flanks their discs; a lumbar disc stays open at the sides."""
+    options = PhantomOptions(seed=5, fov="spine-crop", levels=("T5", "L2"), matrix=128, pixel_spacing=1.0,
+                             slice_thickness=1.0, noise=0.0)
+    volume = render_phantom(options)
+    plan = volume.plan
+
+    def disc_flanks(upper: str, lower: str) -> np.ndarray:
+        """Per side, the highest HU across the rib head's place (beside the back of the body, 0.5-1.1 of the
+        body's half-width out) on the mid-plane of the disc: the head's cortex, if a head is there."""
+        u, v = plan.by_label(upper), plan.by_label(lower)
+        top = v.to_world([0.0, 0.0, 0.5 * v.shape.heights()["posterior"]])
+        bottom = u.to_world([0.0, 0.0, -0.5 * u.shape.heights()["posterior"]])
+        mid = 0.5 * (top + bottom)
+        out = np.linspace(0.5, 1.1, 13) * v.shape.ax
+        return np.array([_sample(volume, np.array([mid + v.frame @ np.array([side * x, v.shape.ay * 0.7, 0.0])
+                                                   for x in out])).max() for side in (-1, 1)])
+
+    for upper, lower in (("T5", "T6"), ("T7", "T8"), ("T8", "T9")):
+        assert (disc_flanks(upper, lower) > 250).all(), (upper, lower)  # rib heads of ribs 6, 8, 9
+    assert (disc_flanks("T9", "T10") < 150).all()  # rib 10 articulates with T10 alone
+    assert (disc_flanks("L1", "L2") < 150).all()

@@ -101,12 +101,16 @@ def test_a_plaque_lies_on_the_aortic_wall() -> None:
     assert np.median(local[:, 1]) > 0.5 * AORTA.radius  # angle 0: on the back wall, facing the spine
 
 
-def test_phantoms_without_degeneration_keep_their_uids() -> None:
+def test_uids_follow_the_options_and_the_rendering_revision(monkeypatch: pytest.MonkeyPatch) -> None:
     import hashlib
     import json
 
-    from screening_node.phantom.generate import uid_key
+    from screening_node.phantom import generate
     options = PhantomOptions(seed=3)
     before = {k: v for k, v in options.to_dict().items() if k not in ("format", "preview", "degeneration")}
-    assert uid_key(options) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
-    assert uid_key(options.with_(degeneration="severe")) != uid_key(options)
+    first = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
+    monkeypatch.setattr(generate, "RENDERING_REVISION", 1)
+    assert generate.uid_key(options) == first  # an option added at its default changes nothing
+    monkeypatch.setattr(generate, "RENDERING_REVISION", 2)
+    assert generate.uid_key(options) != first  # other pixels, other UIDs
+    assert generate.uid_key(options.with_(degeneration="severe")) != generate.uid_key(options)

@@ -41,15 +41,20 @@ def render_phantom(options: PhantomOptions) -> PhantomVolume:
 
 
 ADDED_OPTIONS = ("degeneration",)  # options that came after the first phantoms were made
+# Raised whenever the same options render other pixels, so that other images never carry the same UIDs
+# (DICOM: a changed image is a new instance). 2: the heads of ribs 2-9 sit across the disc above.
+RENDERING_REVISION = 2
 
 
 def uid_key(options: PhantomOptions) -> str:
-    """Entropy for the UIDs: the seed and every option that changes the images."""
-    data = {k: v for k, v in options.to_dict().items() if k not in ("format", "preview")}
+    """Entropy for the UIDs: the seed, every option that changes the images, and the rendering revision."""
+    data: dict[str, Any] = {k: v for k, v in options.to_dict().items() if k not in ("format", "preview")}
     defaults = PhantomOptions().to_dict()
-    for key in ADDED_OPTIONS:  # an option added later counts only when set: older phantoms keep their UIDs
+    for key in ADDED_OPTIONS:  # an option added later counts only when set, as if it had always been there
         if data[key] == defaults[key]:
             del data[key]
+    if RENDERING_REVISION > 1:  # the first rendering's phantoms keep the UIDs they had
+        data["rendering_revision"] = RENDERING_REVISION
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

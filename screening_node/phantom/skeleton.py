@@ -128,6 +128,28 @@ RIB_DROP_MM = {1: 22, 2: 35, 3: 45, 4: 55, 5: 60, 6: 62, 7: 62, 8: 60, 9: 55, 10
 RIB_SCALE = {1: 0.62, 2: 0.8, 3: 0.92}
 
 
+CROSS_DISC_RIBS = range(2, 10)  # the heads of ribs 2-9 articulate with two bodies, across the disc above
+
+
+def _rib_head(plan: SpinePlan, v: VertebraPlan, side: float) -> np.ndarray:
+    """Centre of a rib head (LPS mm) at the back of the body beside the pedicle.
+
+    The heads of ribs 2-9 sit on the disc between their own body and the one above (demifacets on
+    both), so on a cross-section through a thoracic disc bone reaches in from both sides: the disc
+    does not break the body's lateral outline as a lumbar disc does. Ribs 1 and 10-12 articulate
+    with their own body only.
+    """
+    x, y = side * v.shape.ax * 0.8, v.shape.ay * 0.7
+    hp = v.shape.heights()["posterior"]
+    n = int(v.label[1:])
+    above = next((u for u in plan.vertebrae if u.label == f"T{n - 1}"), None)
+    if n not in CROSS_DISC_RIBS or above is None:
+        return v.to_world([x, y, 0.3 * hp])
+    top = v.to_world([x, y, 0.5 * hp])
+    bottom_above = above.to_world([x, y, -0.5 * above.shape.heights()["posterior"]])
+    return 0.5 * (top + bottom_above)
+
+
 def paint_ribs(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: Torso, width: float) -> None:
     """One rib pair per thoracic vertebra, from the body and transverse process around the chest."""
     thoracic = [v for v in plan.vertebrae if v.region == "T"]
@@ -139,7 +161,7 @@ def paint_ribs(volume: np.ndarray, grid: Grid, plan: SpinePlan, torso: Torso, wi
         rx, _ = v.canal_radii
         yc = _canal_centre_y(v)
         for side in (-1.0, 1.0):
-            head = v.to_world([side * v.shape.ax * 0.8, v.shape.ay * 0.7, 0.3 * hp])
+            head = _rib_head(plan, v, side)
             tubercle = v.to_world([side * (rx + 3.0 + 22.0), yc + 9.0, 0.1 * hp])
             z0 = float(tubercle[2])
             scale = RIB_SCALE.get(n, 1.0)
