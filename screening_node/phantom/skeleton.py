@@ -142,9 +142,9 @@ def _rib_head(plan: SpinePlan, v: VertebraPlan, side: float) -> np.ndarray:
     x, y = side * v.shape.ax * 0.8, v.shape.ay * 0.7
     hp = v.shape.heights()["posterior"]
     n = int(v.label[1:])
-    above = next((u for u in plan.vertebrae if u.label == f"T{n - 1}"), None)
-    if n not in CROSS_DISC_RIBS or above is None:
+    if n not in CROSS_DISC_RIBS:
         return v.to_world([x, y, 0.3 * hp])
+    above = plan.by_label(f"T{n - 1}")  # T1-T8: every plan holds the whole column
     top = v.to_world([x, y, 0.5 * hp])
     bottom_above = above.to_world([x, y, -0.5 * above.shape.heights()["posterior"]])
     return 0.5 * (top + bottom_above)
