@@ -80,6 +80,22 @@ def test_track_keeps_to_the_body_and_leaves_out_rows_where_only_the_canal_shows(
     assert np.isnan(ap[88:]).all()     # the body cut by the field: the canal alone is not followed
 
 
+def test_the_canal_behind_a_body_whose_ring_is_open_is_told_and_left_out() -> None:
+    # A small upper thoracic body on 3 mm slices (radius 10 mm): its thin cortex (220 HU) blurred below the
+    # cortical level, marrow 150 HU; behind it the canal (cord 20 HU) closed by a 500 HU arch. Only the
+    # canal's ring closes: taken for the body, it bent the curve 10-15 mm behind C6-T2.
+    shape = (86, 81)
+    section = ndimage.gaussian_filter(_section(shape, [((36, 40), 10, 220.0, 150.0), ((57, 40), 9, 500.0, 20.0)]), 1.5)
+    lobes = _row_lobes(section, half_ap=60, half_lat=40, h=1.0)
+    assert len(lobes) == 1 and lobes[0].canal and abs(lobes[0].ap - (57 - 60)) <= 2
+    assert lobes[0].score < 0
+    # The track then leaves those rows out (the body centre is carried on from the rows that show it).
+    body, canal = _Lobe(-21.0, 0.0, 2.0), lobes[0]
+    rows: list[list[_Lobe]] = [[canal]] * 6 + [[]] * 20 + [[body, canal]] * 40
+    ap, _ = _track_lobes(rows, 1.0)
+    assert np.isnan(ap[:26]).all() and np.allclose(ap[26:], -21.0)
+
+
 def _body(top: float | None, bottom: float | None, cut: bool = False) -> BodyFinding:
     centre = 0.5 * ((top or 0.0) + (bottom or 0.0))
     return BodyFinding(top, bottom, centre, (-15.0, 15.0), 20.0, None, None, cut_by_fov=cut)

@@ -19,21 +19,21 @@ DISCS = {33, 52, 72, 92, 112, 134}
 
 def test_a_dip_that_breaks_the_walls_beats_a_deeper_marrow_centre() -> None:
     cands = [_Dip(92, 15.0, 0.81), _Dip(102, 99.0, 0.93), _Dip(112, 22.0, 0.90)]
-    assert _likeliest_disc(cands, None) == 112
-    assert _likeliest_disc(cands, expected=95.0) == 92
+    assert _likeliest_disc(cands, None, pitch=20.0) == 112
+    assert _likeliest_disc(cands, expected=95.0, pitch=20.0) == 92
 
 
 def test_a_sharp_disc_dip_beats_a_deeper_broad_marrow_centre() -> None:
     # 3 mm thoracic spine of a severely degenerate phantom (fast seed 4, case 12): osteophytes bridge the
     # disc, so its walls fall less than usual, and the broad marrow dip of the body below falls nearly as far.
     disc, marrow = _Dip(189, 55.0, 0.70, 3.0), _Dip(177, 109.0, 0.88, 13.0)
-    assert _likeliest_disc([marrow, disc], None) == 189
-    assert _likeliest_disc([marrow, disc], expected=180.0) == 189
+    assert _likeliest_disc([marrow, disc], None, pitch=20.0) == 189
+    assert _likeliest_disc([marrow, disc], expected=180.0, pitch=24.0) == 189
 
 
 def test_without_a_wall_break_the_deepest_of_equally_wide_dips_is_taken() -> None:
     # Beside the sacral alae the walls stay bright at the disc: the core dip alone decides.
-    assert _likeliest_disc([_Dip(100, 30.0, 1.0), _Dip(110, 50.0, 0.98)], None) == 110
+    assert _likeliest_disc([_Dip(100, 30.0, 1.0), _Dip(110, 50.0, 0.98)], None, pitch=30.0) == 110
 
 
 def test_thin_upper_thoracic_discs_are_found_between_dark_marrow_centres() -> None:
@@ -99,14 +99,15 @@ def test_two_marrow_centres_in_one_interval_are_two_bodies() -> None:
     # osteophytes bridge the T6/T7 disc at 164, whose walls stay bright (ratio 1.03).
     weak = [_Dip(141, 63.0, 0.65, 4.0), _Dip(153, 104.0, 0.95, 11.0), _Dip(164, 48.0, 1.03, 3.0),
             _Dip(177, 109.0, 0.88, 13.0), _Dip(189, 55.0, 0.70, 3.0)]
-    assert _between_marrow_centres(weak, 141, 189) == 164
+    assert _between_marrow_centres(weak, 141, 189, pitch=24.0) == 164
     # without a dip of its own, the disc lies halfway between the two centres
-    assert _between_marrow_centres([d for d in weak if d.row != 164], 141, 189) == 165
+    assert _between_marrow_centres([d for d in weak if d.row != 164], 141, 189, pitch=24.0) == 165
     # one body: one marrow centre, whatever narrow dips it holds (a vein, a fracture line)
-    assert _between_marrow_centres([_Dip(150, 30.0, 1.0, 3.0), _Dip(160, 90.0, 0.95, 12.0)], 141, 176) is None
+    assert _between_marrow_centres([_Dip(150, 30.0, 1.0, 3.0), _Dip(160, 90.0, 0.95, 12.0)], 141, 176,
+                                   pitch=35.0) is None
     # nor is a split kept that leaves a part shorter than the smallest vertebra's pitch
     assert _between_marrow_centres([_Dip(145, 90.0, 0.95, 9.0), _Dip(149, 40.0, 1.0, 3.0),
-                                    _Dip(165, 90.0, 0.95, 9.0)], 141, 176) is None
+                                    _Dip(165, 90.0, 0.95, 9.0)], 141, 176, pitch=35.0) is None
 
 
 def test_past_the_last_disc_found_a_disc_lies_between_two_marrow_centres_one_pitch_apart() -> None:
@@ -193,3 +194,36 @@ def test_a_chest_field_whose_discs_never_break_the_walls_is_still_split_at_its_d
     core, walls = np.array(CHEST_CORE, float), np.array(CHEST_WALLS, float)
     found = find_discs(core, walls, np.ones(core.size, bool))
     assert found == [8, 30, 51, 73, 97, 123, 150], found  # row 8: the T5/T6 disc near the field's top
+
+
+# Core dips of the top of a 3 mm osteoporotic trunk phantom (fast preset, seed 4, case 15) on a curve
+# through the bodies' centres, measured: row, depth (HU), lateral-wall ratio and width at half depth. The
+# marrow centres of C7-T6 (truth rows 21, 38, 56, 74, 93, 113, 133) dip 43-113 HU; of the thin discs
+# between them (truth 30, 47, 65, 84, 103, 124) only T4/T5 dips enough to count. The only confident discs
+# are C6/C7 and those below T10, whose pitch (~28 mm) is far from the upper thoracic one (~19 mm).
+TRUNK_TOP = [(10, 48, 0.40, 4), (21, 43, 1.03, 8), (38, 53, 1.10, 7), (56, 91, 0.86, 9), (74, 83, 0.97, 8),
+             (93, 92, 0.89, 9), (103, 24, 0.88, 3), (115, 107, 0.98, 11), (134, 113, 0.97, 9), (155, 115, 0.98, 13),
+             (166, 20, 0.78, 2), (176, 121, 0.97, 11), (188, 36, 0.75, 3), (198, 112, 1.00, 11), (211, 34, 0.68, 3),
+             (223, 110, 0.97, 12)]
+
+
+def test_upper_thoracic_marrow_centres_are_judged_at_their_own_pitch() -> None:
+    # At the lumbar pitch, the centres of C7 and T2 (35 rows apart) passed for neighbours, and T1's centre
+    # between them (7 rows wide, no broader than a disc) for their disc; so did T4's, sharper than the
+    # T4/T5 disc below it. The marrow centres' own spacing gives the local pitch.
+    confident = [10, 235, 261, 289, 318, 349, 381, 417, 453]
+    weak = [_Dip(r, float(d), w, float(width)) for r, d, w, width in TRUNK_TOP]
+    rows = 480
+    found = _fill_gaps(confident, weak, np.ones(rows, bool), np.full(rows, 250.0))
+    upper = [r for r in found if r < 140]
+    assert len(upper) == 7 and all(abs(a - b) <= 2 for a, b in zip(upper, [10, 30, 47, 65, 84, 103, 124])), upper
+
+
+def test_where_a_disc_dips_a_marrow_centre_a_third_of_a_pitch_wide_does_not_compete() -> None:
+    marrow, disc = _Dip(38, 53.0, 0.89, 7.0), _Dip(47, 24.0, 0.88, 3.0)
+    assert _likeliest_disc([marrow, disc], None, pitch=19.0) == 47
+    assert _likeliest_disc([marrow, disc], expected=40.0, pitch=19.0) == 47
+    # at a lumbar pitch the same dip is a disc's width, and competes: the one nearer the expected row
+    assert _likeliest_disc([marrow, disc], expected=40.0, pitch=28.0) == 38
+    # alone in its window, a marrow-like dip is still the best guess there is
+    assert _likeliest_disc([marrow], None, pitch=19.0) == 38

@@ -24,22 +24,25 @@ def body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
     """Per row: ap and lat offset (mm) of the vertebral body centre from the current curve.
 
     First from the cortical frames of the cross-sections (one smooth track through the lobes the
-    cortex encloses, whatever the marrow density); where too few rows are on that track (blurred
-    3 mm scans, whose thin cortex stays below the cortical level), from density profiles.
+    cortex encloses, whatever the marrow density); where too few rows show a body or the canal
+    behind it (blurred 3 mm scans, whose thin cortex stays below the cortical level), from density
+    profiles.
     """
-    found = _enclosed_body_centres(st)
-    if np.isfinite(found[0]).mean() >= T.BODY_RING_MIN_SHARE:
-        return _fill_smooth(found[0]), _fill_smooth(found[1])
+    ap_c, lat_c, seen = _enclosed_body_centres(st)
+    if seen >= T.BODY_RING_MIN_SHARE:
+        return _fill_smooth(ap_c), _fill_smooth(lat_c)
     return _profile_body_offsets(st)
 
 
-def _enclosed_body_centres(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: centre (ap, lat mm from the curve) of the body's inscribed circle in cortex-enclosed bone.
+def _enclosed_body_centres(st: Straightened) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per row: centre (ap, lat mm from the curve) of the body's inscribed circle in cortex-enclosed bone,
+    and the share of rows that show a body or the canal behind it.
 
     On a cross-section the body is a cortical ring (filled by marrow that may be dark); the arch and
     processes are thin, a contrast-filled aorta holds no cortex. Each row offers the centres of its
     filled lobes (_row_lobes); one smooth track through them (_track_lobes) is the body's centre line.
-    Rows through a disc, or whose lobes the track passes by, are NaN.
+    Rows through a disc, or whose lobes the track passes by (the canal where the body's ring is open),
+    are NaN; a row showing that canal still tells that the cross-sections read the spine.
     """
     v = st.volume
     h = st.step_mm
@@ -47,7 +50,10 @@ def _enclosed_body_centres(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
     # body's front can be ~60 mm ahead of a path in the arch, its centre at most BODY_RING_BEHIND_MM behind.
     a1 = min(v.shape[1], st.half_ap + int(T.BODY_RING_BEHIND_MM / h) + 1)
     lobes = [_row_lobes(v[r, :a1, :], st.half_ap, st.half_lat, h) for r in range(v.shape[0])]
-    return _track_lobes(lobes, h)
+    ap_c, lat_c = _track_lobes(lobes, h)
+    shows_canal = np.array([any(lobe.canal for lobe in row) for row in lobes], dtype=bool)
+    seen = float((np.isfinite(ap_c) | shows_canal).mean()) if lobes else 0.0
+    return ap_c, lat_c, seen
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class _Lobe:
     ap: float     # mm from the curve
     lat: float
     score: float  # how body-like: the front lobe of its row scores highest
+    canal: bool = False  # the canal: a dark middle with a wall in front (CANAL_CORE_SHARE)
 
 
 def _row_lobes(section: np.ndarray, half_ap: int, half_lat: int, h: float) -> list[_Lobe]:
@@ -64,26 +71,40 @@ def _row_lobes(section: np.ndarray, half_ap: int, half_lat: int, h: float) -> li
     behind the body, as wide as a thoracic body (radius ~14 mm). A lobe is a local maximum of the
     inscribed-circle radius at least BODY_LOBE_SHARE as deep as the deepest one, near the curve's
     midline. The front lobe is the body's; a lobe with a cortical wall on the midline in front of it is
-    the canal behind a body whose ring did not close (cut by the edge of the field of view). When the
-    front lobe is the canal behind an osteoporotic body whose ring closes only at BODY_RING_LOW_HU,
-    that body is put in front of it (_body_before_canal).
+    the canal behind a body whose ring did not close (cut by the edge of the field of view, or a thin
+    cortex blurred by 3 mm slices); a lobe with a dark middle and a wall in front at BODY_RING_LOW_HU
+    is that canal, which the track leaves out (TRACK_CANAL_SCORE). When the front lobe is the canal
+    behind an osteoporotic body whose ring closes only at BODY_RING_LOW_HU, that body is put in front
+    of it (_body_before_canal).
     """
     cortex = section > T.CORTEX_LOW_HU
+    low = section > T.BODY_RING_LOW_HU
     centres, depth = _lobe_centres(cortex, half_lat, h)
     scores = [T.TRACK_FRONT_SCORE if k == 0 else T.TRACK_OTHER_SCORE for k in range(len(centres))]
+    canal = [_is_canal(section, low, i, j, float(depth[i, j]), h) for i, j in centres]
     for k, (i, j) in enumerate(centres):
-        if _bone_ahead(cortex, i, j, float(depth[i, j]), h):
+        if canal[k]:
+            scores[k] = T.TRACK_CANAL_SCORE
+        elif _bone_ahead(cortex, i, j, float(depth[i, j]), h):
             scores[k] = T.TRACK_CUT_SCORE
     if centres:
         body = _body_before_canal(section, centres[0], float(depth[centres[0]]), half_lat, h)
         if body is not None:
             centres.insert(0, body)
             scores = [T.TRACK_FRONT_SCORE, T.TRACK_OTHER_SCORE] + scores[1:]
+            canal.insert(0, False)
     lobes = []
-    for (i, j), score in zip(centres, scores):
+    for (i, j), score, is_canal in zip(centres, scores, canal):
         lat = (j - half_lat) * h
-        lobes.append(_Lobe((i - half_ap) * h, lat, score - T.TRACK_LAT_COST * abs(lat)))
+        lobes.append(_Lobe((i - half_ap) * h, lat, score - T.TRACK_LAT_COST * abs(lat), is_canal))
     return lobes
+
+
+def _is_canal(section: np.ndarray, low: np.ndarray, i: int, j: int, radius: float, h: float) -> bool:
+    """Whether the lobe at (i, j) is the spinal canal: cord and fluid in its middle (CANAL_CORE_SHARE of its
+    radius, clear of its own blurred ring) and a wall in front of it at BODY_RING_LOW_HU (the body)."""
+    return _middle_hu(section, i, j, radius, h, T.CANAL_CORE_SHARE) <= T.CANAL_MAX_HU and \
+        _bone_ahead(low, i, j, radius, h)
 
 
 def _lobe_centres(cortex: np.ndarray, half_lat: int, h: float) -> tuple[list[tuple[int, int]], np.ndarray]:
@@ -137,9 +158,9 @@ def _body_before_canal(section: np.ndarray, lobe: tuple[int, int], radius: float
     return a, b
 
 
-def _middle_hu(section: np.ndarray, i: int, j: int, radius: float, h: float) -> float:
-    """Mean HU over the middle of a lobe: a square half its inscribed circle's radius to each side."""
-    r = max(1, int(0.5 * radius / h))
+def _middle_hu(section: np.ndarray, i: int, j: int, radius: float, h: float, share: float = 0.5) -> float:
+    """Mean HU over the middle of a lobe: a square reaching ``share`` of its inscribed radius to each side."""
+    r = max(1, int(share * radius / h))
     return float(section[max(0, i - r):i + r + 1, max(0, j - r):j + r + 1].mean())
 
 

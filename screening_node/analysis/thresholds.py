@@ -93,7 +93,14 @@ CANAL_BODY_GAP_MM = 3.0     # ... and the body's filled ring adjoins the canal's
                             # this much apart (a shared posterior wall; an aorta is set off by its wall and fat)
 TRACK_FRONT_SCORE = 2.0     # body-centre track: a row's front lobe is the body's ...
 TRACK_OTHER_SCORE = 1.0     # ... a lobe behind it (the filled canal) still counts, for continuity ...
-TRACK_CUT_SCORE = 0.5       # ... and least a lobe with a wall in front of it (the canal behind a cut body)
+TRACK_CUT_SCORE = 0.5       # ... and least a lobe with a wall in front of it (the canal behind a cut body);
+TRACK_CANAL_SCORE = -0.5    # ... a lobe that is the canal (CANAL_CORE_SHARE) is better left out (TRACK_SKIP_COST per
+                            # row) than visited: where the bodies' rings open (upper thoracic and cervical bodies on
+                            # 3 mm slices) a track through the canal bent the curve 10-15 mm behind C6-T2
+CANAL_CORE_SHARE = 0.25     # the canal is a lobe whose middle (a square this share of its inscribed radius to each
+                            # side) is darker than CANAL_MAX_HU and that has a wall in front at BODY_RING_LOW_HU (at
+                            # half the radius the canal ring's own blurred cortex brought 3 mm chests' thoracic
+                            # canals to 70-100 HU)
 TRACK_LAT_COST = 0.1        # per mm a lobe lies beside the curve: the body sits on the column's midline (a rotated
                             # scoliotic body moves <= ~8 mm); a contrast-filled aorta (>= 250 HU in an arterial
                             # phase, solid like a filled ring) lies 15-25 mm to the left
@@ -121,7 +128,8 @@ SAME_DISCS_MIN_SPAN = 0.75  # the second straightening's discs hold no body shor
 RECENTRE_MIN_MM = 4.0       # a body whose measured outline is centred further than this from the curve (phantoms:
                             # within 3 mm; ts-example's lordotic L3-L5 7-11 mm) has the spine straightened again
                             # through the measured body centres
-BODY_RING_MIN_SHARE = 0.3  # rows needed on the body-centre track (discs and cut ends make up the rest)
+BODY_RING_MIN_SHARE = 0.3  # rows needed on the body-centre track or showing the canal behind a body whose ring
+                           # is open (discs and cut ends make up the rest)
 WALL_RIDGE_HU = 40.0        # a cortical wall stands at least this far above the marrow next to it and is a ridge
                             # of this prominence (after 1 mm sampling; osteoporotic walls ~300-450 HU)
 WALL_RIDGE_REACH_MM = 45    # a body's wall ridges lie within this of the straightened (body-centred) curve: half the
@@ -158,6 +166,8 @@ PITCH_NEIGHBOURS = 4        # the local vertebral pitch is the median of this ma
                             # changes by <= ~10 % per level; a median of four survives one missed disc)
 MARROW_DIP_MIN_WIDTH_MM = 8.0  # a body's fatty marrow centre dips over at least this many rows at half depth (3 mm
                             # thoracic phantoms: 8-13); a disc's dip is narrower (2-7)
+MARROW_WIDTH_SHARE = 0.33   # a dip at least this share of the local pitch wide at half depth is a body's marrow
+                            # centre (3 mm phantoms, against the true pitch: discs 0.1-0.3, marrow centres 0.35-0.6)
 MARROW_CENTRES_APART = 0.4  # two such dips this share of an interval apart are two bodies' centres
 DISC_WALL_RATIO = 0.62      # at a disc the lateral cortical walls fall below this fraction of their level
                             # around it; inside a body (even a fatty one) they stay above ~0.7

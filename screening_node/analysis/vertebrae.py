@@ -247,6 +247,13 @@ class _Dip:
         """At least MARROW_DIP_MIN_WIDTH_MM wide at half depth: a body's fatty marrow centre, not a disc."""
         return self.width >= T.MARROW_DIP_MIN_WIDTH_MM
 
+    def marrow(self, pitch: float) -> bool:
+        """Whether this is a body's marrow centre rather than a disc, where the local pitch is known: broad,
+        or at least MARROW_WIDTH_SHARE of the pitch wide at half depth. A small upper thoracic body's dark
+        centre on 3 mm slices is no wider than a lumbar disc (7 rows), yet deeper than the thin, blurred
+        discs beside it."""
+        return self.broad or self.width >= T.MARROW_WIDTH_SHARE * pitch
+
     @property
     def sharpness(self) -> float:
         """Depth per row of width: a disc is a thin dark layer between bright endplates, a dark marrow
@@ -325,26 +332,27 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
                 lo, hi = a + 0.6 * p, b - 0.6 * p
                 dipping = [d for d in weak if lo <= d.row <= hi and d.wall_ratio <= T.DISC_FILL_WALL_RATIO]
                 if dipping:
-                    out.append(_likeliest_disc(dipping, None))
+                    out.append(_likeliest_disc(dipping, None, _marrow_pitch(weak, a, b, p)))
                     added = True
                     continue
-                split = _between_marrow_centres(weak, a, b)
+                split = _between_marrow_centres(weak, a, b, _marrow_pitch(weak, a, b, p))
                 if split is not None and split not in out:
                     out.append(split)
                     added = True
         for lo, hi, expected, window_pitch in windows:
             lo, hi = max(lo, first), min(hi, last)
             cands = [d for d in weak if lo <= d.row <= hi and d.row not in out]
-            if not any(not d.broad and d.wall_ratio <= T.DISC_FILL_WALL_RATIO for d in cands):
+            window_pitch = _marrow_pitch(weak, lo, hi, window_pitch)
+            if not any(not d.marrow(window_pitch) and d.wall_ratio <= T.DISC_FILL_WALL_RATIO for d in cands):
                 # No dip of a disc's shape here, but two bodies' marrow centres one pitch apart may straddle
-                # it (thin upper thoracic discs on 3 mm slices): a broad candidate would be a marrow centre.
+                # it (thin upper thoracic discs on 3 mm slices): a marrow-like candidate is a marrow centre.
                 between = _marrow_midpoint(weak, lo, hi, window_pitch)
                 if between is not None and between not in out:
                     out.append(between)
                     added = True
                     continue
             if cands:
-                out.append(_likeliest_disc(cands, expected))
+                out.append(_likeliest_disc(cands, expected, window_pitch))
                 added = True
                 continue
             # Osteoporotic marrow is as dark as disc: no core minimum, but the lateral cortices still vanish.
@@ -367,31 +375,48 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
     return out
 
 
-def _between_marrow_centres(weak: list[_Dip], a: int, b: int) -> int | None:
+def _between_marrow_centres(weak: list[_Dip], a: int, b: int, pitch: float) -> int | None:
     """A disc between two bodies' marrow centres inside the interval a..b, or None.
 
-    Each body holds one broad dip at most, its fatty marrow centre (at least MARROW_DIP_MIN_WIDTH_MM
-    wide at half depth); two of them, MARROW_CENTRES_APART of the interval apart, are two bodies, and
+    Each body holds one marrow-like dip at most (_Dip.marrow at the local pitch), its fatty marrow
+    centre; two of them, MARROW_CENTRES_APART of the interval apart, are two bodies, and
     the sharpest narrow dip between them is their disc (halfway between them when the disc leaves no
     dip of its own). It is how a disc shows whose lateral walls osteophytes bridge (3 mm slices of a
     degenerate thoracic spine).
     """
-    broad = [d for d in weak if a < d.row < b and d.broad]
+    broad = [d for d in weak if a < d.row < b and d.marrow(pitch)]
     if len(broad) < 2:
         return None
     upper, lower = min(broad, key=lambda d: d.row), max(broad, key=lambda d: d.row)
     if lower.row - upper.row < T.MARROW_CENTRES_APART * (b - a):
         return None
-    narrow = [d for d in weak if upper.row < d.row < lower.row and not d.broad]
+    narrow = [d for d in weak if upper.row < d.row < lower.row and not d.marrow(pitch)]
     disc = max(narrow, key=lambda d: d.sharpness).row if narrow else int(round(0.5 * (upper.row + lower.row)))
     # each part at least the smallest vertebra's pitch
     return disc if min(disc - a, b - disc) >= T.DISC_MIN_SPACING_MM else None
 
 
+def _marrow_pitch(weak: list[_Dip], lo: float, hi: float, pitch: float) -> float:
+    """The pitch at rows lo..hi where the bodies' marrow centres show it, else ``pitch``.
+
+    Where no disc is confident the expected pitch comes from a taller region (upper thoracic bodies on
+    3 mm slices, ~18 mm, judged by the lumbar ~28 mm): two marrow centres two pitches apart then passed
+    for neighbours, and a centre between them for a disc. Broad dips half to one and a half expected
+    pitches apart are consecutive bodies' centres; the median of the PITCH_NEIGHBOURS such spacings
+    nearest the rows is the local pitch, when shorter.
+    """
+    rows = sorted(d.row for d in weak if d.broad)
+    spacings = [(0.5 * (u + w), w - u) for u, w in zip(rows[:-1], rows[1:]) if 0.5 * pitch <= w - u <= 1.5 * pitch]
+    if len(spacings) < 2:
+        return pitch
+    near = sorted(spacings, key=lambda s: abs(s[0] - 0.5 * (lo + hi)))[:T.PITCH_NEIGHBOURS]
+    return min(pitch, float(np.median([s[1] for s in near])))
+
+
 def _marrow_midpoint(weak: list[_Dip], lo: float, hi: float, pitch: float) -> int | None:
-    """Halfway between two consecutive marrow centres (broad dips) about one pitch apart, when that lies in
-    the window lo..hi, or None."""
-    broad = sorted(d.row for d in weak if d.broad)
+    """Halfway between two consecutive marrow centres (marrow-like dips) about one pitch apart, when that
+    lies in the window lo..hi, or None."""
+    broad = sorted(d.row for d in weak if d.marrow(pitch))
     for u, w in zip(broad[:-1], broad[1:]):
         mid = int(round(0.5 * (u + w)))
         if lo <= mid <= hi and 0.6 * pitch <= w - u <= 1.4 * pitch:
@@ -421,12 +446,15 @@ def _single_vertebra_spans(discs: list[int]) -> list[tuple[float, int, int, int]
     return [(0.5 * (a + b), b - a, a, b) for a, b in zip(discs[:-1], discs[1:]) if b - a <= T.BODY_MAX_PITCH_MM]
 
 
-def _likeliest_disc(cands: list[_Dip], expected: float | None) -> int:
-    """The likeliest disc among the core dips of a window.
+def _likeliest_disc(cands: list[_Dip], expected: float | None, pitch: float) -> int:
+    """The likeliest disc among the core dips of a window, where the local pitch is ``pitch``.
 
-    A dip where the lateral walls dip too (DISC_FILL_WALL_RATIO) is a disc; a dip where they stay at the
-    body's level is a dark marrow centre (osteoporotic bodies on 3 mm slices: often deeper than a thin,
-    blurred thoracic disc). Those dips compete only when no dip in the window breaks the walls (beside the
+    A marrow-like dip (_Dip.marrow: between one body's endplates) competes only when the window holds
+    nothing else (3 mm trunk phantom, T4: its centre 92 HU deep, 9 rows wide, walls 0.89, was taken
+    over the T4/T5 disc 10 rows below, 24 HU deep, 3 rows wide, walls 0.88). Then a dip where the
+    lateral walls dip too (DISC_FILL_WALL_RATIO) is a disc; a dip where they stay at the body's level
+    is a dark marrow centre (osteoporotic bodies on 3 mm slices: often deeper than a thin, blurred
+    thoracic disc). Those dips compete only when no dip in the window breaks the walls (beside the
     sacral alae the walls stay bright at the disc). Among them: the sharpest, or where a disc is expected,
     the one nearest that row among the clear dips (at least DISC_CLEAR_SHARE as sharp as the sharpest).
     Sharpness, not depth: a disc's dip is narrow, a marrow centre's spans most of its body, and where
@@ -434,6 +462,7 @@ def _likeliest_disc(cands: list[_Dip], expected: float | None) -> int:
     (3 mm thoracic spine of a severely degenerate phantom: disc 55 HU deep, 3 rows wide, wall ratio
     0.70; marrow 109 HU, 13 rows, 0.88).
     """
+    cands = [d for d in cands if not d.marrow(pitch)] or cands
     pool = [d for d in cands if d.wall_ratio <= T.DISC_FILL_WALL_RATIO] or cands
     sharpest = max(pool, key=lambda d: d.sharpness)
     if expected is None:
