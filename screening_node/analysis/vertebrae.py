@@ -330,29 +330,30 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
                 # walls 0.6 pitch from both ends, these are two bodies. (Any closer to an end, it is
                 # more likely a fracture inside one body.)
                 lo, hi = a + 0.6 * p, b - 0.6 * p
+                local = _marrow_pitch(weak, a, b, p)  # tells marrow centres from discs (not the gap rules)
                 dipping = [d for d in weak if lo <= d.row <= hi and d.wall_ratio <= T.DISC_FILL_WALL_RATIO]
                 if dipping:
-                    out.append(_likeliest_disc(dipping, None, _marrow_pitch(weak, a, b, p)))
+                    out.append(_likeliest_disc(dipping, None, local))
                     added = True
                     continue
-                split = _between_marrow_centres(weak, a, b, _marrow_pitch(weak, a, b, p))
+                split = _between_marrow_centres(weak, a, b, local)
                 if split is not None and split not in out:
                     out.append(split)
                     added = True
         for lo, hi, expected, window_pitch in windows:
             lo, hi = max(lo, first), min(hi, last)
             cands = [d for d in weak if lo <= d.row <= hi and d.row not in out]
-            window_pitch = _marrow_pitch(weak, lo, hi, window_pitch)
-            if not any(not d.marrow(window_pitch) and d.wall_ratio <= T.DISC_FILL_WALL_RATIO for d in cands):
+            local = _marrow_pitch(weak, lo, hi, window_pitch)
+            if not any(not d.marrow(local) and d.wall_ratio <= T.DISC_FILL_WALL_RATIO for d in cands):
                 # No dip of a disc's shape here, but two bodies' marrow centres one pitch apart may straddle
                 # it (thin upper thoracic discs on 3 mm slices): a marrow-like candidate is a marrow centre.
-                between = _marrow_midpoint(weak, lo, hi, window_pitch)
+                between = _marrow_midpoint(weak, lo, hi, local)
                 if between is not None and between not in out:
                     out.append(between)
                     added = True
                     continue
             if cands:
-                out.append(_likeliest_disc(cands, expected, window_pitch))
+                out.append(_likeliest_disc(cands, expected, local))
                 added = True
                 continue
             # Osteoporotic marrow is as dark as disc: no core minimum, but the lateral cortices still vanish.
@@ -449,7 +450,7 @@ def _single_vertebra_spans(discs: list[int]) -> list[tuple[float, int, int, int]
 def _likeliest_disc(cands: list[_Dip], expected: float | None, pitch: float) -> int:
     """The likeliest disc among the core dips of a window, where the local pitch is ``pitch``.
 
-    A marrow-like dip (_Dip.marrow: between one body's endplates) competes only when the window holds
+    A marrow-like dip (_Dip.marrow: broad, or a third of the pitch wide) competes only when the window holds
     nothing else (3 mm trunk phantom, T4: its centre 92 HU deep, 9 rows wide, walls 0.89, was taken
     over the T4/T5 disc 10 rows below, 24 HU deep, 3 rows wide, walls 0.88). Then a dip where the
     lateral walls dip too (DISC_FILL_WALL_RATIO) is a disc; a dip where they stay at the body's level
