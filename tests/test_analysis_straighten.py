@@ -77,3 +77,35 @@ def test_lps_round_trip_through_image_indices():
     idx = lps_to_index(image, lps)  # (x, y, z)
     back = np.array([image.TransformContinuousIndexToPhysicalPoint(tuple(float(c) for c in i)) for i in idx])
     assert np.allclose(back, lps, atol=1e-6)
+
+
+def _ramp_image() -> tuple[sitk.Image, np.ndarray]:
+    """An oblique, anisotropic grid whose value is a linear function of the LPS position (trilinear
+    interpolation reproduces it exactly), and the function's coefficients."""
+    image = sitk.Image((70, 70, 50), sitk.sitkFloat32)
+    image.SetSpacing((0.7, 0.9, 2.5))
+    image.SetOrigin((-10.0, -40.0, -60.0))  # the curve's planes lie inside (indices 3-61 of 70)
+    c, s = np.cos(0.3), np.sin(0.3)
+    image.SetDirection((c, -s, 0, s, c, 0, 0, 0, 1))  # rotated 17 degrees about the slice axis
+    coefficients = np.array([2.0, -3.0, 5.0])
+    zz, yy, xx = np.mgrid[0:50, 0:70, 0:70].astype(float)
+    lps = np.stack([xx, yy, zz], axis=-1) * np.array(image.GetSpacing()) @ np.array(image.GetDirection()).reshape(3, 3).T
+    lps += np.array(image.GetOrigin())
+    ramp = sitk.GetImageFromArray((lps @ coefficients).astype(np.float32))
+    ramp.CopyInformation(image)
+    return ramp, coefficients
+
+
+def test_each_plane_samples_the_ct_where_to_lps_says_and_threads_change_nothing(monkeypatch):
+    import screening_node.analysis.straighten as straighten_module
+
+    image, coefficients = _ramp_image()
+    z = np.linspace(30, -30, 61)
+    pts = resample_by_arclength(np.stack([4 * np.sin(z / 20.0), 3 * np.cos(z / 25.0), z], axis=1), 1.0)
+    st = straighten(image, pts, 8, 6, step_mm=1.5)
+    rows, aps, lats = np.meshgrid(np.arange(len(pts)), np.arange(-8, 9) * 1.5, np.arange(-6, 7) * 1.5, indexing="ij")
+    expected = st.to_lps(rows, aps, lats) @ coefficients
+    assert np.allclose(st.volume, expected, atol=0.02)  # float32 samples of values up to ~300
+    monkeypatch.setattr(straighten_module, "SAMPLE_THREADS", 1)
+    monkeypatch.setattr(straighten_module, "SAMPLE_ROWS", 5)
+    assert np.array_equal(straighten(image, pts, 8, 6, step_mm=1.5).volume, st.volume)

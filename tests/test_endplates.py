@@ -287,3 +287,14 @@ def test_a_pair_of_ridges_with_the_canal_between_them_is_not_the_body() -> None:
     walls = ap_extent(ndimage.gaussian_filter1d(plane, 1.0, axis=1), 4, 36, ca)
     assert walls is not None
     assert abs(walls[0] + 16.5) <= 2.0 and abs(walls[1] - 11.5) <= 2.0, walls
+
+
+def test_the_shell_models_jacobian_is_its_derivative() -> None:
+    from screening_node.analysis.endplates import shell_model, shell_model_jacobian
+    u = np.linspace(-6.0, 8.0, 15)
+    for p in ([80.0, 800.0, 150.0, -0.4, 0.9], [-50.0, 400.0, 60.0, 1.3, 2.2], [100.0, 300.0, 700.0, 0.0, 0.5]):
+        p = np.array(p)
+        steps = np.array([1e-3, 1e-3, 1e-3, 1e-6, 1e-6])
+        numeric = np.column_stack([(shell_model(p + d, u, 1.0) - shell_model(p - d, u, 1.0)) / (2 * d[k])
+                                   for k, d in enumerate(np.diag(steps))])
+        assert np.allclose(shell_model_jacobian(p, u, 1.0), numeric, rtol=1e-5, atol=1e-4)

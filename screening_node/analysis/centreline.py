@@ -116,17 +116,10 @@ def cortical_fraction(image: sitk.Image, reference: sitk.Image) -> np.ndarray:
     would otherwise win. The indicator is computed on the original voxels and block-averaged before
     resampling, so a 1 mm cortex is not lost between 3 mm samples.
     """
-    array = sitk.GetArrayViewFromImage(image)
-    indicator = np.empty(array.shape, np.float32)
-    scale = np.float32(1.0 / (T.CORTEX_HIGH_HU - T.CORTEX_LOW_HU))
-    for k in range(0, array.shape[0], 64):  # slab by slab: no float64 temporaries of the whole volume
-        block = indicator[k:k + 64]
-        np.subtract(array[k:k + 64], np.float32(T.CORTEX_LOW_HU), out=block, casting="unsafe")
-        block *= scale
-        np.clip(block, 0.0, 1.0, out=block)
-    fraction = sitk.GetImageFromArray(indicator)
-    del indicator
-    fraction.CopyInformation(image)
+    if image.GetPixelID() != sitk.sitkFloat32:
+        image = sitk.Cast(image, sitk.sitkFloat32)  # the window's output has the input's pixel type
+    # clip((HU - low) / (high - low), 0, 1) in one multi-threaded pass, no numpy copy of the volume
+    fraction = sitk.IntensityWindowing(image, T.CORTEX_LOW_HU, T.CORTEX_HIGH_HU, 0.0, 1.0)
     factors = [max(1, int(round(T.COARSE_MM / s))) for s in image.GetSpacing()]
     if max(factors) > 1:
         fraction = sitk.BinShrink(fraction, factors)

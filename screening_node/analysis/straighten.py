@@ -9,13 +9,17 @@ S = T x R. Every straightened position maps back to patient LPS with `to_lps`.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from screening_node.imaging.geometry import lps_to_index
+from screening_node.imaging.geometry import lps_direction_to_index, lps_to_index
+
+SAMPLE_ROWS = 32     # rows interpolated per block: a block's index grid stays ~10 MB
+SAMPLE_THREADS = 2   # the machines this runs on have two cores or more
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,12 @@ class Straightened:
 
     def to_lps(self, row: np.ndarray | float, ap_mm: np.ndarray | float, lat_mm: np.ndarray | float) -> np.ndarray:
         """LPS of (fractional row, ap offset mm, lat offset mm); broadcasting, returns (..., 3)."""
+        point, col, lat = self.plane_at(row)
+        return point + np.asarray(ap_mm, float)[..., None] * col + np.asarray(lat_mm, float)[..., None] * lat
+
+    def plane_at(self, row: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The curve's point and the column and lateral directions at fractional rows (linear between
+        rows), each (..., 3): a plane's LPS positions are point + ap * col + lat * lat."""
         row = np.clip(np.asarray(row, dtype=float), 0, len(self.points) - 1)
         r0 = np.floor(row).astype(int)
         r1 = np.minimum(r0 + 1, len(self.points) - 1)
@@ -39,8 +49,7 @@ class Straightened:
         def lerp(a: np.ndarray) -> np.ndarray:
             return a[r0] * (1 - w) + a[r1] * w
 
-        return (lerp(self.points) + np.asarray(ap_mm, float)[..., None] * lerp(self.col_dirs)
-                + np.asarray(lat_mm, float)[..., None] * lerp(self.lat_dirs))
+        return lerp(self.points), lerp(self.col_dirs), lerp(self.lat_dirs)
 
 
 def rotation_minimising_frames(points: np.ndarray, first_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -79,18 +88,34 @@ def straighten(image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: in
 
 def sample_planes(image: sitk.Image, points: np.ndarray, t: np.ndarray, r: np.ndarray, s: np.ndarray,
                   half_ap: int, half_lat: int, array: np.ndarray | None = None, step_mm: float = 1.0) -> Straightened:
-    """Sample the CT on the planes spanned by the frames (r, s) at the points (rows of a Straightened)."""
+    """Sample the CT on the planes spanned by the frames (r, s) at the points (rows of a Straightened).
+
+    A plane's sample positions are linear in (ap, lat), so their voxel indices are too: each row's index
+    grid is built from its point's index and its frame vectors in index units, without the LPS grid.
+    Blocks of rows are interpolated on SAMPLE_THREADS threads (scipy's interpolation releases the GIL);
+    each block writes its own rows, so the result does not depend on the thread count.
+    """
     arr = sitk.GetArrayViewFromImage(image) if array is None else array
     ap = np.arange(-half_ap, half_ap + 1, dtype=float) * step_mm
     lat = np.arange(-half_lat, half_lat + 1, dtype=float) * step_mm
+    base = lps_to_index(image, points)[:, ::-1]  # numpy (z, y, x) of each row's point
+    r_idx = lps_direction_to_index(image, r)[:, ::-1]
+    s_idx = lps_direction_to_index(image, s)[:, ::-1]
     out = np.empty((len(points), ap.size, lat.size), dtype=np.float32)
-    chunk = 64
-    for start in range(0, len(points), chunk):
-        sl = slice(start, start + chunk)
-        lps = (points[sl, None, None, :] + ap[None, :, None, None] * r[sl, None, None, :]
-               + lat[None, None, :, None] * s[sl, None, None, :])
-        idx = lps_to_index(image, lps)[..., ::-1]  # numpy (z, y, x)
-        out[sl] = ndimage.map_coordinates(arr, np.moveaxis(idx, -1, 0), order=1, cval=-1024.0, prefilter=False)
+
+    def sample_rows(start: int) -> None:
+        sl = slice(start, start + SAMPLE_ROWS)
+        coords = (base[sl].T[:, :, None, None] + ap[None, None, :, None] * r_idx[sl].T[:, :, None, None]
+                  + lat[None, None, None, :] * s_idx[sl].T[:, :, None, None])
+        ndimage.map_coordinates(arr, coords, output=out[sl], order=1, cval=-1024.0, prefilter=False)
+
+    starts = range(0, len(points), SAMPLE_ROWS)
+    if SAMPLE_THREADS > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(max_workers=SAMPLE_THREADS) as pool:
+            list(pool.map(sample_rows, starts))
+    else:
+        for start in starts:
+            sample_rows(start)
     return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm)
 
 

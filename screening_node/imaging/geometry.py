@@ -39,6 +39,13 @@ def lps_to_index(image: sitk.Image, points_lps: ArrayLike) -> np.ndarray:
     return local / np.asarray(image.GetSpacing(), dtype=float)
 
 
+def lps_direction_to_index(image: sitk.Image, vectors_lps: ArrayLike) -> np.ndarray:
+    """LPS displacement vectors (mm) in continuous (x, y, z) index units; shape (..., 3) in and out.
+    The linear part of ``lps_to_index``: a step along the vector moves the index by this much."""
+    local = np.asarray(vectors_lps, dtype=float) @ np.linalg.inv(direction_matrix(image)).T
+    return local / np.asarray(image.GetSpacing(), dtype=float)
+
+
 def lps_to_voxel_zyx(image: sitk.Image, points_lps: ArrayLike) -> np.ndarray:
     """Nearest voxel of each LPS point as integer numpy indices (z, y, x); shape (..., 3)."""
     return np.rint(lps_to_index(image, points_lps)[..., ::-1]).astype(np.int64)
