@@ -7,7 +7,8 @@ import pytest
 from scipy import ndimage
 
 from screening_node.analysis.labelling import _first_rib_bearing, _lumbar_sized
-from screening_node.analysis.body_centre import _fill_smooth, _Lobe, _row_lobes, _track_lobes, offsets_through_bodies
+from screening_node.analysis.body_centre import (_enclosed, _fill_smooth, _Lobe, _row_lobes, _track_lobes,
+                                                 offsets_through_bodies)
 from screening_node.analysis.vertebrae import BodyFinding
 
 
@@ -445,3 +446,17 @@ def test_alae_flank_a_body_over_all_its_rows_a_rib_over_a_few() -> None:
     v[12:20, 20:23, half_lat - 30:half_lat + 31] = 400.0          # ribs: 8 of the body's 31 rows
     st = Straightened(v, np.zeros((rows, 3)), eye[:, 2], eye[:, 1], eye[:, 0], half_ap, half_lat, h)
     assert flanked_rows_share(st, body, (0.0, 40.0), 150.0, 40.0) == pytest.approx(8 / 31, abs=0.01)
+
+
+def test_a_stack_of_sections_is_enclosed_as_each_section_alone() -> None:
+    # Random cortex with rings (holes to fill, some open at a section's edge); the stack is done in one
+    # pass and must give every section what closing and scipy's hole filling give it alone.
+    rng = np.random.default_rng(3)
+    stack = rng.random((12, 40, 30)) > 0.8
+    for k in range(12):
+        stack[k] |= _disc((40, 30), (10 + k, 8 + k), 7) & ~_disc((40, 30), (10 + k, 8 + k), 5)
+    alone = [ndimage.binary_fill_holes(ndimage.binary_closing(s, np.ones((3, 3), bool), iterations=1))
+             for s in stack]
+    assert np.array_equal(_enclosed(stack), np.array(alone))
+    assert np.array_equal(_enclosed(stack[4]), alone[4])
+    assert 0 < np.mean(alone) < 1  # something enclosed, something outside
