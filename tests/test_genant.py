@@ -154,3 +154,36 @@ def test_against_one_crushed_neighbour_alone_a_normal_body_is_not_two():
     failed, references = failed_traces(heights, [True] * 4)
     assert failed == [None, None, None, None]
     assert genant(heights[1], references[1]).grade == 3
+
+
+def _rows(superior: tuple[float, float, float], inferior: tuple[float, float, float]) -> dict[str, float]:
+    """Keypoint positions along the spine (mm, caudal positive) by name, anterior / middle / posterior."""
+    names = ("anterior", "middle", "posterior")
+    return {**{f"superior_{n}": r for n, r in zip(names, superior)},
+            **{f"inferior_{n}": r for n, r in zip(names, inferior)}}
+
+
+def test_an_endplate_read_across_the_disc_in_the_neighbour_is_a_failed_trace():
+    from screening_node.analysis.genant import CROSSED_ENDPLATE_REASON, crossed_endplates, failed_traces
+
+    # 3 mm phantom (fast seed 6, case 6), T2-T4: T3's superior anterior corner was read 4.8 mm up, in T2's
+    # endplate, and its inferior posterior one 4.4 mm down, in T4's; T3 (truth 16.0 / 15.4 / 16.9 mm,
+    # grade 0) was graded 2 from 20.1 / 16.4 / 22.4 mm.
+    t2 = _rows((-27.4, -26.7, -28.6), (-11.4, -13.2, -13.4))
+    t3 = _rows((-12.9, -8.2, -9.7), (7.2, 8.2, 12.8))
+    t4 = _rows((11.9, 13.1, 11.7), (28.1, 29.3, 28.4))
+    assert crossed_endplates([t2, t3, t4]) == [None, CROSSED_ENDPLATE_REASON, None]
+    assert crossed_endplates([t2, None, t4]) == [None, None, None]
+    # the neighbour's keypoint is the one read across: fast seed 4, case 15, T4's inferior anterior corner
+    # 4.5 mm down in T5's endplate, T5's own 0.3 mm off
+    other_t4 = _rows((-7.4, -6.5, -8.3), (11.9, 7.0, 6.6))
+    other_t5 = _rows((11.0, 12.0, 10.5), (26.9, 27.9, 27.6))
+    assert crossed_endplates([other_t4, other_t5]) == [CROSSED_ENDPLATE_REASON, None]
+    # a thin disc, its endplates 1 mm apart, and a biconcave body's sunken middle are no crossing
+    upper = _rows((-20.0, -17.0, -20.0), (-1.0, -4.0, -1.0))
+    lower = _rows((0.0, 0.5, 0.0), (20.0, 19.5, 20.0))
+    assert crossed_endplates([upper, lower]) == [None, None]
+    heights = [_h(16.0, 13.5, 15.2), _h(20.1, 16.4, 22.4), _h(16.3, 16.3, 16.8)]
+    failed, references = failed_traces(heights, [True] * 3, crossed_endplates([t2, t3, t4]))
+    assert failed == [None, CROSSED_ENDPLATE_REASON, None]
+    assert references[0] == [16.8]  # the failed trace is no crush reference

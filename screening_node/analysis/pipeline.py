@@ -19,7 +19,7 @@ import SimpleITK as sitk
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.body_centre import offsets_through_bodies
 from screening_node.analysis.centreline import resample_by_arclength
-from screening_node.analysis.genant import failed_traces, genant
+from screening_node.analysis.genant import crossed_endplates, failed_traces, genant
 from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.labelling import Labelling
 from screening_node.analysis.results import GRADED_LEVELS, KEYPOINT_NAMES, StudyResult, Vertebra, keypoint_heights
@@ -246,7 +246,8 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> lis
         kp = {n: tuple(round(float(c), 2) for c in st.to_lps(*b.keypoints[n])) for n in KEYPOINT_NAMES}
         kps_lps.append(kp)  # type: ignore[arg-type]
         heights.append({h: round(x, 2) for h, x in keypoint_heights(kp).items()})
-    failed, references = failed_traces(heights, graded)
+    rows = [None if b.keypoints is None else {n: float(b.keypoints[n][0]) for n in KEYPOINT_NAMES} for b in bodies]
+    failed, references = failed_traces(heights, graded, crossed_endplates(rows))
     out = []
     next_mask = 1
     for i, b in enumerate(bodies):
