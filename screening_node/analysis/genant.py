@@ -11,6 +11,7 @@ from statistics import median
 from typing import Sequence
 
 from screening_node.analysis import thresholds as T
+from screening_node.analysis.results import HEIGHT_KEYPOINTS
 
 OUT_OF_RANGE_REASON = "measured heights outside the plausible range"
 MIDDLE_TOO_TALL_REASON = ("middle height well above both wall heights: an endplate in the middle of the body "
@@ -21,8 +22,6 @@ MERGED_BODIES_REASON = ("as tall as two of its neighbours: probably two bodies w
                         "not found")
 CROSSED_ENDPLATE_REASON = ("an endplate was read past the neighbouring body's facing endplate, across the disc "
                            "between them: the trace ran into the neighbour")
-
-_COLUMNS = ("anterior", "middle", "posterior")
 
 
 @dataclass(frozen=True)
@@ -114,13 +113,13 @@ def crossed_endplates(endplate_rows: list[dict[str, float] | None]) -> list[str 
     for i, (upper, lower) in enumerate(zip(endplate_rows, endplate_rows[1:])):
         if upper is None or lower is None:
             continue
-        for column in _COLUMNS:
-            bottom, top = upper[f"inferior_{column}"], lower[f"superior_{column}"]
+        for column, (superior, inferior) in HEIGHT_KEYPOINTS.items():
+            bottom, top = upper[inferior], lower[superior]
             if bottom <= top:
                 continue
-            others = [c for c in _COLUMNS if c != column]
-            out_of_upper = bottom - sum(upper[f"inferior_{c}"] for c in others) / len(others)
-            out_of_lower = sum(lower[f"superior_{c}"] for c in others) / len(others) - top
+            others = [pair for name, pair in HEIGHT_KEYPOINTS.items() if name != column]
+            out_of_upper = bottom - sum(upper[i] for _, i in others) / len(others)
+            out_of_lower = sum(lower[s] for s, _ in others) / len(others) - top
             reasons[i if out_of_upper > out_of_lower else i + 1] = CROSSED_ENDPLATE_REASON
     return reasons
 

@@ -238,15 +238,17 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> lis
     graded = [label in GRADED_LEVELS if label is not None else lab.thoracolumbar[i] for i, label in enumerate(labels)]
     kps_lps: list[dict[str, tuple[float, float, float]] | None] = []
     heights: list[dict[str, float] | None] = []
+    rows: list[dict[str, float] | None] = []  # each keypoint's straightened row: crossed_endplates
     for b in bodies:
         if b.keypoints is None:
             kps_lps.append(None)
             heights.append(None)
+            rows.append(None)
             continue
+        rows.append({n: float(b.keypoints[n][0]) for n in KEYPOINT_NAMES})
         kp = {n: tuple(round(float(c), 2) for c in st.to_lps(*b.keypoints[n])) for n in KEYPOINT_NAMES}
         kps_lps.append(kp)  # type: ignore[arg-type]
         heights.append({h: round(x, 2) for h, x in keypoint_heights(kp).items()})
-    rows = [None if b.keypoints is None else {n: float(b.keypoints[n][0]) for n in KEYPOINT_NAMES} for b in bodies]
     failed, references = failed_traces(heights, graded, crossed_endplates(rows))
     out = []
     next_mask = 1

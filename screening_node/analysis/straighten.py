@@ -109,13 +109,8 @@ def sample_planes(image: sitk.Image, points: np.ndarray, t: np.ndarray, r: np.nd
                   + lat[None, None, None, :] * s_idx[sl].T[:, :, None, None])
         ndimage.map_coordinates(arr, coords, output=out[sl], order=1, cval=-1024.0, prefilter=False)
 
-    starts = range(0, len(points), SAMPLE_ROWS)
-    if SAMPLE_THREADS > 1 and len(starts) > 1:
-        with ThreadPoolExecutor(max_workers=SAMPLE_THREADS) as pool:
-            list(pool.map(sample_rows, starts))
-    else:
-        for start in starts:
-            sample_rows(start)
+    with ThreadPoolExecutor(max_workers=SAMPLE_THREADS) as pool:
+        list(pool.map(sample_rows, range(0, len(points), SAMPLE_ROWS)))
     return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm)
 
 

@@ -385,10 +385,10 @@ def _between_marrow_centres(weak: list[_Dip], a: int, b: int, pitch: float) -> i
     dip of its own). It is how a disc shows whose lateral walls osteophytes bridge (3 mm slices of a
     degenerate thoracic spine).
     """
-    broad = [d for d in weak if a < d.row < b and d.marrow(pitch)]
-    if len(broad) < 2:
+    centres = [d for d in weak if a < d.row < b and d.marrow(pitch)]
+    if len(centres) < 2:
         return None
-    upper, lower = min(broad, key=lambda d: d.row), max(broad, key=lambda d: d.row)
+    upper, lower = min(centres, key=lambda d: d.row), max(centres, key=lambda d: d.row)
     if lower.row - upper.row < T.MARROW_CENTRES_APART * (b - a):
         return None
     narrow = [d for d in weak if upper.row < d.row < lower.row and not d.marrow(pitch)]
@@ -417,8 +417,8 @@ def _marrow_pitch(weak: list[_Dip], lo: float, hi: float, pitch: float) -> float
 def _marrow_midpoint(weak: list[_Dip], lo: float, hi: float, pitch: float) -> int | None:
     """Halfway between two consecutive marrow centres (marrow-like dips) about one pitch apart, when that
     lies in the window lo..hi, or None."""
-    broad = sorted(d.row for d in weak if d.marrow(pitch))
-    for u, w in zip(broad[:-1], broad[1:]):
+    centres = sorted(d.row for d in weak if d.marrow(pitch))
+    for u, w in zip(centres[:-1], centres[1:]):
         mid = int(round(0.5 * (u + w)))
         if lo <= mid <= hi and 0.6 * pitch <= w - u <= 1.4 * pitch:
             return mid

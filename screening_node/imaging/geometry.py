@@ -34,14 +34,14 @@ def lps_to_index(image: sitk.Image, points_lps: ArrayLike) -> np.ndarray:
 
     Round (``np.rint``) for the nearest voxel; values outside [0, size - 1] are outside the image.
     """
-    points = np.asarray(points_lps, dtype=float) - np.asarray(image.GetOrigin(), dtype=float)
-    local = points @ np.linalg.inv(direction_matrix(image)).T  # the inverse: the direction may not be exactly orthogonal
-    return local / np.asarray(image.GetSpacing(), dtype=float)
+    offsets = np.asarray(points_lps, dtype=float) - np.asarray(image.GetOrigin(), dtype=float)
+    return lps_direction_to_index(image, offsets)
 
 
 def lps_direction_to_index(image: sitk.Image, vectors_lps: ArrayLike) -> np.ndarray:
     """LPS displacement vectors (mm) in continuous (x, y, z) index units; shape (..., 3) in and out.
     The linear part of ``lps_to_index``: a step along the vector moves the index by this much."""
+    # the inverse, not the transpose: the direction may not be exactly orthogonal
     local = np.asarray(vectors_lps, dtype=float) @ np.linalg.inv(direction_matrix(image)).T
     return local / np.asarray(image.GetSpacing(), dtype=float)
 
