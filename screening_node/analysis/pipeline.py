@@ -23,6 +23,7 @@ from screening_node.analysis.genant import crossed_endplates, failed_traces, gen
 from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.labelling import Labelling
 from screening_node.analysis.results import GRADED_LEVELS, KEYPOINT_NAMES, StudyResult, Vertebra, keypoint_heights
+from screening_node.analysis.roll import turned_column_dirs
 from screening_node.analysis.stages import Engine, get_engine
 from screening_node.analysis.straighten import Straightened
 from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
@@ -99,11 +100,19 @@ def straightened_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None 
         line = eng.centreline(image)
     with timer.stage("straighten"):
         st0 = eng.straighten(image, line.points_lps, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array)
+    with timer.stage("roll"):
+        angles = eng.roll(st0)
+    if angles is not None and np.degrees(np.abs(angles)).max() >= T.ROLL_MIN_DEG:
+        # A rolled patient or a scoliotic column: the planes are turned to the vertebrae's own axis,
+        # and every later straightening along this spine keeps them so (Straightened.guide).
+        with timer.stage("straighten"):
+            st0 = eng.straighten(image, line.points_lps, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array,
+                                 guide=(st0.points, turned_column_dirs(st0, angles)))
     with timer.stage("body_centre"):
         ap_c, lat_c = eng.body_centre(st0)
         pts = resample_by_arclength(st0.to_lps(np.arange(len(st0.points)), ap_c, lat_c), T.STRAIGHT_MM)
     with timer.stage("straighten"):
-        return eng.straighten(image, pts, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array)
+        return eng.straighten(image, pts, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array, guide=st0.guide())
 
 
 def measured_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None = None,
@@ -141,7 +150,7 @@ def _recentred_on_bodies(eng: Engine, image: sitk.Image, array: np.ndarray, st: 
     track = st.to_lps(rows, ap_c, np.zeros(len(rows)))
     with timer.stage("straighten"):
         again = eng.straighten(image, resample_by_arclength(track, T.STRAIGHT_MM),
-                               T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array)
+                               T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array, guide=st.guide())
     with timer.stage("vertebrae"):
         found, _ = eng.bodies(again)
     # Each first disc, on the new rows: where the new curve crosses its row's plane (which holds the
@@ -174,7 +183,8 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     bodies, treated = set_aside_treated(st, bodies)  # after: a treated body's reason holds on any scan
     with timer.stage("labelling"):
         h = T.LABEL_STEP_MM  # ribs and pelvis are judged on a wider, coarser straightened volume
-        wide = eng.straighten(image, pts, int(T.STRAIGHT_HALF_AP_MM / h), int(T.LABEL_HALF_LAT_MM / h), array, h)
+        wide = eng.straighten(image, pts, int(T.STRAIGHT_HALF_AP_MM / h), int(T.LABEL_HALF_LAT_MM / h), array, h,
+                              guide=st.guide())
         lab = eng.label(wide, bodies)
     with timer.stage("grading"):
         vertebrae = _measure(st, bodies, lab)

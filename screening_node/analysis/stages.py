@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import SimpleITK as sitk
 
-from screening_node.analysis import body_axis, body_centre, centreline, labelling, segment, straighten, vertebrae
+from screening_node.analysis import body_axis, body_centre, centreline, labelling, roll, segment, straighten, vertebrae
 from screening_node.errors import ScreeningNodeError
 
 
@@ -28,7 +28,13 @@ class CentrelineStage(Protocol):
 
 class StraightenStage(Protocol):
     def __call__(self, image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: int,
-                 array: np.ndarray | None = None, step_mm: float = 1.0) -> straighten.Straightened: ...
+                 array: np.ndarray | None = None, step_mm: float = 1.0,
+                 guide: tuple[np.ndarray, np.ndarray] | None = None) -> straighten.Straightened: ...
+
+
+class RollStage(Protocol):
+    """Per row: the angle (rad) from the column direction to the vertebrae's own mirror axis, or None."""
+    def __call__(self, st: straighten.Straightened) -> np.ndarray | None: ...
 
 
 class BodyCentreStage(Protocol):
@@ -60,6 +66,7 @@ class Engine:
     name: str
     centreline: CentrelineStage
     straighten: StraightenStage
+    roll: RollStage
     body_centre: BodyCentreStage
     bodies: BodiesStage
     square: SquareStage
@@ -71,6 +78,7 @@ ANALYTIC = Engine(
     name="analytic",
     centreline=centreline.find_centreline,
     straighten=straighten.straighten,
+    roll=roll.roll_angles,
     body_centre=body_centre.body_offsets,
     bodies=vertebrae.find_bodies,
     square=body_axis.square_tilted_bodies,

@@ -32,6 +32,12 @@ class Straightened:
     half_ap: int             # ap index of offset 0
     half_lat: int            # lat index of offset 0
     step_mm: float = 1.0     # sample spacing along ap and lat (rows are always 1 mm)
+    turned: bool = False     # column directions follow the vertebrae's own (roll.py), not patient posterior
+
+    def guide(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """What another straightening along this spine needs to keep its column directions: the curve's
+        points and their column directions where they were turned to the vertebrae's own, else None."""
+        return (self.points, self.col_dirs) if self.turned else None
 
     def to_lps(self, row: np.ndarray | float, ap_mm: np.ndarray | float, lat_mm: np.ndarray | float) -> np.ndarray:
         """LPS of (fractional row, ap offset mm, lat offset mm); broadcasting, returns (..., 3)."""
@@ -76,18 +82,38 @@ def rotation_minimising_frames(points: np.ndarray, first_ref: np.ndarray) -> tup
 
 
 def straighten(image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: int,
-               array: np.ndarray | None = None, step_mm: float = 1.0) -> Straightened:
+               array: np.ndarray | None = None, step_mm: float = 1.0,
+               guide: tuple[np.ndarray, np.ndarray] | None = None) -> Straightened:
     """Sample the CT on planes orthogonal to the curve (linear interpolation, -1024 outside).
 
     Rows are the curve's points (1 mm apart); ap and lat are sampled every step_mm, half_ap and
-    half_lat samples to each side (so index half_ap is offset 0).
+    half_lat samples to each side (so index half_ap is offset 0). The column directions are
+    rotation-minimising from patient posterior, or, with a ``guide`` (points and column directions
+    along the same spine, see Straightened.guide), the guide's direction at its nearest point, made
+    orthogonal to the curve.
     """
-    t, r, s = rotation_minimising_frames(points, np.array([0.0, 1.0, 0.0]))  # R starts posterior
-    return sample_planes(image, points, t, r, s, half_ap, half_lat, array, step_mm)
+    if guide is None:
+        t, r, s = rotation_minimising_frames(points, np.array([0.0, 1.0, 0.0]))  # R starts posterior
+        return sample_planes(image, points, t, r, s, half_ap, half_lat, array, step_mm)
+    t, r, s = guided_frames(points, *guide)
+    return sample_planes(image, points, t, r, s, half_ap, half_lat, array, step_mm, turned=True)
+
+
+def guided_frames(points: np.ndarray, guide_points: np.ndarray, guide_dirs: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Tangents, column directions R and S = T x R along a polyline whose R is the guide's direction at
+    the guide point nearest each point, made orthogonal to the tangent."""
+    t = np.gradient(points, axis=0)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    nearest = np.argmin(((points[:, None, :] - guide_points[None, :, :]) ** 2).sum(axis=2), axis=1)
+    r = guide_dirs[nearest] - np.einsum("ij,ij->i", guide_dirs[nearest], t)[:, None] * t
+    r /= np.linalg.norm(r, axis=1, keepdims=True)
+    return t, r, np.cross(t, r)
 
 
 def sample_planes(image: sitk.Image, points: np.ndarray, t: np.ndarray, r: np.ndarray, s: np.ndarray,
-                  half_ap: int, half_lat: int, array: np.ndarray | None = None, step_mm: float = 1.0) -> Straightened:
+                  half_ap: int, half_lat: int, array: np.ndarray | None = None, step_mm: float = 1.0,
+                  turned: bool = False) -> Straightened:
     """Sample the CT on the planes spanned by the frames (r, s) at the points (rows of a Straightened).
 
     A plane's sample positions are linear in (ap, lat), so their voxel indices are too: each row's index
@@ -111,7 +137,7 @@ def sample_planes(image: sitk.Image, points: np.ndarray, t: np.ndarray, r: np.nd
 
     with ThreadPoolExecutor(max_workers=SAMPLE_THREADS) as pool:
         list(pool.map(sample_rows, range(0, len(points), SAMPLE_ROWS)))
-    return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm)
+    return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm, turned)
 
 
 def lps_to_straightened(st: Straightened, p: np.ndarray, near_row: float) -> tuple[float, float, float] | None:

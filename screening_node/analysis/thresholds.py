@@ -246,6 +246,23 @@ MIRROR_MIN_NCC = 0.6         # a vertebra correlates with its mirror image at 0.
 MIRROR_MIN_SHIFT_MM = 4.0    # an axis this close to the curve is the curve (2 mm samples, a rotated body's asymmetry)
 MIRROR_AGREE_MM = 6.0        # neighbouring vertebrae's axes agree within this when the smooth curve runs beside the
                              # column (006: 16, 18, 22 mm); lone sacral axes at the field's end jump 20-35 mm
+# --- Roll: the vertebrae turned about the spine's axis (roll.py) ---
+ROLL_WINDOW_MM = 31.0     # rows averaged per estimate: about a lumbar vertebra, disc to disc
+ROLL_STEP_MM = 20.0       # one estimate every this many rows: the roll of a scoliotic column changes over vertebrae
+ROLL_SAMPLE_MM = 2.0      # the averaged section is compared at this spacing (the arch's laminae are >= 4 mm thick)
+ROLL_SOFT_HU = 100.0      # HU below this count as soft tissue, all alike: liver, spleen and bowel are no mirror images
+ROLL_MAX_DEG = 40.0       # the mirror line is looked for this far either side of the column direction
+ROLL_COARSE_DEG = 4.0     # first every this many degrees, then every degree around the best
+ROLL_MAX_SHIFT_MM = 10.0  # ... through points this far beside the curve (it runs in body, canal or arch, near the line)
+ROLL_MIN_NCC = 0.8        # a window is trusted at this correlation with its mirror image (tcia: spine 0.79-0.98,
+                          # the pelvis and the sacrum 0.66-0.78, with angles all over the place)
+ROLL_MAX_SPREAD_DEG = 15.0  # a window this far from the median of the trusted ones is left out: the roll of a scoliotic
+                           # column changes over its curve by about 10 degrees at 20 degrees of curve (Cobb)
+ROLL_MIN_WINDOWS = 3      # fewer trusted windows say nothing of the spine's roll
+ROLL_MEDIAN_WINDOWS = 5   # the windows' angles are median-filtered over this many neighbours (~100 mm of spine)
+ROLL_MIN_DEG = 8.0        # the planes are turned only where the roll reaches this somewhere: on phantoms, which never
+                          # roll, single windows read up to 7 degrees and the smoothed roll up to ~6; a few degrees
+                          # move a body's mid-sagittal heights by a fraction of a millimetre
 LUMBAR_COUNT = 5
 LUMBAR_MIN_PITCH_MM = 28.0  # disc to disc of a lumbar vertebra (L1 ~ 30-35 mm); cervical ones are <= ~20 mm
 SACRUM_TRAILING_BODIES = 3  # sacral segments / coccyx below the pelvis that may end a long field of view

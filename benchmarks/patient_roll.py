@@ -1,0 +1,118 @@
+"""Does a scan read the same when the patient lies rolled? A real scan turned about the long axis.
+
+Patients do not always lie square on the table (pain, kyphosis, a pillow under one side), and a
+scoliotic column turns its vertebrae as it bends. Here each real scan is turned about the patient's
+long (S) axis through the middle of its field (B-spline resampling on its own grid: the anatomy turns,
+the slices stay axial), analysed again, and compared body by body with the unturned analysis: labels,
+grades, bodies measured, and every height that moved by more than --tolerance mm. A turned body's
+centre is mapped back into the unturned scan and matched to the unturned body within 12 mm.
+
+    .venv/bin/python benchmarks/patient_roll.py [--cases tcia-pancreas-ct-cb-001 ts-example-abdomen ...]
+        [--degrees -30 -20 -10 10 20 30] [--tolerance 2.0]
+
+One row per turn: bodies matched, labels right / wrong, grades equal / changed, measured (turned / unturned),
+the estimated roll the planes were turned by (none: under thresholds.ROLL_MIN_DEG), and the heights moved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from screening_node.analysis import thresholds as T
+from screening_node.analysis.centreline import find_centreline
+from screening_node.analysis.pipeline import analyze_volume
+from screening_node.analysis.results import Vertebra
+from screening_node.analysis.stages import ANALYTIC
+from screening_node.imaging.geometry import as_lps
+from screening_node.imaging.volume import load_volume
+
+DATA = Path(__file__).resolve().parents[2] / "shared/data"
+CASES = {"tcia-pancreas-ct-cb-001": "", "ts-example-abdomen": "ct.nii.gz", "verse19-007": "ct.nii.gz"}
+MATCH_MM = 12.0
+
+
+def rolled(image: sitk.Image, degrees: float) -> tuple[sitk.Image, sitk.Euler3DTransform]:
+    """The image with its content turned by ``degrees`` about the S axis through the field's middle, on its
+    own grid, and the transform that maps a turned position back into the unturned image."""
+    size = image.GetSize()
+    centre = image.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in size])
+    back = sitk.Euler3DTransform()
+    back.SetCenter(centre)
+    back.SetRotation(0.0, 0.0, math.radians(degrees))
+    return sitk.Resample(image, image, back, sitk.sitkBSpline, -1024.0, sitk.sitkFloat32), back
+
+
+def estimated_roll(image: sitk.Image) -> str:
+    """The largest roll (degrees) the analysis turns its planes by on this image, or 'none'."""
+    line = find_centreline(image)
+    st = ANALYTIC.straighten(image, line.points_lps, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM)
+    angles = ANALYTIC.roll(st)
+    if angles is None:
+        return "none"
+    largest = float(np.degrees(angles[np.argmax(np.abs(angles))]))
+    return f"{largest:+.0f}" if abs(largest) >= T.ROLL_MIN_DEG else f"none ({largest:+.0f})"
+
+
+def compare(native: list[Vertebra], turned: list[Vertebra], back: sitk.Euler3DTransform,
+            tolerance: float) -> tuple[dict[str, int], list[str]]:
+    """Counts and the notable changes of the turned analysis against the native one."""
+    counts = dict(matched=0, right=0, wrong=0, same_grade=0, changed_grade=0, measured=0)
+    changes = []
+    for v in turned:
+        centre = np.array(back.TransformPoint(v.centroid_lps_mm))
+        other = min(native, key=lambda n: float(np.linalg.norm(np.subtract(n.centroid_lps_mm, centre))))
+        if float(np.linalg.norm(np.subtract(other.centroid_lps_mm, centre))) > MATCH_MM:
+            changes.append(f"{v.label or '?'}[-]")
+            continue
+        counts["matched"] += 1
+        counts["right"] += v.label == other.label and v.label is not None
+        counts["wrong"] += v.label != other.label and v.label is not None
+        counts["measured"] += v.heights_mm is not None
+        if other.grade is not None or v.grade is not None:
+            same = other.grade == v.grade
+            counts["same_grade" if same else "changed_grade"] += 1
+            if not same:
+                changes.append(f"{other.label} grade {other.grade}->{v.grade}")
+        if v.heights_mm and other.heights_mm:
+            moved = {k: v.heights_mm[k] - other.heights_mm[k] for k in v.heights_mm}
+            if max(abs(d) for d in moved.values()) > tolerance:
+                changes.append(f"{other.label} " + "/".join(f"{d:+.1f}" for d in moved.values()))
+        elif other.heights_mm and not v.heights_mm:
+            changes.append(f"{other.label} unmeasured ({(v.reason or '')[:40]})")
+    return counts, changes
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", nargs="+", default=list(CASES))
+    ap.add_argument("--degrees", nargs="+", type=float, default=[-30, -20, -10, 10, 20, 30])
+    ap.add_argument("--tolerance", type=float, default=2.0)
+    args = ap.parse_args()
+    if not DATA.exists():
+        print(f"{DATA} not found (../shared/data is not checked out here)", file=sys.stderr)
+        return 2
+    for case in args.cases:
+        image = as_lps(load_volume(DATA / case / CASES.get(case, "")).image)
+        native = list(analyze_volume(image, None).vertebrae)
+        print(f"{case}: " + " ".join(f"{v.label or '?'}:{v.grade}" for v in native)
+              + f"  (roll {estimated_roll(image)})")
+        measured = sum(v.heights_mm is not None for v in native)
+        for degrees in args.degrees:
+            turned_image, back = rolled(image, degrees)
+            turned = list(analyze_volume(turned_image, None).vertebrae)
+            c, changes = compare(native, turned, back, args.tolerance)
+            print(f"  {degrees:+4.0f} deg  matched {c['matched']:2d}  labels right {c['right']:2d} wrong {c['wrong']:2d}"
+                  f"  grades same {c['same_grade']:2d} changed {c['changed_grade']:2d}"
+                  f"  measured {c['measured']:2d}/{measured:2d}  roll {estimated_roll(turned_image):>10s} | "
+                  + " ".join(changes), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+"""The vertebrae's own rotation about the spine's axis: a patient lying rolled, or a scoliotic column.
+
+Straightening starts each plane's column direction at patient posterior (straighten.py). A vertebra
+turned about the spine's axis then lies askew on its planes: the mid-sagittal plane cuts its body
+obliquely, its canal and arch sit beside the column, its ribs reach unequally far. On the tcia series
+turned 5-30 degrees about the long axis, bodies went unmeasured, levels moved and false grades >= 2
+appeared; with the column direction turned by the known angle the unturned reading came back.
+
+A vertebra (body, canal, pedicles, laminae, spinous process) mirrors itself about its mid-sagittal
+plane. On sections averaged over a vertebra's worth of rows the angle of that mirror line is found by
+search, the windows where the symmetry is clear are kept, and the angles are smoothed along the spine.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from screening_node.analysis import thresholds as T
+from screening_node.analysis.straighten import Straightened
+
+
+def roll_angles(st: Straightened) -> np.ndarray | None:
+    """Per row of ``st``: the angle (radians) from its column direction to the vertebrae's mirror axis,
+    positive towards its lateral direction; None where no window shows a clear mirror axis.
+
+    Windows of ROLL_WINDOW_MM rows every ROLL_STEP_MM are judged (ROLL_MIN_NCC, ROLL_MAX_SPREAD_DEG);
+    their angles are median-filtered over ROLL_MEDIAN_WINDOWS neighbouring windows (one or two stray
+    windows, often at the field's end, do not count) and interpolated between them (held at the ends).
+    """
+    half = int(round(T.ROLL_WINDOW_MM / 2))
+    centres, angles = [], []
+    for row in range(half, len(st.points) - half, int(T.ROLL_STEP_MM)):
+        angle, ncc = mirror_angle(st, row - half, row + half + 1)
+        if ncc >= T.ROLL_MIN_NCC:
+            centres.append(row)
+            angles.append(angle)
+    angles_arr = np.array(angles)
+    # The column's roll changes slowly; a window far off the rest is the pelvis or an organ, not a vertebra.
+    keep = np.abs(angles_arr - np.median(angles_arr)) <= np.radians(T.ROLL_MAX_SPREAD_DEG)
+    centres, angles = list(np.array(centres)[keep]), list(angles_arr[keep])
+    if len(angles) < T.ROLL_MIN_WINDOWS:
+        return None
+    smooth = ndimage.median_filter(np.array(angles), size=min(T.ROLL_MEDIAN_WINDOWS, len(angles)), mode="mirror")
+    return np.interp(np.arange(len(st.points)), centres, smooth)
+
+
+def mirror_angle(st: Straightened, start: int, stop: int) -> tuple[float, float]:
+    """The angle (radians) of the mirror line of rows start..stop (averaged) through the curve, and
+    how well the section matches its mirror image there (normalised correlation, -1 when not judged).
+
+    The line may pass up to ROLL_MAX_SHIFT_MM beside the curve (which runs through body, canal or arch,
+    all on the mirror line, but not always on its middle). Bone is compared, soft tissue flattened
+    (ROLL_SOFT_HU): organs beside the spine (liver, spleen, aorta) are not mirror images.
+    """
+    rows = st.volume[start:stop]
+    k = max(1, int(round(T.ROLL_SAMPLE_MM / st.step_mm)))
+    h = k * st.step_mm
+    img = np.clip(rows.mean(axis=0), T.ROLL_SOFT_HU, T.MIRROR_CLIP_HU)[::k, ::k]
+    inside = (rows > T.OUTSIDE_FOV_HU).all(axis=0)[::k, ::k].astype(np.float32)
+    ca, cl = st.half_ap / k, st.half_lat / k
+    a = np.arange(img.shape[0]) - ca
+    lat = np.arange(img.shape[1]) - cl
+    grid_a, grid_l = np.meshgrid(a, lat, indexing="ij")
+    coarse = np.radians(np.arange(-T.ROLL_MAX_DEG, T.ROLL_MAX_DEG + 1e-6, T.ROLL_COARSE_DEG))
+    best = _best_mirror(img, inside, grid_a, grid_l, (ca, cl), coarse, h)
+    fine = best[0] + np.radians(np.arange(-T.ROLL_COARSE_DEG + 1, T.ROLL_COARSE_DEG))
+    best = max(best, _best_mirror(img, inside, grid_a, grid_l, (ca, cl), fine, h), key=lambda b: b[1])
+    return best
+
+
+def _best_mirror(img: np.ndarray, inside: np.ndarray, grid_a: np.ndarray, grid_l: np.ndarray,
+                 centre: tuple[float, float], angles: np.ndarray, h: float) -> tuple[float, float]:
+    """(angle, correlation) of the best mirror line among ``angles`` and lateral shifts: the section is
+    turned so each candidate line lies along the ap axis, then compared with its left-right mirror."""
+    ca, cl = centre
+    cos, sin = np.cos(angles)[:, None, None], np.sin(angles)[:, None, None]
+    coords = np.stack([ca + grid_a * cos - grid_l * sin, cl + grid_a * sin + grid_l * cos])
+    turned = ndimage.map_coordinates(img, coords, order=1, cval=np.nan, prefilter=False)
+    valid = ndimage.map_coordinates(inside, coords, order=0, cval=0.0, prefilter=False) > 0
+    turned[~valid] = np.nan
+    reach = int(round(T.ROLL_MAX_SHIFT_MM / h))
+    width = int(round(cl)) - reach - 1
+    mid = int(round(cl))
+    best = (0.0, -1.0)
+    for shift in range(-reach, reach + 1):
+        m = mid + shift
+        ncc = _ncc(turned[:, :, m - width:m][:, :, ::-1], turned[:, :, m + 1:m + 1 + width])
+        i = int(np.argmax(ncc))
+        if ncc[i] > best[1]:
+            best = (float(angles[i]), float(ncc[i]))
+    return best
+
+
+def _ncc(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per first index: normalised correlation of x[i] and y[i] over the places both hold a value (NaN
+    elsewhere); -1 where fewer than half do, or either is flat."""
+    both = np.isfinite(x) & np.isfinite(y)
+    n = both.sum(axis=(1, 2))
+    x, y = np.where(both, x, 0.0), np.where(both, y, 0.0)
+    count = np.maximum(n, 1)[:, None, None]
+    a = np.where(both, x - x.sum(axis=(1, 2))[:, None, None] / count, 0.0)
+    b = np.where(both, y - y.sum(axis=(1, 2))[:, None, None] / count, 0.0)
+    norm = np.sqrt((a * a).sum(axis=(1, 2)) * (b * b).sum(axis=(1, 2)))
+    ncc = np.divide((a * b).sum(axis=(1, 2)), norm, out=np.full(len(n), -1.0), where=norm > 0)
+    ncc[n < 0.5 * both[0].size] = -1.0
+    return ncc
+
+
+def turned_column_dirs(st: Straightened, angles: np.ndarray) -> np.ndarray:
+    """Each row's column direction turned by its angle about the curve's tangent (towards the lateral
+    direction), in LPS: the vertebrae's own anterior -> posterior axis."""
+    c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
+    return c * st.col_dirs + s * st.lat_dirs
