@@ -6,7 +6,10 @@ head/feet first, 0-2 fractures cycling through every grade x morphology), analys
 ``analyze_path`` and evaluates the batch with ``evaluate_metrics``.
 
     .venv/bin/python benchmarks/phantom_eval.py --n 30 --out /tmp/phantom_eval [--preset 1mm|fast|3mm] [--jobs 2]
-        [--degeneration none|moderate|severe|mixed]
+        [--degeneration none|moderate|severe|mixed] [--roll DEGREES]
+
+--roll DEGREES turns each patient about the long axis by an angle drawn from +-DEGREES (phantom/roll.py:
+the square rendering turned slice by slice, truth with it), drawn after everything else.
 
 --degeneration adds the osteophytes, vacuum discs and calcified aortic plaques of an ageing spine
 (phantom/degeneration.py; mixed draws none, moderate or severe per case). The default, none, gives the
@@ -57,8 +60,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def draw_options(i: int, seed: int, preset: str, degeneration: str = "none") -> PhantomOptions:
-    """Options of case i: reproducible from (seed, i); the degeneration drawn last, so the rest is the same."""
+def draw_options(i: int, seed: int, preset: str, degeneration: str = "none", roll: float = 0.0) -> PhantomOptions:
+    """Options of case i: reproducible from (seed, i); the degeneration and the roll drawn last, so the rest
+    is the same."""
     rng = np.random.default_rng([seed, i])
     fov = str(rng.choice(list(FOV_WEIGHTS), p=list(FOV_WEIGHTS.values())))
     levels = list(FRACTURE_LEVELS[fov])
@@ -74,7 +78,7 @@ def draw_options(i: int, seed: int, preset: str, degeneration: str = "none") -> 
         if not levels:
             break
     p = PRESETS[preset]
-    return PhantomOptions(
+    options = PhantomOptions(
         seed=seed * 1000 + i, fov=fov, fractures=tuple(fractures),
         kyphosis=float(rng.uniform(20, 60)), lordosis=float(rng.uniform(30, 65)),
         scoliosis=float(rng.uniform(-20, 20)), patient_size=str(rng.choice(["small", "medium", "large"])),
@@ -82,6 +86,7 @@ def draw_options(i: int, seed: int, preset: str, degeneration: str = "none") -> 
         feet_first=bool(rng.random() < 0.25), slice_thickness=p["slice_thickness"], pixel_spacing=p["pixel_spacing"],
         matrix=p["matrix"][fov], format="nifti",
         degeneration=str(rng.choice(DEGENERATIONS)) if degeneration == "mixed" else degeneration)
+    return options.with_(roll=round(float(rng.uniform(-roll, roll)), 1)) if roll else options
 
 
 def _stale(truth_path: Path, options: PhantomOptions) -> bool:
@@ -94,11 +99,11 @@ def _stale(truth_path: Path, options: PhantomOptions) -> bool:
     return any(made.get(key, defaults[key]) != value for key, value in options.to_dict().items())
 
 
-def run_case(i: int, seed: int, preset: str, out: Path, regenerate: bool, degeneration: str = "none"
-             ) -> dict[str, Any]:
+def run_case(i: int, seed: int, preset: str, out: Path, regenerate: bool, degeneration: str = "none",
+             roll: float = 0.0) -> dict[str, Any]:
     from screening_node.analysis.pipeline import analyze_path
 
-    options = draw_options(i, seed, preset, degeneration)
+    options = draw_options(i, seed, preset, degeneration, roll)
     case = out / f"case{i:03d}"
     t0 = time.perf_counter()
     if regenerate or not (case / "ct.nii.gz").is_file() or _stale(case / "truth.json", options):
@@ -120,12 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="processes (the shared machine has 2 cores)")
     ap.add_argument("--degeneration", choices=(*DEGENERATIONS, "mixed"), default="none",
                     help="degenerative change of the phantoms (default none)")
+    ap.add_argument("--roll", type=float, default=0.0, metavar="DEGREES",
+                    help="each patient lies turned about the long axis by an angle drawn from +-DEGREES (default 0)")
     ap.add_argument("--regenerate", action="store_true", help="render phantoms again even if present")
     ap.add_argument("--json", action="store_true", help="print report.json instead of the table")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    jobs = [(i, args.seed, args.preset, args.out, args.regenerate, args.degeneration) for i in range(args.n)]
+    jobs = [(i, args.seed, args.preset, args.out, args.regenerate, args.degeneration, args.roll)
+            for i in range(args.n)]
     cases = []
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:
         for c in pool.map(run_case, *zip(*jobs)):  # in order, printed as each finishes

@@ -211,3 +211,34 @@ def test_tcia_with_the_patient_rolled_reads_as_unrolled(degrees):
     assert {lv: found[lv].label for lv in levels if lv in found} == {lv: lv for lv in levels}
     assert all(found[lv].grade is not None and found[lv].grade < 2 for lv in levels), \
         {lv: (found[lv].grade, found[lv].reason) for lv in levels}
+
+
+def test_verse19_007_rolled_without_an_anchor_still_grades_its_fractures():
+    """verse19-007 (a crop 99 mm wide) turned 10 degrees about the long axis: its ribs leave the crop and no
+    anchor names the levels, yet the grade 2 T12 and L1 are graded 2: T12, crushed below lumbar size and
+    its rib out of view, lies between a rib-bearing T11 and a lumbar-sized L1, and T1-L5 is one unbroken
+    run (it was left ungraded, "level could not be labelled")."""
+    import math
+
+    import numpy as np
+    import SimpleITK as sitk
+
+    from screening_node.analysis.pipeline import analyze_volume
+    from screening_node.imaging.geometry import as_lps
+
+    image = as_lps(sitk.ReadImage(str(shared_case("verse19-007") / "ct.nii.gz"), sitk.sitkFloat32))
+    truth = load_truth(shared_case("verse19-007") / "truth.json")
+    centre = image.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in image.GetSize()])
+    back = sitk.Euler3DTransform()
+    back.SetCenter(centre)
+    back.SetRotation(0.0, 0.0, math.radians(-10.0))
+    turned = sitk.Resample(image, image, back, sitk.sitkBSpline, -1024.0, sitk.sitkFloat32)
+    result = analyze_volume(turned, None)
+    assert all(v.label is None for v in result.vertebrae)  # no anchor in this turned crop
+    grades = {}
+    for t in truth.vertebrae:
+        if t.label in ("T12", "L1"):
+            v = min(result.vertebrae, key=lambda v: float(np.linalg.norm(
+                np.array(back.TransformPoint(v.centroid_lps_mm)) - np.array(t.centroid_lps_mm))))
+            grades[t.label] = v.grade
+    assert grades == {"T12": 2, "L1": 2}

@@ -303,3 +303,32 @@ def test_rib_heads_of_ribs_2_to_9_sit_across_the_disc_above() -> None:
         assert (disc_flanks(upper, lower) > 250).all(), (upper, lower)  # rib heads of ribs 6, 8, 9
     assert (disc_flanks("T9", "T10") < 150).all()  # rib 10 articulates with T10 alone
     assert (disc_flanks("L1", "L2") < 150).all()
+
+
+def test_a_rolled_phantom_turns_its_anatomy_and_truth_together() -> None:
+    """--roll turns the rendered anatomy about the long axis and the truth with it: the labels at the turned
+    truth centroids are the vertebrae's, a keypoint samples the same HU as in the square rendering, and the
+    frames turn by the roll (positive: the back towards the patient's right, -x)."""
+    from screening_node.phantom.render import render_volume
+    from screening_node.phantom.truth import vertebra_truth
+
+    options = PhantomOptions(seed=5, fov="spine-crop", levels=("T12", "L2"), matrix=128, pixel_spacing=0.8,
+                             slice_thickness=1.0, noise=0.0)
+    square, rolled = render_volume(options), render_volume(options.with_(roll=20.0))
+    assert square.roll is None and rolled.roll is not None
+    grid = rolled.grid
+    lo, hi = grid.extent_lo, grid.extent_hi
+    for plan in rolled.plan.vertebrae:
+        before, after = vertebra_truth(plan, lo, hi), vertebra_truth(plan, lo, hi, rolled.roll)
+        if not after["visible"]:
+            continue
+        index = np.rint((np.array(after["centroid_lps_mm"]) - grid.origin) / grid.spacing).astype(int)
+        assert rolled.labels[index[2], index[1], index[0]] == after["mask_label"], plan.label
+        posterior = np.array(after["local_frame_lps"][1])
+        turned = np.degrees(np.arctan2(-posterior[0], posterior[1]) - np.arctan2(-before["local_frame_lps"][1][0],
+                                                                                  before["local_frame_lps"][1][1]))
+        assert abs(turned - 20.0) < 1e-3, (plan.label, turned)
+        for name in ("superior_middle", "inferior_middle"):
+            hu_square = _sample(square, np.array([before["keypoints_lps_mm"][name]]))[0]
+            hu_rolled = _sample(rolled, np.array([after["keypoints_lps_mm"][name]]))[0]
+            assert abs(hu_rolled - hu_square) < 60.0, (plan.label, name, hu_square, hu_rolled)

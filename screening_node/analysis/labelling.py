@@ -26,8 +26,9 @@ class Labelling:
     confidence: float
     notes: list[str]
     evidence: list[dict[str, float]]
-    # per body: its own evidence puts it in T1-L5 whatever its level (it bears a rib, or it is lumbar-sized
-    # and not flanked by the pelvis), so it is graded even where no anchor names its level
+    # per body: its evidence puts it in T1-L5 whatever its level (it bears a rib, it is lumbar-sized and not
+    # flanked by the pelvis, or it lies between two such bodies), so it is graded even where no anchor names
+    # its level
     thoracolumbar: list[bool]
 
 
@@ -236,6 +237,11 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     # ts-example: its S1, read 6.8 mm tall across the alae, was graded a grade-3 crush under no level).
     alae = _sacral_alae(evidence, rib)
     thoracolumbar = [not a and (r or (_lumbar_sized(b) and not p)) for r, b, p, a in zip(rib, bodies, pelvis, alae)]
+    # T1-L5 is one unbroken run: a body between two of its members is one too, whatever its own evidence. A
+    # crushed T12 is not lumbar-sized, and its rib can lie outside a tight crop (verse19-007 turned 10-20
+    # degrees: its grade 2 T12 went ungraded between a rib-bearing T11 and a lumbar-sized L1).
+    thoracolumbar = [t or (0 < i < n - 1 and thoracolumbar[i - 1] and thoracolumbar[i + 1])
+                     for i, t in enumerate(thoracolumbar)]
     notes: list[str] = []
     # T12: last body of the first run of rib-bearing bodies, provided a rib-free body follows whose rib
     # would show (_rib_would_show).

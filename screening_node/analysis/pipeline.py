@@ -203,7 +203,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     reason = None if reported else too_coarse or "no thoracic or lumbar vertebra could be measured"
     notes = list(lab.notes) + [treated_note(lab.labels[i], volume) for i, volume in treated.items()]
     if any(v.assessable and v.label is None for v in vertebrae):
-        notes.append("bodies bearing a rib or of lumbar size are graded without a level")
+        notes.append("bodies bearing a rib, of lumbar size, or between two such are graded without a level")
     return StudyResult(status=status, reason=reason, engine=eng.name, vertebrae=tuple(vertebrae), input=inp,
                        timings_s=timer.timings, notes=tuple(notes), body_mask_path=body_mask_path)
 
@@ -241,7 +241,8 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> lis
     """Keypoints to LPS, heights, Genant grades (crush against assessable neighbours).
 
     Grades are for T1-L5: a body labelled so, or, where no anchor names the levels, one whose own
-    evidence puts it there (lab.thoracolumbar: a rib, or lumbar size beside no pelvis). A fracture in a
+    evidence puts it there (lab.thoracolumbar: a rib, lumbar size beside no pelvis, or a place between two
+    such bodies). A fracture in a
     thoracic crop without T1, T12 or the sacrum in view is then still graded, under no level.
     """
     labels, confidence = lab.labels, lab.confidence

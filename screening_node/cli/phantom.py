@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lordosis", type=float, default=50.0, metavar="DEGREES", help="lumbar lordosis (50)")
     p.add_argument("--scoliosis", type=float, default=0.0, metavar="DEGREES",
                    help="coronal Cobb angle, positive convex to the patient's left (0)")
+    p.add_argument("--roll", type=float, default=0.0, metavar="DEGREES",
+                   help="the patient lying turned about the long axis, positive the back towards the right (0)")
     p.add_argument("--patient-size", choices=PATIENT_SIZES, default="medium")
     p.add_argument("--bone-density", choices=BONE_DENSITIES, default="normal")
     p.add_argument("--degeneration", choices=DEGENERATIONS, default="none",
@@ -59,7 +61,7 @@ def options_from_args(args: argparse.Namespace) -> PhantomOptions:
         seed=args.seed, fov=args.fov, levels=parse_level_range(args.levels) if args.levels else None,
         fractures=tuple(FractureSpec.parse(f) for f in args.fracture),
         fracture_prevalence=args.fracture_prevalence, kyphosis=args.kyphosis, lordosis=args.lordosis,
-        scoliosis=args.scoliosis, patient_size=args.patient_size, bone_density=args.bone_density,
+        scoliosis=args.scoliosis, roll=args.roll, patient_size=args.patient_size, bone_density=args.bone_density,
         degeneration=args.degeneration,
         noise=args.noise, slice_thickness=args.slice_thickness, slice_spacing=args.slice_spacing,
         pixel_spacing=args.pixel_spacing, matrix=args.matrix, feet_first=args.feet_first,

@@ -40,7 +40,7 @@ def render_phantom(options: PhantomOptions) -> PhantomVolume:
     return render_volume(options)
 
 
-ADDED_OPTIONS = ("degeneration",)  # options that came after the first phantoms were made
+ADDED_OPTIONS = ("degeneration", "roll")  # options that came after the first phantoms were made
 # Raised whenever the same options render other pixels, so that other images never carry the same UIDs
 # (DICOM: a changed image is a new instance). 2: the heads of ribs 2-9 sit across the disc above.
 RENDERING_REVISION = 2
@@ -109,6 +109,8 @@ def generate_phantom(options: PhantomOptions, out_dir: Path) -> PhantomResult:
     preview = None
     if options.preview:
         centre = np.array(volume.plan.by_label("L1").centre)
+        if volume.roll is not None:
+            centre = volume.roll.point(centre)
         preview = write_preview(out_dir / "preview.png", volume.hu, volume.grid, centre)
     return PhantomResult(out_dir, truth_path, truth, tuple(dicom_files), ct_path, labels_path, preview,
                          uids.study, uids.series, timings)

@@ -69,6 +69,7 @@ class PhantomOptions:
     kyphosis: float = 40.0  # thoracic Cobb angle T4-T12
     lordosis: float = 50.0  # lumbar Cobb angle L1-S1
     scoliosis: float = 0.0  # coronal Cobb angle of a thoracolumbar curve (sign: convex to the patient's left)
+    roll: float = 0.0  # the patient lying turned about the long axis (degrees; positive: the back towards the right)
     patient_size: str = "medium"
     bone_density: str = "normal"
     degeneration: str = "none"
@@ -103,6 +104,7 @@ class PhantomOptions:
             (self.pixel_spacing is None or 0.2 <= self.pixel_spacing <= 5, "pixel spacing must be 0.2-5 mm"),
             (self.matrix is None or 32 <= self.matrix <= 1024, "matrix must be 32-1024"),
             (abs(self.scoliosis) <= 80, "scoliosis must be within +-80 degrees"),
+            (abs(self.roll) <= 45, "roll must be within +-45 degrees"),
             (0 <= self.kyphosis <= 100, "kyphosis must be 0-100 degrees"),
             (0 <= self.lordosis <= 100, "lordosis must be 0-100 degrees"),
         ]

@@ -22,6 +22,7 @@ from screening_node.phantom.body import Torso, build_torso, paint_organs, paint_
 from screening_node.phantom.degeneration import Degeneration, paint_degeneration, plan_degeneration
 from screening_node.phantom.grid import Grid
 from screening_node.phantom.options import PhantomOptions
+from screening_node.phantom.roll import Roll, roll_arrays
 from screening_node.phantom.skeleton import paint_ribs, paint_sacrum_pelvis, paint_spine, paint_sternum
 
 PSF_SIGMA_MM = 0.45
@@ -45,6 +46,7 @@ class PhantomVolume:
     options: PhantomOptions
     patient: dict[str, Any]
     degeneration: Degeneration = Degeneration()
+    roll: Roll | None = None  # the anatomy was turned so after rendering (options.roll)
 
 
 STREAMS = ("anatomy", "fracture", "noise", "patient", "degeneration")  # append only: an index seeds its stream
@@ -209,7 +211,11 @@ def render_volume(options: PhantomOptions, workers: int | None = None) -> Phanto
             for done in [pool.submit(_render_slab, options, grid, plan, torso, change, i, hu, labels)
                          for i in range(n_slabs)]:
                 done.result()
-    return PhantomVolume(hu, labels, grid, plan, torso, options, patient, change)
+    roll = None
+    if options.roll:
+        roll = Roll.about_field(grid, options.roll)
+        hu, labels = roll_arrays(hu, labels, grid, roll)
+    return PhantomVolume(hu, labels, grid, plan, torso, options, patient, change, roll)
 
 
 def _paint_labels(labels: np.ndarray, grid: Grid, plan: SpinePlan) -> None:

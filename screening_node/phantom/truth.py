@@ -22,6 +22,7 @@ from screening_node.analysis.results import HEIGHT_KEYPOINTS, KEYPOINT_NAMES, LE
 from screening_node.phantom.anatomy import VertebraPlan
 from screening_node.phantom.degeneration import Degeneration
 from screening_node.phantom.render import PhantomVolume
+from screening_node.phantom.roll import Roll
 from screening_node.phantom.skeleton import mask_label
 
 
@@ -42,10 +43,16 @@ def _inside(point: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> bool:
     return bool(np.all(point >= lo) and np.all(point <= hi))
 
 
-def vertebra_truth(v: VertebraPlan, lo: np.ndarray, hi: np.ndarray) -> dict[str, Any]:
+def vertebra_truth(v: VertebraPlan, lo: np.ndarray, hi: np.ndarray, roll: Roll | None = None) -> dict[str, Any]:
+    """One vertebra's truth; with ``roll``, its positions and frame turned as the rendered anatomy was."""
     keypoints = {name: v.to_world(p) for name, p in v.shape.keypoints_local().items()}
     heights = {h: float(np.linalg.norm(keypoints[a] - keypoints[b])) for h, (a, b) in HEIGHT_KEYPOINTS.items()}
     centroid = body_centroid(v)
+    frame = v.frame
+    if roll is not None:
+        keypoints = {name: roll.point(p) for name, p in keypoints.items()}
+        centroid = roll.point(centroid)
+        frame = roll.matrix @ frame
     visible = all(_inside(p, lo, hi) for p in keypoints.values()) and _inside(centroid, lo, hi)
     return {
         "label": v.label,
@@ -59,7 +66,7 @@ def vertebra_truth(v: VertebraPlan, lo: np.ndarray, hi: np.ndarray) -> dict[str,
         "visible": visible,
         "mask_label": mask_label(v.label),
         "trabecular_hu": round(float(v.trabecular_hu), 1),
-        "local_frame_lps": [[round(float(c), 6) for c in v.frame[:, i]] for i in range(3)],
+        "local_frame_lps": [[round(float(c), 6) for c in frame[:, i]] for i in range(3)],
     }
 
 
@@ -76,7 +83,7 @@ def build_truth(volume: PhantomVolume, *, study_uid: str, series_uid: str, geome
     grid = volume.grid
     half = np.array(grid.spacing) / 2
     lo, hi = grid.extent_lo - half, grid.extent_hi + half
-    vertebrae = [vertebra_truth(v, lo, hi) for v in volume.plan.vertebrae]
+    vertebrae = [vertebra_truth(v, lo, hi, volume.roll) for v in volume.plan.vertebrae]
     return {
         "schema": TRUTH_SCHEMA,
         "vertebrae": vertebrae,
