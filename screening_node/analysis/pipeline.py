@@ -240,10 +240,10 @@ def _too_coarse_to_measure(image: sitk.Image, st: Straightened, slice_thickness_
 def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> list[Vertebra]:
     """Keypoints to LPS, heights, Genant grades (crush against assessable neighbours).
 
-    Grades are for T1-L5: a body labelled so, or, where no anchor names the levels, one whose own
-    evidence puts it there (lab.thoracolumbar: a rib, lumbar size beside no pelvis, or a place between two
-    such bodies). A fracture in a
-    thoracic crop without T1, T12 or the sacrum in view is then still graded, under no level.
+    Grades are for T1-L5: a body labelled so, or, where no anchor names the levels, one whose evidence
+    puts it there (lab.thoracolumbar: a rib, lumbar size beside no pelvis, or a place between two such
+    bodies). A fracture in a thoracic crop without T1, T12 or the sacrum in view is then still graded,
+    under no level.
     """
     labels, confidence = lab.labels, lab.confidence
     graded = [label in GRADED_LEVELS if label is not None else lab.thoracolumbar[i] for i, label in enumerate(labels)]

@@ -3,8 +3,9 @@
 Frames are rotation-minimising (double reflection, Wang et al. 2008, ACM TOG 27(1)) so the
 straightened spine does not twist. The straightened volume has axes (row, ap, lat):
 row = arc length from the cranial end (1 mm), ap = offset along the column direction R (which
-starts as patient posterior, so columns run anterior -> posterior), lat = offset along
-S = T x R. Every straightened position maps back to patient LPS with `to_lps`.
+starts as patient posterior, so columns run anterior -> posterior; where the vertebrae are turned
+about the spine's axis, it follows their own anterior -> posterior axis instead, see roll.py),
+lat = offset along S = T x R. Every straightened position maps back to patient LPS with `to_lps`.
 """
 
 from __future__ import annotations
