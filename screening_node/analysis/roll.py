@@ -37,14 +37,16 @@ def roll_angles(st: Straightened) -> np.ndarray | None:
         if ncc >= T.ROLL_MIN_NCC:
             centres.append(row)
             angles.append(angle)
-    angles_arr = np.array(angles)
-    # The column's roll changes slowly; a window far off the rest is the pelvis or an organ, not a vertebra.
-    keep = np.abs(angles_arr - np.median(angles_arr)) <= np.radians(T.ROLL_MAX_SPREAD_DEG)
-    centres, angles = list(np.array(centres)[keep]), list(angles_arr[keep])
     if len(angles) < T.ROLL_MIN_WINDOWS:
         return None
-    smooth = ndimage.median_filter(np.array(angles), size=min(T.ROLL_MEDIAN_WINDOWS, len(angles)), mode="mirror")
-    return np.interp(np.arange(len(st.points)), centres, smooth)
+    rows, found = np.array(centres), np.array(angles)
+    # The column's roll changes slowly; a window far off the rest is the pelvis or an organ, not a vertebra.
+    keep = np.abs(found - np.median(found)) <= np.radians(T.ROLL_MAX_SPREAD_DEG)
+    rows, found = rows[keep], found[keep]
+    if len(found) < T.ROLL_MIN_WINDOWS:
+        return None
+    smooth = ndimage.median_filter(found, size=min(T.ROLL_MEDIAN_WINDOWS, len(found)), mode="mirror")
+    return np.interp(np.arange(len(st.points)), rows, smooth)
 
 
 def mirror_angle(st: Straightened, start: int, stop: int) -> tuple[float, float]:
