@@ -107,10 +107,12 @@ def test_uids_follow_the_options_and_the_rendering_revision(monkeypatch: pytest.
 
     from screening_node.phantom import generate
     options = PhantomOptions(seed=3)
-    before = {k: v for k, v in options.to_dict().items() if k not in ("format", "preview", "degeneration")}
+    # the options as they were before degeneration and roll were added
+    before = {k: v for k, v in options.to_dict().items() if k not in ("format", "preview", "degeneration", "roll")}
     first = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     monkeypatch.setattr(generate, "RENDERING_REVISION", 1)
     assert generate.uid_key(options) == first  # an option added at its default changes nothing
     monkeypatch.setattr(generate, "RENDERING_REVISION", 2)
     assert generate.uid_key(options) != first  # other pixels, other UIDs
     assert generate.uid_key(options.with_(degeneration="severe")) != generate.uid_key(options)
+    assert generate.uid_key(options.with_(roll=10.0)) != generate.uid_key(options)
