@@ -294,3 +294,19 @@ def test_a_scan_reads_the_same_however_its_voxels_are_stored(tmp_path, stored):
     assert readout(again) == readout(first)
     mask = sitk.ReadImage(str(tmp_path / "stored" / "body_mask.nii.gz"))
     assert mask.GetSize() == as_stored.GetSize() and mask.GetDirection() == as_stored.GetDirection()
+
+
+def test_a_sacral_segment_below_s1_is_not_graded_where_the_levels_are_named(tmp_path):
+    """Where an anchor names the levels, the count overrules a body's own evidence: the segment below S1 of
+    this abdomen (lumbar-sized and beside no ala below the pelvis' flank) was graded 2 under no level, a
+    false fracture at the patient level."""
+    opts = fast_options(seed=7014, fov="abdomen", fractures=(FractureSpec("L1", 1, "biconcave"),),
+                        kyphosis=42.03428598494447, lordosis=56.678346563110665, scoliosis=-13.937619357635178,
+                        patient_size="large", noise=10.60246741987778, feet_first=True, format="nifti")
+    generate_phantom(opts, tmp_path)
+    result = analyze_path(tmp_path / "ct.nii.gz", None)
+    labels = [v.label for v in result.vertebrae]
+    assert "S1" in labels and "L5" in labels
+    below = result.vertebrae[labels.index("S1") + 1:]
+    assert below and all(v.label is None and v.grade is None for v in below), \
+        [(v.label, v.grade, v.reason) for v in below]
