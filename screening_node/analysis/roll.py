@@ -55,7 +55,8 @@ def mirror_angle(st: Straightened, start: int, stop: int) -> tuple[float, float]
 
     The line may pass up to ROLL_MAX_SHIFT_MM beside the curve (which runs through body, canal or arch,
     all on the mirror line, but not always on its middle). Bone is compared, soft tissue flattened
-    (ROLL_SOFT_HU): organs beside the spine (liver, spleen, aorta) are not mirror images.
+    (ROLL_SOFT_HU): organs beside the spine (liver, spleen) are not mirror images. A contrast-filled aorta
+    above that level is still compared: phantoms, which never roll, read about +2 degrees.
     """
     rows = st.volume[start:stop]
     k = max(1, int(round(T.ROLL_SAMPLE_MM / st.step_mm)))

@@ -251,6 +251,8 @@ ROLL_WINDOW_MM = 31.0     # rows averaged per estimate: about a lumbar vertebra,
 ROLL_STEP_MM = 20.0       # one estimate every this many rows: the roll of a scoliotic column changes over vertebrae
 ROLL_SAMPLE_MM = 2.0      # the averaged section is compared at this spacing (the arch's laminae are >= 4 mm thick)
 ROLL_SOFT_HU = 100.0      # HU below this count as soft tissue, all alike: liver, spleen and bowel are no mirror images
+                          # (300 would flatten a contrast-filled aorta too, which biases phantoms ~2 degrees, but
+                          # also the blurred cortex of osteoporotic bone on 3 mm slices, 150-250 HU)
 ROLL_MAX_DEG = 40.0       # the mirror line is looked for this far either side of the column direction
 ROLL_COARSE_DEG = 4.0     # first every this many degrees, then every degree around the best
 ROLL_MAX_SHIFT_MM = 10.0  # ... through points this far beside the curve (it runs in body, canal or arch, near the line)
