@@ -69,3 +69,21 @@ def test_guided_frames_keep_the_guides_column_directions_square_to_the_curve():
     expected = guide - np.einsum("ij,ij->i", guide, t)[:, None] * t
     expected /= np.linalg.norm(expected, axis=1, keepdims=True)
     assert np.allclose(r, expected)
+
+
+def test_no_roll_is_claimed_where_no_window_shows_a_mirror_axis():
+    """Sections with no mirror symmetry (noise) give no estimate, without a warning, and the planes stay."""
+    import warnings
+
+    from screening_node.analysis.roll import roll_angles
+    from screening_node.analysis.straighten import Straightened
+
+    rows = 200
+    volume = np.random.default_rng(0).normal(400.0, 300.0, (rows, 121, 81)).astype(np.float32)
+    z = np.linspace(100.0, -100.0, rows)
+    points = np.stack([np.zeros(rows), np.zeros(rows), z], axis=1)
+    st = Straightened(volume, points, np.tile([0.0, 0.0, -1.0], (rows, 1)), np.tile([0.0, 1.0, 0.0], (rows, 1)),
+                      np.tile([-1.0, 0.0, 0.0], (rows, 1)), 60, 40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert roll_angles(st) is None
