@@ -2,8 +2,9 @@
 
 Patients do not always lie square on the table (pain, kyphosis, a pillow under one side), and a
 scoliotic column turns its vertebrae as it bends. Here each real scan is turned about the patient's
-long (S) axis through the middle of its field (B-spline resampling on its own grid: the anatomy turns,
-the slices stay axial), analysed again, and compared body by body with the unturned analysis: labels,
+long (S) axis through the middle of its field, in the sense of the phantom's --roll (positive: the back
+towards the patient's right; phantom/roll.py rolled_image, B-spline resampling on its own grid: the anatomy
+turns, the slices stay axial), analysed again, and compared body by body with the unturned analysis: labels,
 grades, bodies measured, and every height that moved by more than --tolerance mm. A turned body's
 centre is mapped back into the unturned scan and matched to the unturned body within 12 mm.
 
@@ -17,7 +18,6 @@ the estimated roll the planes were turned by (none: under thresholds.ROLL_MIN_DE
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -31,21 +31,11 @@ from screening_node.analysis.results import Vertebra
 from screening_node.analysis.stages import ANALYTIC
 from screening_node.imaging.geometry import as_lps
 from screening_node.imaging.volume import load_volume
+from screening_node.phantom.roll import rolled_image
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data"
 CASES = {"tcia-pancreas-ct-cb-001": "", "ts-example-abdomen": "ct.nii.gz", "verse19-007": "ct.nii.gz"}
 MATCH_MM = 12.0
-
-
-def rolled(image: sitk.Image, degrees: float) -> tuple[sitk.Image, sitk.Euler3DTransform]:
-    """The image with its content turned by ``degrees`` about the S axis through the field's middle, on its
-    own grid, and the transform that maps a turned position back into the unturned image."""
-    size = image.GetSize()
-    centre = image.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in size])
-    back = sitk.Euler3DTransform()
-    back.SetCenter(centre)
-    back.SetRotation(0.0, 0.0, math.radians(degrees))
-    return sitk.Resample(image, image, back, sitk.sitkBSpline, -1024.0, sitk.sitkFloat32), back
 
 
 def estimated_roll(image: sitk.Image) -> str:
@@ -104,7 +94,7 @@ def main() -> int:
               + f"  (roll {estimated_roll(image)})")
         measured = sum(v.heights_mm is not None for v in native)
         for degrees in args.degrees:
-            turned_image, back = rolled(image, degrees)
+            turned_image, back = rolled_image(image, degrees)
             turned = list(analyze_volume(turned_image, None).vertebrae)
             c, changes = compare(native, turned, back, args.tolerance)
             print(f"  {degrees:+4.0f} deg  matched {c['matched']:2d}  labels right {c['right']:2d} wrong {c['wrong']:2d}"

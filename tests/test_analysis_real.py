@@ -186,21 +186,16 @@ def test_tcia_abdominal_field_starting_in_the_lumbar_spine_counts_up_from_s1_not
 def test_tcia_with_the_patient_rolled_reads_as_unrolled(degrees):
     """The tcia series turned 20 degrees about the long axis (a patient lying rolled): the planes are
     turned to the vertebrae's own mirror axis, so T7-L4 keep their labels, are measured and none is
-    graded a fracture. Before (planes square to patient posterior): +20 found 5 of the 14 bodies and
-    measured 5; -20 graded T7 a grade 2 and left T9, T10 and L2-L5 unmatched."""
-    import math
-
+    graded a fracture. Before (planes square to patient posterior): -20 (the back towards the patient's
+    left) found 5 of the 14 bodies and measured 5; +20 graded T7 a grade 2 and left T9, T10 and L2-L5
+    unmatched."""
     import numpy as np
-    import SimpleITK as sitk
 
     from screening_node.analysis.pipeline import analyze_volume
+    from screening_node.phantom.roll import rolled_image
 
     image, whole = _tcia_whole()
-    centre = image.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in image.GetSize()])
-    back = sitk.Euler3DTransform()  # maps a turned position back into the unturned series
-    back.SetCenter(centre)
-    back.SetRotation(0.0, 0.0, math.radians(degrees))
-    turned = sitk.Resample(image, image, back, sitk.sitkBSpline, -1024.0, sitk.sitkFloat32)
+    turned, back = rolled_image(image, degrees)  # back: a turned position into the unturned series
     result = analyze_volume(turned, None)
     found = {}
     for v in result.vertebrae:
@@ -218,21 +213,16 @@ def test_verse19_007_rolled_without_an_anchor_still_grades_its_fractures():
     anchor names the levels, yet the grade 2 T12 and L1 are graded 2: T12, crushed below lumbar size and
     its rib out of view, lies between a rib-bearing T11 and a lumbar-sized L1, and T1-L5 is one unbroken
     run (it was left ungraded, "level could not be labelled")."""
-    import math
-
     import numpy as np
     import SimpleITK as sitk
 
     from screening_node.analysis.pipeline import analyze_volume
     from screening_node.imaging.geometry import as_lps
+    from screening_node.phantom.roll import rolled_image
 
     image = as_lps(sitk.ReadImage(str(shared_case("verse19-007") / "ct.nii.gz"), sitk.sitkFloat32))
     truth = load_truth(shared_case("verse19-007") / "truth.json")
-    centre = image.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in image.GetSize()])
-    back = sitk.Euler3DTransform()
-    back.SetCenter(centre)
-    back.SetRotation(0.0, 0.0, math.radians(-10.0))
-    turned = sitk.Resample(image, image, back, sitk.sitkBSpline, -1024.0, sitk.sitkFloat32)
+    turned, back = rolled_image(image, 10.0)
     result = analyze_volume(turned, None)
     assert all(v.label is None for v in result.vertebrae)  # no anchor in this turned crop
     grades = {}

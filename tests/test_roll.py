@@ -13,16 +13,7 @@ from screening_node.analysis.pipeline import measured_spine
 from screening_node.analysis.stages import ANALYTIC
 from screening_node.analysis.straighten import guided_frames
 from screening_node.phantom import fast_options, generate_phantom
-
-
-def _rolled(image: sitk.Image, degrees: float) -> sitk.Image:
-    """The image's content turned by ``degrees`` about the S axis through the field's middle (the patient
-    lying rolled), on its own grid. A positive angle turns the anatomy's posterior towards patient left (+x)."""
-    centre = image.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in image.GetSize()])
-    back = sitk.Euler3DTransform()
-    back.SetCenter(centre)
-    back.SetRotation(0.0, 0.0, math.radians(degrees))
-    return sitk.Resample(image, image, back, sitk.sitkBSpline, -1024.0, sitk.sitkFloat32)
+from screening_node.phantom.roll import rolled_image
 
 
 def _roll(image: sitk.Image) -> np.ndarray | None:
@@ -39,13 +30,14 @@ def test_a_rolled_phantoms_roll_is_found_and_its_planes_follow_it(tmp_path):
     still = _roll(image)
     assert still is None or np.degrees(np.abs(still)).max() < T.ROLL_MIN_DEG
     assert not measured_spine(ANALYTIC, image)[0].turned
-    turned = _rolled(image, 25.0)
+    roll = -25.0  # the back towards the patient's left
+    turned, _ = rolled_image(image, roll)
     angles = np.degrees(_roll(turned))
     assert np.abs(np.abs(angles) - 25.0).max() <= 4.0, angles.round(1)
     st, bodies = measured_spine(ANALYTIC, turned)
     assert st.turned and bodies
-    # The resample shows input point back(x) at x: the anatomy's posterior lies along back^-1 applied to P.
-    posterior = np.array([math.sin(math.radians(25.0)), math.cos(math.radians(25.0)), 0.0])
+    # Turned by the roll about S (x towards y), patient posterior (0, 1, 0) becomes (-sin, cos, 0).
+    posterior = np.array([-math.sin(math.radians(roll)), math.cos(math.radians(roll)), 0.0])
     rows = [int(round(b.centre_row)) for b in bodies]
     cols = st.col_dirs[rows] * [1.0, 1.0, 0.0]  # in the axial plane
     cols /= np.linalg.norm(cols, axis=1, keepdims=True)

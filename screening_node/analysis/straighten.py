@@ -59,10 +59,15 @@ class Straightened:
         return lerp(self.points), lerp(self.col_dirs), lerp(self.lat_dirs)
 
 
+def _tangents(points: np.ndarray) -> np.ndarray:
+    """Unit tangents of a polyline (central differences), in its direction."""
+    t = np.gradient(points, axis=0)
+    return t / np.linalg.norm(t, axis=1, keepdims=True)
+
+
 def rotation_minimising_frames(points: np.ndarray, first_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tangents, reference vectors R and S = T x R along a polyline (double reflection method)."""
-    t = np.gradient(points, axis=0)
-    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    t = _tangents(points)
     r = np.zeros_like(points)
     r0 = first_ref - np.dot(first_ref, t[0]) * t[0]
     r[0] = r0 / np.linalg.norm(r0)
@@ -104,8 +109,7 @@ def guided_frames(points: np.ndarray, guide_points: np.ndarray, guide_dirs: np.n
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tangents, column directions R and S = T x R along a polyline whose R is the guide's direction at
     the guide point nearest each point, made orthogonal to the tangent."""
-    t = np.gradient(points, axis=0)
-    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    t = _tangents(points)
     nearest = np.argmin(((points[:, None, :] - guide_points[None, :, :]) ** 2).sum(axis=2), axis=1)
     r = guide_dirs[nearest] - np.einsum("ij,ij->i", guide_dirs[nearest], t)[:, None] * t
     r /= np.linalg.norm(r, axis=1, keepdims=True)

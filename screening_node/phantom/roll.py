@@ -1,4 +1,5 @@
-"""A patient lying rolled: the rendered phantom turned about the long (S) axis, truth turned with it.
+"""A patient lying rolled: the rendered phantom turned about the long (S) axis, truth turned with it;
+and a real scan turned the same way (rolled_image), for the tests and benchmarks that read it so.
 
 Patients do not always lie square on the table; the analysis must read a vertebra turned about the
 spine's axis as well as a square one. The phantom is rendered square, then every slice is turned
@@ -15,11 +16,11 @@ import math
 from typing import Any
 
 import numpy as np
+import SimpleITK as sitk
 from scipy import ndimage
 
+from screening_node.phantom.body import HU
 from screening_node.phantom.grid import Grid
-
-AIR_HU = -1000.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +59,20 @@ def roll_arrays(hu: np.ndarray, labels: np.ndarray, grid: Grid, roll: Roll) -> t
     out_hu = np.empty_like(hu)
     out_labels = np.empty_like(labels)
     for k in range(hu.shape[0]):
-        turned = ndimage.affine_transform(hu[k].astype(np.float32), m, offset, order=3, mode="constant", cval=AIR_HU)
+        turned = ndimage.affine_transform(hu[k].astype(np.float32), m, offset, order=3, mode="constant",
+                                         cval=HU["air"])
         out_hu[k] = np.clip(np.rint(turned), np.iinfo(hu.dtype).min, np.iinfo(hu.dtype).max)
         out_labels[k] = ndimage.affine_transform(labels[k], m, offset, order=0, mode="constant", cval=0)
     return out_hu, out_labels
+
+
+def rolled_image(image: sitk.Image, degrees: float) -> tuple[sitk.Image, sitk.Euler3DTransform]:
+    """A scan with its content turned as ``--roll`` turns a phantom: by ``degrees`` about the S axis through
+    the middle of its field, positive the back towards the patient's right, resampled on its own grid
+    (B-spline, -1024 where the turn brings in what lay outside). Also the transform that maps a turned
+    position back into the unturned scan."""
+    centre = image.TransformContinuousIndexToPhysicalPoint([(n - 1) / 2 for n in image.GetSize()])
+    back = sitk.Euler3DTransform()
+    back.SetCenter(centre)
+    back.SetRotation(0.0, 0.0, math.radians(-degrees))  # the output shows the input at back(x)
+    return sitk.Resample(image, image, back, sitk.sitkBSpline, -1024.0, sitk.sitkFloat32), back
