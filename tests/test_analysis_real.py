@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 
 import pytest
 
@@ -206,6 +207,9 @@ def test_tcia_with_the_patient_rolled_reads_as_unrolled(degrees):
     assert {lv: found[lv].label for lv in levels if lv in found} == {lv: lv for lv in levels}
     assert all(found[lv].grade is not None and found[lv].grade < 2 for lv in levels), \
         {lv: (found[lv].grade, found[lv].reason) for lv in levels}
+    # The notes tell an administrator the planes were turned, and how far (the series' own roll is 2-5).
+    turned = [n for n in result.notes if n.startswith("the vertebrae lie turned")]
+    assert len(turned) == 1 and abs(int(re.search(r"([+-]\d+) degrees at the median body", turned[0])[1]) - degrees) <= 7
 
 
 def test_verse19_007_rolled_without_an_anchor_still_grades_its_fractures():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import SimpleITK as sitk
@@ -10,6 +11,7 @@ import SimpleITK as sitk
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.centreline import find_centreline
 from screening_node.analysis.pipeline import measured_spine
+from screening_node.analysis.roll import turn_from_posterior_deg, turned_note
 from screening_node.analysis.stages import ANALYTIC
 from screening_node.analysis.straighten import guided_frames
 from screening_node.phantom import fast_options, generate_phantom
@@ -43,6 +45,11 @@ def test_a_rolled_phantoms_roll_is_found_and_its_planes_follow_it(tmp_path):
     cols /= np.linalg.norm(cols, axis=1, keepdims=True)
     off = np.degrees(np.arccos(np.clip(cols @ posterior, -1.0, 1.0)))
     assert off.max() < 5.0, off.round(1)
+    # The results' note tells how far, in the sense of --roll; a square straightening has none.
+    assert np.abs(turn_from_posterior_deg(st)[rows] - roll).max() < 5.0
+    note = turned_note(st, rows)
+    assert note is not None and abs(int(re.search(r"([+-]\d+) degrees at the median body", note)[1]) - roll) < 5
+    assert turned_note(measured_spine(ANALYTIC, image)[0], rows) is None
 
 
 def test_guided_frames_keep_the_guides_column_directions_square_to_the_curve():

@@ -23,7 +23,7 @@ from screening_node.analysis.genant import crossed_endplates, failed_traces, gen
 from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.labelling import Labelling
 from screening_node.analysis.results import GRADED_LEVELS, KEYPOINT_NAMES, StudyResult, Vertebra, keypoint_heights
-from screening_node.analysis.roll import turned_column_dirs
+from screening_node.analysis.roll import turned_column_dirs, turned_note
 from screening_node.analysis.stages import Engine, get_engine
 from screening_node.analysis.straighten import Straightened
 from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
@@ -202,6 +202,9 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     status = "reported" if reported else "not_assessable"
     reason = None if reported else too_coarse or "no thoracic or lumbar vertebra could be measured"
     notes = list(lab.notes) + [treated_note(lab.labels[i], volume) for i, volume in treated.items()]
+    turned = turned_note(st, [int(round(b.centre_row)) for b in bodies])
+    if turned is not None:
+        notes.append(turned)
     if any(v.assessable and v.label is None for v in vertebrae):
         notes.append("bodies bearing a rib, of lumbar size, or between two such are graded without a level")
     return StudyResult(status=status, reason=reason, engine=eng.name, vertebrae=tuple(vertebrae), input=inp,

@@ -117,3 +117,27 @@ def turned_column_dirs(st: Straightened, angles: np.ndarray) -> np.ndarray:
     direction), in LPS: the vertebrae's own anterior -> posterior axis."""
     c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
     return c * st.col_dirs + s * st.lat_dirs
+
+
+def turn_from_posterior_deg(st: Straightened) -> np.ndarray:
+    """Per row: the angle (degrees) from patient posterior, made square to the curve, to the row's column
+    direction about the curve; positive where the column direction points towards the patient's right
+    (the sense of the phantom's --roll: a patient whose back turned that way)."""
+    posterior = np.array([0.0, 1.0, 0.0])
+    square = posterior - (st.tangents @ posterior)[:, None] * st.tangents
+    square /= np.linalg.norm(square, axis=1, keepdims=True)
+    # Right (-x in LPS) square to the curve: posterior x tangent when the tangent runs cranial -> caudal.
+    right = np.cross(square, st.tangents)
+    return np.degrees(np.arctan2(np.einsum("ij,ij->i", st.col_dirs, right),
+                                 np.einsum("ij,ij->i", st.col_dirs, square)))
+
+
+def turned_note(st: Straightened, rows: list[int]) -> str | None:
+    """For the results' notes, where the planes were turned (Straightened.turned): how far, at the given
+    rows (the bodies'), so an administrator sees that the patient lay rolled and how much; else None."""
+    if not st.turned or not rows:
+        return None
+    turn = turn_from_posterior_deg(st)[np.clip(rows, 0, len(st.points) - 1)]
+    return (f"the vertebrae lie turned about the spine's axis (a rolled patient or a rotated column): the "
+            f"measuring planes were turned with them, {np.median(turn):+.0f} degrees at the median body "
+            f"({turn.min():+.0f} to {turn.max():+.0f}; + : the back towards the patient's right)")
