@@ -257,6 +257,11 @@ def test_random_fractures_follow_the_prevalence() -> None:
     assert {v.label for v in graded} == {f"T{i}" for i in range(4, 13)} | {f"L{i}" for i in range(1, 6)}
     for v in graded:
         assert grade_of(v.height_loss) == v.grade
+    # A requested crush keeps normal neighbours (its grade is defined by them); the rest still fracture.
+    crushed = plan_anatomy(PhantomOptions(seed=2, fracture_prevalence=1.0,
+                                          fractures=(FractureSpec("T8", 2, "crush"),)))[0]
+    grades = {v.label: v.grade for v in crushed.vertebrae}
+    assert grades["T7"] == grades["T9"] == 0 and grades["T8"] == 2 and grades["T6"] and grades["T10"]
 
 
 def test_bone_density_sets_trabecular_hu(fine) -> None:  # type: ignore[no-untyped-def]

@@ -177,7 +177,8 @@ RANDOM_LEVELS = ("T4", "T5", "T6", "T7", "T8", "T9", "T10", "T11", "T12", "T13",
 
 def fracture_requests(options: PhantomOptions, plan: SpinePlan, rng: np.random.Generator
                       ) -> list[tuple[str, int, str]]:
-    """Requested fractures plus random ones at ``fracture_prevalence`` (never a crush beside another fracture)."""
+    """Requested fractures plus random ones at ``fracture_prevalence`` (never a crush beside another fracture:
+    a random crush beside one becomes a wedge, and no random one is placed beside a requested crush)."""
     present = {v.label for v in plan.vertebrae}
     requests = [(f.level, f.grade, f.morphology) for f in options.fractures]
     for f in options.fractures:
@@ -185,9 +186,14 @@ def fracture_requests(options: PhantomOptions, plan: SpinePlan, rng: np.random.G
             raise ValueError(f"fracture at {f.level}: that level is not in this phantom")
     if options.fracture_prevalence > 0:
         taken = {r[0] for r in requests}
+        names = [v.label for v in plan.vertebrae]
+        # A requested crush keeps normal neighbours: its grade is defined by their heights.
+        crush_side = {names[j] for f in options.fractures if f.morphology == "crush"
+                      for j in (names.index(f.level) - 1, names.index(f.level) + 1) if 0 <= j < len(names)}
         for level in RANDOM_LEVELS:
             draw = rng.random(3)  # always drawn, so one level's choice never shifts another's
-            if level not in present or level in taken or draw[0] >= options.fracture_prevalence:
+            if (level not in present or level in taken or level in crush_side
+                    or draw[0] >= options.fracture_prevalence):
                 continue
             grade = 1 if draw[1] < 0.5 else 2 if draw[1] < 0.8 else 3
             morphology = "wedge" if draw[2] < 0.6 else "biconcave" if draw[2] < 0.85 else "crush"
