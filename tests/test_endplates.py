@@ -159,6 +159,22 @@ def test_an_endplate_sunk_deep_into_a_biconcave_body_is_followed_to_its_middle()
     assert abs(h["anterior"] - 30.0) <= 0.6 and abs(h["posterior"] - 30.0) <= 0.6, h
 
 
+def test_a_sunk_endplate_over_marrow_as_dark_as_the_disc_is_looked_for_past_the_window() -> None:
+    from screening_node.analysis.endplates import body_keypoints
+    # Osteoporotic marrow as dark as the disc (both 40 HU here): only the cortical shell shows, and the
+    # bowl's bottom lies 11 mm from the disc's middle row, past the 8 mm window, in a flat stretch with no
+    # rise to follow. The middle column showed no edge at all: it was read 3 mm aside, where the bowl is
+    # shallower (here 1 mm too tall), or, where no column showed one, "middle endplates not found" and the
+    # body ungraded (1 mm phantoms with runs of fractures: four grade 2-3 biconcave bodies of 30 scans).
+    st = _straight_column(_body_volume(cup=8.0, marrow=40.0))
+    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
+    assert reason is None and kps is not None
+    assert kps["superior_middle"][1] == 0.0  # read halfway, at the bottom of the bowl
+    h = _heights(st, kps)
+    assert abs(h["middle"] - 22.0) <= 0.6, h
+    assert abs(h["anterior"] - 30.0) <= 0.6 and abs(h["posterior"] - 30.0) <= 0.6, h
+
+
 def test_the_rims_of_a_sunk_endplate_are_looked_for_next_to_the_disc() -> None:
     from screening_node.analysis.endplates import body_keypoints
     # The same bowl over a denser band of marrow 6-8 mm under the rims (the impaction zone of a fracture
@@ -298,3 +314,27 @@ def test_the_shell_models_jacobian_is_its_derivative() -> None:
         numeric = np.column_stack([(shell_model(p + d, u, 1.0) - shell_model(p - d, u, 1.0)) / (2 * d[k])
                                    for k, d in enumerate(np.diag(steps))])
         assert np.allclose(shell_model_jacobian(p, u, 1.0), numeric, rtol=1e-5, atol=1e-4)
+
+
+def test_a_body_whose_own_wall_ran_far_off_its_neighbours_is_measured_between_theirs() -> None:
+    from screening_node.analysis.vertebrae import BodyFinding, _outline_from_neighbours
+    # The front of a grade 3 wedge in front of a contrast-filled organ as dense as its osteoporotic marrow:
+    # its outline ran 25 mm into the organ, every anterior column there missed the endplates, and the body
+    # was left unmeasured (1 mm phantom T12). The column's walls run on smoothly from body to body, so it is
+    # measured between its neighbours' walls; a body whose own walls are in line with theirs is left as it is.
+    st = _straight_column(_body_volume())
+    missing = "anterior endplates not found"
+
+    def body(top: float, bottom: float, ap: tuple[float, float], reason: str | None) -> BodyFinding:
+        return BodyFinding(top, bottom, 0.5 * (top + bottom), ap, 15.0, None, reason)
+
+    neighbours = (body(0.0, 27.0, (-15.0, 15.0), None), body(62.0, 99.0, (-15.5, 15.5), None))
+    for own, borrowed in (((-40.0, 15.0), True), ((-20.0, 15.0), False)):
+        found = _outline_from_neighbours(st.volume, st, [neighbours[0], body(27.0, 62.0, own, missing), neighbours[1]])
+        middle = found[1]
+        if borrowed:
+            assert middle.reason is None and middle.keypoints is not None
+            assert middle.ap_range == (-15.25, 15.25)
+            assert abs(_heights(st, middle.keypoints)["anterior"] - 30.0) <= 0.6
+        else:
+            assert middle.reason == missing and middle.ap_range == own

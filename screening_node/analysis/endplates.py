@@ -383,6 +383,9 @@ def _not_found(name: str) -> str:
     return f"{name} endplates not found"
 
 
+ENDPLATES_NOT_FOUND = tuple(_not_found(name) for name in ("middle", "anterior", "posterior"))
+
+
 def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, top: int, bottom: int,
                   middle: _ColumnEdges | None) -> tuple[_RoughEdges | None, bool]:
     """The endplate edges on one column (None: not found), and whether the column leaves the scanned volume.
@@ -403,8 +406,16 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
         # A biconcave body's endplates sink into it at the middle (grade 3: 5-8 mm beyond their rims), so
         # an edge still steepening at the window's inner end is followed inwards, short of the body's middle.
         centre = 0.5 * (top + bottom)
-        sup = _edge(grad, top - 2, top + search, +1, reach=int(centre - 0.5 * T.BODY_MIN_HEIGHT_MM))
-        inf = _edge(grad, bottom - search, bottom + 2, -1, reach=int(centre + 0.5 * T.BODY_MIN_HEIGHT_MM))
+        reach_sup, reach_inf = int(centre - 0.5 * T.BODY_MIN_HEIGHT_MM), int(centre + 0.5 * T.BODY_MIN_HEIGHT_MM)
+        sup = _edge(grad, top - 2, top + search, +1, reach=reach_sup)
+        inf = _edge(grad, bottom - search, bottom + 2, -1, reach=reach_inf)
+        # Osteoporotic marrow can be as dark as the disc: then only the cortical shell shows, and a depressed
+        # middle endplate lies past the window in a flat stretch. Where the window shows no edge at all, the
+        # edge is looked for on inwards, short of the body's middle.
+        if sup is None:
+            sup = _edge(grad, top + search, reach_sup + 1, +1)
+        if inf is None:
+            inf = _edge(grad, reach_inf, bottom - search + 1, -1)
     else:
         # Within ENDPLATE_TILT_MM of the middle column's edges, and never across the disc's middle
         # (there lies the neighbour's endplate, which faces the other way). Where the middle edge was

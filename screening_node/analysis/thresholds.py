@@ -140,6 +140,7 @@ FRAMED_MARROW_MIN_HU = 0.0  # between the endplates a body holds marrow denser t
 FRAMED_SHARE = 0.8          # between a body's two wall ridges nearly every column is framed by endplates (not the canal)
 FRAME_GAP_MM = 6            # body columns without a visible endplate at one end (Schmorl node, vein) are bridged
 CURVE_OFF_BODY_MM = 8       # the straightened curve lies inside the body or at most this far outside it (in the canal)
+WALL_OFF_NEIGHBOURS_MM = 8.0  # a body's walls lie within this of its neighbours' (the column's walls run on smoothly)
 WALL_NEAR_RUN_MM = 4       # a wall's ridge lies within this of the last column framed by endplates
 WALL_INSIDE_RUN_MM = 8     # ... or this far inside it with only tissue darker than marrow beyond (osteophytes frame
                             # the tissue in front of a degenerate body)

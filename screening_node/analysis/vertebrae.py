@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.endplates import ap_extent, body_keypoints, lat_half_width
+from screening_node.analysis.endplates import ENDPLATES_NOT_FOUND, ap_extent, body_keypoints, lat_half_width
 from screening_node.analysis.straighten import Straightened
 
 OUTLINE_NOT_FOUND = "body outline not found on the mid-sagittal plane"
@@ -176,14 +176,17 @@ def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyF
     bodies had a grade 2-3 fracture). The front and back walls of the column run on smoothly from
     vertebra to vertebra, so the mean wall positions of the nearest whole body with its own outline on
     each side (within two places: collapsed bodies can come in runs) are the body's; its endplates are
-    then looked for there as for any body.
+    then looked for there as for any body. So are those of a body whose own outline, a wall far off its
+    neighbours' walls, measured nothing: the front of a grade 3 wedge, a thin cortex in front of a
+    contrast-filled organ as dense as osteoporotic marrow, and the outline ran on into the organ
+    (1 mm phantom T12, its front wall placed 25 mm into the liver).
     """
     def own_outline(j: int) -> bool:
         return 0 <= j < len(bodies) and bodies[j].whole and bodies[j].reason not in (OUTLINE_NOT_FOUND, UNSEEN_DISC)
 
     out = list(bodies)
     for k, b in enumerate(bodies):
-        if b.reason != OUTLINE_NOT_FOUND or not b.whole:
+        if b.reason not in (OUTLINE_NOT_FOUND, *ENDPLATES_NOT_FOUND) or not b.whole:
             continue
         # the nearest whole body with its own outline on each side, within two places
         nearest = (next((j for j in (k + step, k + 2 * step) if own_outline(j)), None) for step in (-1, 1))
@@ -191,6 +194,8 @@ def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyF
         if not walls:
             continue
         ap_range = (float(np.mean([w[0] for w in walls])), float(np.mean([w[1] for w in walls])))
+        if b.reason != OUTLINE_NOT_FOUND and np.abs(np.subtract(b.ap_range, ap_range)).max() <= T.WALL_OFF_NEIGHBOURS_MM:
+            continue  # its own outline, in line with its neighbours': its endplates are missing for another reason
         kps, _ = body_keypoints(v, st, int(b.top_disc), int(b.bottom_disc), ap_range)  # type: ignore[arg-type]
         if kps is not None:  # a borrowed outline that measures nothing leaves the body as it was
             out[k] = replace(b, ap_range=ap_range, keypoints=kps, reason=None)
