@@ -191,7 +191,8 @@ def _wall_inside_run(prof: np.ndarray, ridge: int, end: int, outward: int, inner
     return len(beyond) > 0 and float(np.median(beyond)) < inner - 0.5 * T.WALL_RIDGE_HU
 
 
-def shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess: float) -> float | None:
+def shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess: float, blur: float | None = None
+                  ) -> float | None:
     """Sub-voxel outer surface of a cortical shell crossed by a 1-D profile.
 
     Model (the CT physics of a bone surface): outside tissue, a thin cortical shell, then marrow,
@@ -199,8 +200,8 @@ def shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess: float)
     every fixed-level crossing outward from a thin bright shell, by up to the blur width; fitting
     the blurred model instead gives the surface itself. Free: the three densities, the surface
     and the blur; fixed: the shell thickness (its product with the shell density is what the
-    blur leaves measurable). Returns a position on prof's axis, or None when the fit does not
-    describe a surface inside the window.
+    blur leaves measurable). ``blur`` fixes the blur too, where the scan's slices set it (slice_blur).
+    Returns a position on prof's axis, or None when the fit does not describe a surface inside the window.
     """
     lo, hi = max(0, int(lo)), min(len(prof), int(hi))
     y = np.asarray(prof[lo:hi], dtype=float)
@@ -221,6 +222,9 @@ def shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess: float)
     p0 = np.array([y[0], y.max(), y[-1], s0, 1.0])
     bounds = ([-1100.0, -1100.0, -1100.0, u[0], T.SHELL_MIN_BLUR_MM],
               [3000.0, 4000.0, 3000.0, u[-1], T.SHELL_MAX_BLUR_MM])
+    if blur is not None:
+        p0[4] = blur
+        bounds[0][4], bounds[1][4] = blur - 1e-3, blur + 1e-3
     p0 = np.clip(p0, np.add(bounds[0], 1e-6), np.subtract(bounds[1], 1e-6))
     fit = optimize.least_squares(residual, p0, jac=jacobian, bounds=bounds, x_scale=[100.0, 100.0, 100.0, 1.0, 0.5])
     surface = float(fit.x[3])
@@ -359,6 +363,7 @@ def _best_column(name: str, columns: list[float], v: np.ndarray, st: Straightene
     with the sharpest pair of edges whose surfaces fit (the shell fit, the slow part, only as needed).
     """
     found: list[_RoughEdges] = []
+    blur = slice_blur(st, 0.5 * (top + bottom))
     for a_mm in columns:
         rough, cut = _column_edges(v, st, a_mm, lat_mm, top, bottom, middle)
         if cut:
@@ -366,13 +371,13 @@ def _best_column(name: str, columns: list[float], v: np.ndarray, st: Straightene
         if rough is None:
             continue
         if middle is None:
-            edges = _surfaces(rough, top, bottom)
+            edges = _surfaces(rough, top, bottom, blur)
             if edges is not None:
                 return edges, None  # the middle height is taken halfway whenever it shows there
         else:
             found.append(rough)
     for rough in sorted(found, key=lambda c: -c.strength):
-        edges = _surfaces(rough, top, bottom)
+        edges = _surfaces(rough, top, bottom, blur)
         if edges is not None:
             return edges, None
     return None, _not_found(name)
@@ -439,12 +444,12 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
     return _RoughEdges(a_mm, floored, sup, inf, marrow, float(strength)), False
 
 
-def _surfaces(rough: _RoughEdges, top: int, bottom: int) -> _ColumnEdges | None:
+def _surfaces(rough: _RoughEdges, top: int, bottom: int, blur: float | None) -> _ColumnEdges | None:
     """The endplate surfaces of a column (shell model fitted at each edge); None where one lies across
     the disc's middle (there lies the neighbour's endplate)."""
     margin = T.DISC_MIDDLE_MARGIN_MM
-    superior = _endplate_surface(rough.profile, rough.superior, +1)
-    inferior = _endplate_surface(rough.profile, rough.inferior, -1)
+    superior = _endplate_surface(rough.profile, rough.superior, +1, blur)
+    inferior = _endplate_surface(rough.profile, rough.inferior, -1, blur)
     if superior < top - margin or inferior > bottom + margin:
         return None
     return _ColumnEdges(rough, superior, inferior)
@@ -461,7 +466,7 @@ def _column_profile(v: np.ndarray, ap: float, cl: int) -> np.ndarray:
     return ((1 - f) * block[:, :3] + f * block[:, 1:4]).mean(axis=1)
 
 
-def _endplate_surface(prof: np.ndarray, rough: float, inward: int) -> float:
+def _endplate_surface(prof: np.ndarray, rough: float, inward: int, blur: float | None = None) -> float:
     """Endplate surface near the steepest-slope row ``rough``: shell model fitted from the disc's centre
     (the darkest row within EDGE_SEARCH_MM outside) to SHELL_FIT_IN_MM inside the edge."""
     r = int(round(rough))
@@ -472,8 +477,27 @@ def _endplate_surface(prof: np.ndarray, rough: float, inward: int) -> float:
     darkest = min(r, outer) + int(np.argmin(span))
     inner = r + inward * T.SHELL_FIT_IN_MM
     lo, hi = min(darkest, inner), max(darkest, inner) + 1
-    surface = shell_surface(prof, lo, hi, inward, rough)
+    surface = shell_surface(prof, lo, hi, inward, rough, blur)
     return surface if surface is not None and abs(surface - rough) <= T.SHELL_MAX_SHIFT_MM else rough
+
+
+def slice_blur(st: Straightened, row: float) -> float | None:
+    """The blur (a Gaussian's sigma, mm) that thick slices give an endplate near ``row``, or None where the
+    CT samples the spine finely enough (under THICK_SLICE_MM) for the shell fit to find the blur itself.
+
+    A slice averages the anatomy over its thickness (a box: variance t^2 / 12), and the straightening's
+    linear interpolation between slices s apart adds a triangle (variance s^2 / 6): for slices as thick as
+    they are apart, s^2 / 4, plus the scanner's own blur (SCANNER_BLUR_MM). With the blur left free, a
+    shell sampled only every 3 mm lets the fitted surface trade against the blur and the shell's density:
+    on simulated 3 mm profiles (random phase, tilt, cortex and marrow) the surface's error spread 1.15 mm
+    with the blur free, 0.87 mm with it fixed so (0.15 mm either way on 1 mm slices).
+    """
+    if st.row_spacing_mm is None:
+        return None
+    spacing = float(st.row_spacing_mm[int(np.clip(round(row), 0, len(st.row_spacing_mm) - 1))])
+    if spacing < T.THICK_SLICE_MM:
+        return None
+    return float(np.hypot(0.5 * spacing, T.SCANNER_BLUR_MM))
 
 
 def _edge(grad: np.ndarray, lo: int, hi: int, sign: int, reach: int | None = None) -> float | None:

@@ -25,7 +25,7 @@ from screening_node.analysis.labelling import Labelling
 from screening_node.analysis.results import GRADED_LEVELS, KEYPOINT_NAMES, StudyResult, Vertebra, keypoint_heights
 from screening_node.analysis.roll import turned_column_dirs, turned_note
 from screening_node.analysis.stages import Engine, get_engine
-from screening_node.analysis.straighten import Straightened
+from screening_node.analysis.straighten import Straightened, voxel_extent_along
 from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
 from screening_node.errors import NotAssessable
 from screening_node.imaging.geometry import as_lps
@@ -213,21 +213,12 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
 
 def spacing_along_spine(image: sitk.Image, st: Straightened, slice_thickness_mm: float | None = None) -> float:
     """Resolution (mm) of the CT along the spine's mean direction: the slice spacing of an axial scan
-    (or its slice thickness, when known and larger: overlapping thick slices blur as much), the
-    in-plane pixel of a sagittal one.
-
-    Between the axes, the root sum of squares of the voxel's sizes projected onto the spine's direction:
-    the width of the blur a voxel adds across an endplate (its spread is that of a sum of independent
-    box profiles), so an isotropic grid is as fine along a tilted spine as along an axis (the sum of
-    the projected sizes, used before, read a 3 mm isotropic lumbar crop tilted 30 degrees as 4 mm
-    and measured nothing)."""
-    direction = np.array(image.GetDirection()).reshape(3, 3)  # columns: the image axes in LPS
-    spacing = np.array(image.GetSpacing(), dtype=float)
-    if slice_thickness_mm:  # the slices are stacked along the third axis
-        spacing[2] = max(spacing[2], float(slice_thickness_mm))
+    (or its slice thickness, when known and larger), the in-plane pixel of a sagittal one; between the
+    axes the voxel's extent along it (straighten.voxel_extent_along: the sum of the projected sizes, used
+    before, read a 3 mm isotropic lumbar crop tilted 30 degrees as 4 mm and measured nothing)."""
     tangent = np.median(st.tangents, axis=0)
     tangent /= max(float(np.linalg.norm(tangent)), 1e-9)
-    return float(np.sqrt(np.sum((tangent @ direction * spacing) ** 2)))
+    return float(voxel_extent_along(image, tangent, slice_thickness_mm)[0])
 
 
 def _too_coarse_to_measure(image: sitk.Image, st: Straightened, slice_thickness_mm: float | None) -> str | None:

@@ -34,6 +34,7 @@ class Straightened:
     half_lat: int            # lat index of offset 0
     step_mm: float = 1.0     # sample spacing along ap and lat (rows are always 1 mm)
     turned: bool = False     # column directions follow the vertebrae's own (roll.py), not patient posterior
+    row_spacing_mm: np.ndarray | None = None  # (rows,) the CT's sample spacing along each row's tangent
 
     def guide(self) -> tuple[np.ndarray, np.ndarray] | None:
         """What another straightening along this spine needs to keep its column directions: the curve's
@@ -142,7 +143,20 @@ def sample_planes(image: sitk.Image, points: np.ndarray, t: np.ndarray, r: np.nd
 
     with ThreadPoolExecutor(max_workers=SAMPLE_THREADS) as pool:
         list(pool.map(sample_rows, range(0, len(points), SAMPLE_ROWS)))
-    return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm, turned)
+    return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm, turned, voxel_extent_along(image, t))
+
+
+def voxel_extent_along(image: sitk.Image, directions: np.ndarray, slice_thickness_mm: float | None = None
+                       ) -> np.ndarray:
+    """Per LPS unit direction (n, 3): the CT voxel's extent along it, the root sum of squares of its sizes
+    projected (the third size the slice thickness when known and larger: overlapping thick slices blur as
+    much). That is the width of the blur a voxel adds across a surface square to the direction (the spread
+    of a sum of independent box profiles), so an isotropic grid is as fine along a tilted spine as along an axis."""
+    axes = np.array(image.GetDirection()).reshape(3, 3)  # columns: the image axes in LPS
+    spacing = np.array(image.GetSpacing(), dtype=float)
+    if slice_thickness_mm:  # the slices are stacked along the third axis
+        spacing[2] = max(spacing[2], float(slice_thickness_mm))
+    return np.sqrt(np.sum((np.atleast_2d(directions) @ axes * spacing) ** 2, axis=1))
 
 
 def lps_to_straightened(st: Straightened, p: np.ndarray, near_row: float) -> tuple[float, float, float] | None:

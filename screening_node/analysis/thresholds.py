@@ -149,6 +149,9 @@ SHELL_FIT_OUT_MM = 5        # the surface model is fitted from this far outside 
 SHELL_FIT_IN_MM = 4         # ... to this far inside it (marrow level, not the far wall)
 SHELL_MIN_BLUR_MM = 0.3     # blur of the fitted surface: below a 1 mm voxel's own width ...
 SHELL_MAX_BLUR_MM = 3.0     # ... up to a 5 mm slice's profile
+THICK_SLICE_MM = 2.0        # slices this far apart along the spine set the blur of the shell fit (endplates.slice_blur);
+                            # on 1.5 mm the free fit is as precise (simulated: 0.2 mm)
+SCANNER_BLUR_MM = 0.5       # the scanner's own blur of a bone surface (a Gaussian's sigma, in-plane ~0.4-0.7 mm)
 SHELL_MAX_SHIFT_MM = 2.0    # the blur moves the steepest slope at most ~1.5 mm off the surface; more is a failed fit
 BODY_MIN_AP_MM = 15.0   # a body segment on the mid-sagittal profile is at least this deep
 BODY_MAX_AP_MM = 65.0
