@@ -147,33 +147,26 @@ def test_a_wedge_across_the_whole_body_is_kept() -> None:
     assert abs(h["posterior"] - 30.0) <= 0.6, h
 
 
-def test_an_endplate_sunk_deep_into_a_biconcave_body_is_followed_to_its_middle() -> None:
+@pytest.mark.parametrize("cup, marrow, middle", [(7.0, 200.0, 23.0), (8.0, 40.0, 22.0)])
+def test_an_endplate_sunk_deep_into_a_biconcave_body_is_read_at_the_bottom_of_its_bowl(
+        cup: float, marrow: float, middle: float) -> None:
     from screening_node.analysis.endplates import body_keypoints
-    # A biconcave body: its superior endplate 7 mm down at the middle, its edge ~10 mm from the disc's
-    # middle row (27), beyond the 8 mm the edge is looked for. Read at the window's end, the middle
-    # height was 1.5 mm too tall (3 mm phantoms: the deepest cups read 4-6 mm too tall).
-    st = _straight_column(_body_volume(cup=7.0))
+    # A biconcave body: its superior endplate sunk ``cup`` mm at the middle, its edge 10-11 mm from the
+    # disc's middle row (27), beyond the 8 mm the edge is looked for.
+    # - Over normal marrow (200 HU) the edge still steepens at the window's end and is followed inwards.
+    #   Read at the window's end, the middle height was 1.5 mm too tall (3 mm phantoms: the deepest cups
+    #   read 4-6 mm too tall).
+    # - Over osteoporotic marrow as dark as the disc (both 40 HU) only the cortical shell shows, in a flat
+    #   stretch with no rise to follow: the window showed no edge at all, and the middle was read 3 mm aside
+    #   where the bowl is shallower (here 1 mm too tall), or, where no column showed one, "middle endplates
+    #   not found" and the body ungraded (1 mm phantoms with runs of fractures: four grade 2-3 biconcave
+    #   bodies of 30 scans). It is looked for on inwards.
+    st = _straight_column(_body_volume(cup=cup, marrow=marrow))
     kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
     assert reason is None and kps is not None
     assert kps["superior_middle"][1] == 0.0  # read halfway, at the bottom of the bowl
     h = _heights(st, kps)
-    assert abs(h["middle"] - 23.0) <= 0.5, h
-    assert abs(h["anterior"] - 30.0) <= 0.6 and abs(h["posterior"] - 30.0) <= 0.6, h
-
-
-def test_a_sunk_endplate_over_marrow_as_dark_as_the_disc_is_looked_for_past_the_window() -> None:
-    from screening_node.analysis.endplates import body_keypoints
-    # Osteoporotic marrow as dark as the disc (both 40 HU here): only the cortical shell shows, and the
-    # bowl's bottom lies 11 mm from the disc's middle row, past the 8 mm window, in a flat stretch with no
-    # rise to follow. The middle column showed no edge at all: it was read 3 mm aside, where the bowl is
-    # shallower (here 1 mm too tall), or, where no column showed one, "middle endplates not found" and the
-    # body ungraded (1 mm phantoms with runs of fractures: four grade 2-3 biconcave bodies of 30 scans).
-    st = _straight_column(_body_volume(cup=8.0, marrow=40.0))
-    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
-    assert reason is None and kps is not None
-    assert kps["superior_middle"][1] == 0.0  # read halfway, at the bottom of the bowl
-    h = _heights(st, kps)
-    assert abs(h["middle"] - 22.0) <= 0.6, h
+    assert abs(h["middle"] - middle) <= 0.5, h
     assert abs(h["anterior"] - 30.0) <= 0.6 and abs(h["posterior"] - 30.0) <= 0.6, h
 
 
