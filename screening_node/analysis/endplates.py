@@ -13,6 +13,7 @@ import numpy as np
 from scipy import ndimage, optimize, signal, special
 
 from screening_node.analysis import thresholds as T
+from screening_node.analysis.results import HEIGHT_KEYPOINTS
 from screening_node.analysis.straighten import Straightened
 
 _SQRT_2PI = float(np.sqrt(2.0 * np.pi))
@@ -388,7 +389,7 @@ def _not_found(name: str) -> str:
     return f"{name} endplates not found"
 
 
-ENDPLATES_NOT_FOUND = tuple(_not_found(name) for name in ("middle", "anterior", "posterior"))
+ENDPLATES_NOT_FOUND = tuple(_not_found(name) for name in HEIGHT_KEYPOINTS)
 
 
 def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, top: int, bottom: int,

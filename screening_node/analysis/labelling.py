@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from screening_node.analysis import thresholds as T
+from screening_node.analysis.mirror import masked_ncc
 from screening_node.analysis.results import LEVELS
 from screening_node.analysis.straighten import Straightened
 from screening_node.analysis.vertebrae import BodyFinding, body_block
@@ -63,24 +64,16 @@ def mirror_axis(st: Straightened, body: BodyFinding, ap: tuple[float, float]) ->
         return 0.0, -1.0
     h = st.step_mm
     valid = (block > T.OUTSIDE_FOV_HU).all(axis=0)  # (ap, lat) inside the field in every row
-    img = np.clip(block, T.AIR_HU, T.MIRROR_CLIP_HU).mean(axis=0)
+    seen = np.where(valid, np.clip(block, T.AIR_HU, T.MIRROR_CLIP_HU).mean(axis=0), np.nan)
     half = int(round(T.MIRROR_HALF_WIDTH_MM / h))
     reach = int(round(T.MIRROR_MAX_SHIFT_MM / h))
-    best, best_shift = -1.0, 0
-    for shift in range(-reach, reach + 1):
-        c = st.half_lat + shift
-        if c - half < 0 or c + half >= img.shape[1]:
-            continue
-        left, right = img[:, c - half:c][:, ::-1], img[:, c + 1:c + half + 1]
-        both = valid[:, c - half:c][:, ::-1] & valid[:, c + 1:c + half + 1]
-        if both.sum() < 0.5 * both.size:  # mostly outside the field: no judgement
-            continue
-        x, y = left[both] - left[both].mean(), right[both] - right[both].mean()
-        norm = float(np.sqrt((x * x).sum() * (y * y).sum()))
-        ncc = float((x * y).sum()) / norm if norm > 0 else -1.0
-        if ncc > best:
-            best, best_shift = ncc, shift
-    return float(best_shift * h), best
+    centres = [c for c in range(st.half_lat - reach, st.half_lat + reach + 1) if half <= c < seen.shape[1] - half]
+    if not centres:
+        return 0.0, -1.0
+    ncc = masked_ncc(np.stack([seen[:, c - half:c][:, ::-1] for c in centres]),
+                     np.stack([seen[:, c + 1:c + half + 1] for c in centres]))  # -1: mostly outside the field
+    i = int(np.argmax(ncc))
+    return (float((centres[i] - st.half_lat) * h), float(ncc[i])) if ncc[i] > -1.0 else (0.0, -1.0)
 
 
 @dataclass(frozen=True)

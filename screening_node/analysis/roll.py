@@ -13,12 +13,11 @@ search, the windows where the symmetry is clear are kept, and the angles are smo
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy import ndimage
 
 from screening_node.analysis import thresholds as T
+from screening_node.analysis.mirror import masked_ncc
 from screening_node.analysis.straighten import Straightened
 
 
@@ -90,26 +89,11 @@ def _best_mirror(img: np.ndarray, inside: np.ndarray, grid_a: np.ndarray, grid_l
     best = (0.0, -1.0)
     for shift in range(-reach, reach + 1):
         m = mid + shift
-        ncc = _ncc(turned[:, :, m - width:m][:, :, ::-1], turned[:, :, m + 1:m + 1 + width])
+        ncc = masked_ncc(turned[:, :, m - width:m][:, :, ::-1], turned[:, :, m + 1:m + 1 + width])
         i = int(np.argmax(ncc))
         if ncc[i] > best[1]:
             best = (float(angles[i]), float(ncc[i]))
     return best
-
-
-def _ncc(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per first index: normalised correlation of x[i] and y[i] over the places both hold a value (NaN
-    elsewhere); -1 where fewer than half do, or either is flat."""
-    both = np.isfinite(x) & np.isfinite(y)
-    n = both.sum(axis=(1, 2))
-    x, y = np.where(both, x, 0.0), np.where(both, y, 0.0)
-    count = np.maximum(n, 1)[:, None, None]
-    a = np.where(both, x - x.sum(axis=(1, 2))[:, None, None] / count, 0.0)
-    b = np.where(both, y - y.sum(axis=(1, 2))[:, None, None] / count, 0.0)
-    norm = np.sqrt((a * a).sum(axis=(1, 2)) * (b * b).sum(axis=(1, 2)))
-    ncc = np.divide((a * b).sum(axis=(1, 2)), norm, out=np.full(len(n), -1.0), where=norm > 0)
-    ncc[n < 0.5 * both[0].size] = -1.0
-    return ncc
 
 
 def turned_column_dirs(st: Straightened, angles: np.ndarray) -> np.ndarray:

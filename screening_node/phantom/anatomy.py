@@ -179,14 +179,14 @@ def fracture_requests(options: PhantomOptions, plan: SpinePlan, rng: np.random.G
                       ) -> list[tuple[str, int, str]]:
     """Requested fractures plus random ones at ``fracture_prevalence`` (never a crush beside another fracture:
     a random crush beside one becomes a wedge, and no random one is placed beside a requested crush)."""
-    present = {v.label for v in plan.vertebrae}
+    names = [v.label for v in plan.vertebrae]
+    present = set(names)
     requests = [(f.level, f.grade, f.morphology) for f in options.fractures]
     for f in options.fractures:
         if f.level not in present:
             raise ValueError(f"fracture at {f.level}: that level is not in this phantom")
     if options.fracture_prevalence > 0:
         taken = {r[0] for r in requests}
-        names = [v.label for v in plan.vertebrae]
         # A requested crush keeps normal neighbours: its grade is defined by their heights.
         crush_side = {names[j] for f in options.fractures if f.morphology == "crush"
                       for j in (names.index(f.level) - 1, names.index(f.level) + 1) if 0 <= j < len(names)}
@@ -199,7 +199,6 @@ def fracture_requests(options: PhantomOptions, plan: SpinePlan, rng: np.random.G
             morphology = "wedge" if draw[2] < 0.6 else "biconcave" if draw[2] < 0.85 else "crush"
             requests.append((level, grade, morphology))
             taken.add(level)
-    names = [v.label for v in plan.vertebrae]
     fractured = {r[0] for r in requests}
     checked = []
     for level, grade, morphology in requests:
