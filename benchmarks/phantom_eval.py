@@ -6,7 +6,7 @@ head/feet first, 0-2 fractures cycling through every grade x morphology), analys
 ``analyze_path`` and evaluates the batch with ``evaluate_metrics``.
 
     .venv/bin/python benchmarks/phantom_eval.py --n 30 --out /tmp/phantom_eval [--preset 1mm|fast|3mm] [--jobs 2]
-        [--degeneration none|moderate|severe|mixed] [--roll DEGREES] [--prevalence P]
+        [--degeneration none|moderate|severe|mixed] [--roll DEGREES] [--prevalence P] [--texture HU] [--noise HU]
 
 --roll DEGREES turns each patient about the long axis by an angle drawn from +-DEGREES (phantom/roll.py:
 the square rendering turned slice by slice, truth with it), drawn after everything else.
@@ -15,6 +15,11 @@ the square rendering turned slice by slice, truth with it), drawn after everythi
 --fracture-prevalence: grade 1 half the time, 2 or 3 otherwise; a crush beside another fracture becomes a
 wedge), as in a severely osteoporotic spine with a run of fractures. Without it, a batch's fractures are
 kept two levels apart.
+
+--texture HU gives the vertebral bodies' marrow a trabecular mottle of that standard deviation
+(phantom/texture.py; the scanner's blur leaves about 0.6 of it on 1 mm voxels: --texture 80 gives the
+45-80 HU spread that the real bodies in ../shared/data show), and --noise HU replaces the drawn noise
+(6-20 HU) of every case; the rest of each case is the same.
 
 --degeneration adds the osteophytes, vacuum discs and calcified aortic plaques of an ageing spine
 (phantom/degeneration.py; mixed draws none, moderate or severe per case). The default, none, gives the
@@ -66,9 +71,9 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def draw_options(i: int, seed: int, preset: str, degeneration: str = "none", roll: float = 0.0,
-                 prevalence: float = 0.0) -> PhantomOptions:
+                 prevalence: float = 0.0, texture: float = 0.0, noise: float | None = None) -> PhantomOptions:
     """Options of case i: reproducible from (seed, i); the degeneration and the roll drawn last, so the rest
-    is the same."""
+    is the same (texture and noise are set, not drawn)."""
     rng = np.random.default_rng([seed, i])
     fov = str(rng.choice(list(FOV_WEIGHTS), p=list(FOV_WEIGHTS.values())))
     levels = list(FRACTURE_LEVELS[fov])
@@ -94,6 +99,10 @@ def draw_options(i: int, seed: int, preset: str, degeneration: str = "none", rol
         degeneration=str(rng.choice(DEGENERATIONS)) if degeneration == "mixed" else degeneration)
     if prevalence:  # no draw here: the phantom draws its random fractures itself
         options = options.with_(fracture_prevalence=prevalence)
+    if texture:
+        options = options.with_(texture=texture)
+    if noise is not None:
+        options = options.with_(noise=noise)
     return options.with_(roll=round(float(rng.uniform(-roll, roll)), 1)) if roll else options
 
 
@@ -108,10 +117,11 @@ def _stale(truth_path: Path, options: PhantomOptions) -> bool:
 
 
 def run_case(i: int, seed: int, preset: str, out: Path, regenerate: bool, degeneration: str = "none",
-             roll: float = 0.0, prevalence: float = 0.0) -> dict[str, Any]:
+             roll: float = 0.0, prevalence: float = 0.0, texture: float = 0.0, noise: float | None = None
+             ) -> dict[str, Any]:
     from screening_node.analysis.pipeline import analyze_path
 
-    options = draw_options(i, seed, preset, degeneration, roll, prevalence)
+    options = draw_options(i, seed, preset, degeneration, roll, prevalence, texture, noise)
     case = out / f"case{i:03d}"
     t0 = time.perf_counter()
     if regenerate or not (case / "ct.nii.gz").is_file() or _stale(case / "truth.json", options):
@@ -137,13 +147,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="each patient lies turned about the long axis by an angle drawn from +-DEGREES (default 0)")
     ap.add_argument("--prevalence", type=float, default=0.0, metavar="P",
                     help="each other T4-L5 level fractured with chance P, beside others too (default 0)")
+    ap.add_argument("--texture", type=float, default=0.0, metavar="HU",
+                    help="trabecular texture of the bodies' marrow, standard deviation (default 0: flat)")
+    ap.add_argument("--noise", type=float, default=None, metavar="HU",
+                    help="noise of every case (default: drawn from 6-20 HU)")
     ap.add_argument("--regenerate", action="store_true", help="render phantoms again even if present")
     ap.add_argument("--json", action="store_true", help="print report.json instead of the table")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    jobs = [(i, args.seed, args.preset, args.out, args.regenerate, args.degeneration, args.roll, args.prevalence)
-            for i in range(args.n)]
+    jobs = [(i, args.seed, args.preset, args.out, args.regenerate, args.degeneration, args.roll, args.prevalence,
+             args.texture, args.noise) for i in range(args.n)]
     cases = []
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:
         for c in pool.map(run_case, *zip(*jobs)):  # in order, printed as each finishes
@@ -154,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     report = evaluate_pairs([(args.out / c["case"] / "result", args.out / c["case"]) for c in cases],
                             [c["case"] for c in cases])
     report["batch"] = {"n": args.n, "seed": args.seed, "preset": args.preset, "degeneration": args.degeneration,
-                       "roll": args.roll, "prevalence": args.prevalence,
+                       "roll": args.roll, "prevalence": args.prevalence, "texture": args.texture,
+                       "noise": args.noise,
                        "wall_s": round(time.perf_counter() - t0, 1),
                        "median_analyze_s": float(np.median([c["analyze_s"] for c in cases]))}
     (args.out / "report.json").write_text(json.dumps(report, indent=1))

@@ -337,3 +337,40 @@ def test_a_rolled_phantom_turns_its_anatomy_and_truth_together() -> None:
             hu_square = _sample(square, np.array([before["keypoints_lps_mm"][name]]))[0]
             hu_rolled = _sample(rolled, np.array([after["keypoints_lps_mm"][name]]))[0]
             assert abs(hu_rolled - hu_square) < 60.0, (plan.label, name, hu_square, hu_rolled)
+
+
+def test_trabecular_texture_mottles_the_marrow_and_nothing_else() -> None:
+    """The texture adds spread to the bodies' marrow only; the cortex, the truth and every draw stay the same."""
+    from scipy.ndimage import binary_dilation, binary_erosion
+
+    from screening_node.phantom.render import render_volume
+
+    options = PhantomOptions(seed=6, fov="spine-crop", levels=("L1", "L3"), matrix=96, pixel_spacing=1.0,
+                             slice_thickness=1.0, noise=0.0, fractures=(FractureSpec("L2", 2, "wedge"),))
+    flat, mottled = render_volume(options), render_volume(options.with_(texture=80.0))
+    assert all(v.texture is None for v in flat.plan.vertebrae)
+    assert [v.shape for v in flat.plan.vertebrae] == [v.shape for v in mottled.plan.vertebrae]
+    assert np.array_equal(flat.labels, mottled.labels)
+    for label in ("L1", "L2", "L3"):
+        marrow = binary_erosion(flat.labels == LEVELS.index(label) + 1, iterations=3)
+        a, b = flat.hu[marrow].astype(float), mottled.hu[marrow].astype(float)
+        assert a.std() < 5  # flat marrow without noise
+        assert 30 < b.std() < 70  # the scanner's blur keeps about 0.6 of the 80 HU field
+        assert abs(b.mean() - a.mean()) < 15  # zero-mean: the density is the same
+    away = ~binary_dilation(flat.labels > 0, iterations=3)  # beyond the bodies' partial volume and blur
+    assert np.array_equal(flat.hu[away], mottled.hu[away]) and flat.hu[away].std() > 100
+
+
+def test_texture_is_the_same_field_wherever_it_is_sampled() -> None:
+    """Drawn per vertebra from its own stream: the same seed gives the same field, sampled pointwise or in
+    a block, and its spread is the one asked for."""
+    from screening_node.phantom.texture import Texture
+
+    field = Texture.draw(np.random.default_rng(1), 80.0)
+    again = Texture.draw(np.random.default_rng(1), 80.0)
+    x = np.linspace(-20, 20, 41, dtype=np.float32)
+    block = field.at(x[None, None, :], x[None, :, None], x[:, None, None])
+    assert np.array_equal(block, again.at(x[None, None, :], x[None, :, None], x[:, None, None]))
+    point = field.at(np.float32(x[3]), np.float32(x[7]), np.float32(x[11]))
+    assert np.isclose(point, block[11, 7, 3], atol=1e-3)
+    assert 60 < block.std() < 100 and abs(block.mean()) < 20

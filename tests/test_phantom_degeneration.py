@@ -107,8 +107,9 @@ def test_uids_follow_the_options_and_the_rendering_revision(monkeypatch: pytest.
 
     from screening_node.phantom import generate
     options = PhantomOptions(seed=3)
-    # the options as they were before degeneration and roll were added
-    before = {k: v for k, v in options.to_dict().items() if k not in ("format", "preview", "degeneration", "roll")}
+    # the options as they were before degeneration, roll and texture were added
+    before = {k: v for k, v in options.to_dict().items()
+              if k not in ("format", "preview", "degeneration", "roll", "texture")}
     first = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     monkeypatch.setattr(generate, "RENDERING_REVISION", 1)
     assert generate.uid_key(options) == first  # an option added at its default changes nothing
@@ -116,3 +117,4 @@ def test_uids_follow_the_options_and_the_rendering_revision(monkeypatch: pytest.
     assert generate.uid_key(options) != first  # other pixels, other UIDs
     assert generate.uid_key(options.with_(degeneration="severe")) != generate.uid_key(options)
     assert generate.uid_key(options.with_(roll=10.0)) != generate.uid_key(options)
+    assert generate.uid_key(options.with_(texture=80.0)) != generate.uid_key(options)

@@ -38,6 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--degeneration", choices=DEGENERATIONS, default="none",
                    help="osteophytes, vacuum discs and calcified aortic plaques of an ageing spine (default none)")
     p.add_argument("--noise", type=float, default=12.0, metavar="HU", help="noise standard deviation (12 HU)")
+    p.add_argument("--texture", type=float, default=0.0, metavar="HU",
+                   help="standard deviation of the vertebral bodies' trabecular texture (default 0: flat marrow)")
     p.add_argument("--slice-thickness", type=float, default=2.0, metavar="MM")
     p.add_argument("--slice-spacing", type=float, default=None, metavar="MM", help="default: the thickness")
     p.add_argument("--pixel-spacing", type=float, default=None, metavar="MM",
@@ -63,7 +65,7 @@ def options_from_args(args: argparse.Namespace) -> PhantomOptions:
         fracture_prevalence=args.fracture_prevalence, kyphosis=args.kyphosis, lordosis=args.lordosis,
         scoliosis=args.scoliosis, roll=args.roll, patient_size=args.patient_size, bone_density=args.bone_density,
         degeneration=args.degeneration,
-        noise=args.noise, slice_thickness=args.slice_thickness, slice_spacing=args.slice_spacing,
+        noise=args.noise, texture=args.texture, slice_thickness=args.slice_thickness, slice_spacing=args.slice_spacing,
         pixel_spacing=args.pixel_spacing, matrix=args.matrix, feet_first=args.feet_first,
         contrast=args.contrast, rib_pairs=args.rib_pairs, lumbar=args.lumbar,
         transfer_syntax=args.transfer_syntax, format=args.format, preview=args.preview)

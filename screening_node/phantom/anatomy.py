@@ -18,6 +18,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from screening_node.phantom.fractures import BodyShape
 from screening_node.phantom.options import PhantomOptions
+from screening_node.phantom.texture import Texture
 
 # level: posterior height, width, depth, disc below, anterior/posterior height ratio (normal wedging)
 LEVEL_TABLE: dict[str, tuple[float, float, float, float, float]] = {
@@ -63,6 +64,7 @@ class VertebraPlan:
     morphology: str = "normal"
     height_loss: float = 0.0
     neighbour_posterior_mm: float | None = None
+    texture: Texture | None = None  # the marrow's trabecular texture (options.texture); None: flat marrow
 
     def to_world(self, local: np.ndarray) -> np.ndarray:
         return self.centre + self.frame @ np.asarray(local, float)

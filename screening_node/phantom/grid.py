@@ -148,12 +148,13 @@ SPARSE_FRACTION = 0.15 # below this share of touched voxels, paint only those (a
 
 
 def paint(volume: np.ndarray, box: tuple[slice, slice, slice] | None, d: np.ndarray,
-          value: float | Callable[[np.ndarray], np.ndarray], width: float, labels: np.ndarray | None = None,
-          label: int = 0) -> None:
+          value: float | Callable[[np.ndarray], np.ndarray] | np.ndarray, width: float,
+          labels: np.ndarray | None = None, label: int = 0) -> None:
     """Blend ``value`` into ``volume[box]`` with the occupancy of ``d`` (painter's order: later wins).
 
-    ``value`` is a constant HU or a function of the inward distance (a bone's cortical shell); it is
-    evaluated only where the shape touches the voxels, which is what makes large sparse canvases cheap.
+    ``value`` is a constant HU, a function of the inward distance (a bone's cortical shell), evaluated
+    only where the shape touches the voxels, which is what makes large sparse canvases cheap, or an
+    array of HU shaped like ``d`` (a textured marrow).
     """
     if box is None or d.size == 0:
         return
@@ -165,7 +166,10 @@ def paint(volume: np.ndarray, box: tuple[slice, slice, slice] | None, d: np.ndar
     where = Ellipsis if count > SPARSE_FRACTION * d.size else touched  # a mostly-touched box: no gather
     d_touched = d[where]
     alpha = occupancy(d_touched, width)
-    hu = value(d_touched) if callable(value) else np.float32(value)
+    if isinstance(value, np.ndarray):
+        hu = value[where]
+    else:
+        hu = value(d_touched) if callable(value) else np.float32(value)
     current = region[where]  # a view when dense, a copy when gathered
     current += alpha * (hu - current)
     if where is not Ellipsis:
@@ -183,5 +187,10 @@ def bone(cortical: float, marrow: float, shell: float) -> Callable[[np.ndarray],
 
 def bone_value(d: np.ndarray, cortical: float, marrow: float, shell: float) -> np.ndarray:
     """HU of a bone at inward distance ``d``: cortical shell ``shell`` mm thick around marrow."""
-    t = np.clip((d - shell) / np.float32(0.5) + 0.5, 0.0, 1.0)
+    t = marrow_fraction(d, shell)
     return np.float32(cortical) + t * np.float32(marrow - cortical)
+
+
+def marrow_fraction(d: np.ndarray, shell: float) -> np.ndarray:
+    """How much of a bone's voxel at inward distance ``d`` is marrow rather than its cortical shell (0..1)."""
+    return np.clip((d - shell) / np.float32(0.5) + 0.5, 0.0, 1.0)

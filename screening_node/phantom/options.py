@@ -74,6 +74,7 @@ class PhantomOptions:
     bone_density: str = "normal"
     degeneration: str = "none"
     noise: float = 12.0  # HU standard deviation of the (correlated) noise
+    texture: float = 0.0  # HU standard deviation of the vertebral bodies' trabecular texture (0: flat marrow)
     slice_thickness: float = 2.0
     slice_spacing: float | None = None  # default: equal to the thickness
     pixel_spacing: float | None = None  # default: the field of view divided by the matrix
@@ -99,6 +100,7 @@ class PhantomOptions:
             (self.lumbar in (5, 6), "lumbar vertebrae must be 5 or 6"),
             (0.0 <= self.fracture_prevalence <= 1.0, "fracture prevalence must be in 0..1"),
             (self.noise >= 0, "noise must be >= 0 HU"),
+            (0 <= self.texture <= 200, "texture must be 0-200 HU"),
             (0.3 <= self.slice_thickness <= 10, "slice thickness must be 0.3-10 mm"),
             (self.slice_spacing is None or 0.3 <= self.slice_spacing <= 10, "slice spacing must be 0.3-10 mm"),
             (self.pixel_spacing is None or 0.2 <= self.pixel_spacing <= 5, "pixel spacing must be 0.2-5 mm"),

@@ -4,7 +4,8 @@ Partial volume: each slice is the mean of ``m`` sub-slices spread over the
 slice thickness (a box slice profile), every structure is anti-aliased in-plane
 over one pixel, then a small in-plane Gaussian stands for the scanner's PSF.
 Noise is white Gaussian noise smoothed in-plane (so it is correlated like CT
-noise) and scaled to ``options.noise`` HU.
+noise) and scaled to ``options.noise`` HU. With ``options.texture`` the vertebral bodies' marrow
+carries a trabecular mottle (phantom/texture.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from screening_node.phantom.grid import Grid
 from screening_node.phantom.options import PhantomOptions
 from screening_node.phantom.roll import Roll, roll_arrays
 from screening_node.phantom.skeleton import paint_ribs, paint_sacrum_pelvis, paint_spine, paint_sternum
+from screening_node.phantom.texture import Texture
 
 PSF_SIGMA_MM = 0.45
 SLAB_SLICES = 32  # fixed, never derived from the thread count: each slab seeds its own noise
@@ -49,7 +51,7 @@ class PhantomVolume:
     roll: Roll | None = None  # the anatomy was turned so after rendering (options.roll)
 
 
-STREAMS = ("anatomy", "fracture", "noise", "patient", "degeneration")  # append only: an index seeds its stream
+STREAMS = ("anatomy", "fracture", "noise", "patient", "degeneration", "texture")  # append only: an index seeds its stream
 
 
 def stream(seed: int, name: str, *more: int) -> np.random.Generator:
@@ -59,13 +61,16 @@ def stream(seed: int, name: str, *more: int) -> np.random.Generator:
 
 def rngs(seed: int) -> dict[str, np.random.Generator]:
     """The whole-phantom streams (the noise has one stream per slab: see ``_slab_noise``)."""
-    return {name: stream(seed, name) for name in STREAMS if name not in ("noise", "degeneration")}
+    return {name: stream(seed, name) for name in STREAMS if name not in ("noise", "degeneration", "texture")}
 
 
 def plan_anatomy(options: PhantomOptions) -> tuple[SpinePlan, Torso, dict[str, Any]]:
     streams = rngs(options.seed)
     plan = build_spine(options, streams["anatomy"])
     apply_fractures(plan, options, streams["fracture"])
+    if options.texture > 0:  # one stream per vertebra: the texture never changes the anatomy's draws
+        for index, v in enumerate(plan.vertebrae):
+            v.texture = Texture.draw(stream(options.seed, "texture", index), options.texture)
     torso = build_torso(plan, options)
     p = streams["patient"]
     age = int(p.integers(55, 86)) if options.bone_density != "normal" else int(p.integers(40, 80))

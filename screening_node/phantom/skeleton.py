@@ -12,13 +12,14 @@ from screening_node.analysis.results import LEVELS
 from screening_node.phantom.anatomy import SpinePlan, VertebraPlan
 from screening_node.phantom.body import Torso
 from screening_node.phantom.fractures import BodyShape
-from screening_node.phantom.grid import (Canvas, Grid, bone, ellipse_inward, ellipsoid_inward, local_box,
-                                         paint, to_local)
+from screening_node.phantom.grid import (Canvas, Grid, bone, bone_value, ellipse_inward, ellipsoid_inward,
+                                         local_box, marrow_fraction, paint, to_local)
 
 DISC_HU = 85.0
 CSF_HU = 10.0
 CORD_HU = 35.0
 CARTILAGE_HU = 120.0
+BODY_SHELL_MM = 1.0  # cortical shell of a vertebral body
 
 
 def mask_label(label: str) -> int:
@@ -35,8 +36,22 @@ def paint_body(volume: np.ndarray, grid: Grid, v: VertebraPlan, width: float,
         return
     lx, ly, lz = to_local(*grid.coords(box), v.centre, v.frame)
     d = v.shape.inward(lx, ly, lz)
-    paint(volume, box, d, bone(v.cortical_hu, v.trabecular_hu, 1.0), width, labels,
-          mask_label(v.label) if labels is not None else 0)
+    value = bone(v.cortical_hu, v.trabecular_hu, BODY_SHELL_MM)
+    if v.texture is not None:
+        value = _textured_body(d, lx, ly, lz, v)
+    paint(volume, box, d, value, width, labels, mask_label(v.label) if labels is not None else 0)
+
+
+def _textured_body(d: np.ndarray, lx: np.ndarray, ly: np.ndarray, lz: np.ndarray, v: VertebraPlan) -> np.ndarray:
+    """A body's HU with its trabecular texture added to the marrow (the field is evaluated there only)."""
+    assert v.texture is not None
+    hu = bone_value(d, v.cortical_hu, v.trabecular_hu, BODY_SHELL_MM)
+    fraction = marrow_fraction(d, BODY_SHELL_MM)
+    marrow = fraction > 0
+    shape = d.shape
+    points = [np.broadcast_to(c, shape)[marrow] for c in (lx, ly, lz)]
+    hu[marrow] += fraction[marrow] * v.texture.at(*points)
+    return hu
 
 
 def paint_disc(volume: np.ndarray, grid: Grid, upper: VertebraPlan, lower: VertebraPlan, width: float) -> None:
