@@ -7,6 +7,7 @@ head/feet first, 0-2 fractures cycling through every grade x morphology), analys
 
     .venv/bin/python benchmarks/phantom_eval.py --n 30 --out /tmp/phantom_eval [--preset 1mm|fast|3mm] [--jobs 2]
         [--degeneration none|moderate|severe|mixed] [--roll DEGREES] [--prevalence P] [--texture HU] [--noise HU]
+        [--schmorl-nodes P]
 
 --roll DEGREES turns each patient about the long axis by an angle drawn from +-DEGREES (phantom/roll.py:
 the square rendering turned slice by slice, truth with it), drawn after everything else.
@@ -20,6 +21,10 @@ kept two levels apart.
 (phantom/texture.py; the scanner's blur leaves about 0.6 of it on 1 mm voxels: --texture 80 gives the
 45-80 HU spread that the real bodies in ../shared/data show), and --noise HU replaces the drawn noise
 (6-20 HU) of every case; the rest of each case is the same.
+
+--schmorl-nodes P puts a Schmorl's node (a pit of disc tissue through the endplate, 5-10 mm wide and 2-5
+mm deep, rimmed with sclerotic bone; phantom/degeneration.py) at each T6-L5 endplate with chance P. No
+fracture: the truth heights are the endplates', as a reader measures them across the node.
 
 --degeneration adds the osteophytes, vacuum discs and calcified aortic plaques of an ageing spine
 (phantom/degeneration.py; mixed draws none, moderate or severe per case). The default, none, gives the
@@ -71,7 +76,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def draw_options(i: int, seed: int, preset: str, degeneration: str = "none", roll: float = 0.0,
-                 prevalence: float = 0.0, texture: float = 0.0, noise: float | None = None) -> PhantomOptions:
+                 prevalence: float = 0.0, texture: float = 0.0, noise: float | None = None,
+                 schmorl_nodes: float = 0.0) -> PhantomOptions:
     """Options of case i: reproducible from (seed, i); the degeneration and the roll drawn last, so the rest
     is the same (texture and noise are set, not drawn)."""
     rng = np.random.default_rng([seed, i])
@@ -103,6 +109,8 @@ def draw_options(i: int, seed: int, preset: str, degeneration: str = "none", rol
         options = options.with_(texture=texture)
     if noise is not None:
         options = options.with_(noise=noise)
+    if schmorl_nodes:
+        options = options.with_(schmorl_nodes=schmorl_nodes)
     return options.with_(roll=round(float(rng.uniform(-roll, roll)), 1)) if roll else options
 
 
@@ -117,11 +125,11 @@ def _stale(truth_path: Path, options: PhantomOptions) -> bool:
 
 
 def run_case(i: int, seed: int, preset: str, out: Path, regenerate: bool, degeneration: str = "none",
-             roll: float = 0.0, prevalence: float = 0.0, texture: float = 0.0, noise: float | None = None
-             ) -> dict[str, Any]:
+             roll: float = 0.0, prevalence: float = 0.0, texture: float = 0.0, noise: float | None = None,
+             schmorl_nodes: float = 0.0) -> dict[str, Any]:
     from screening_node.analysis.pipeline import analyze_path
 
-    options = draw_options(i, seed, preset, degeneration, roll, prevalence, texture, noise)
+    options = draw_options(i, seed, preset, degeneration, roll, prevalence, texture, noise, schmorl_nodes)
     case = out / f"case{i:03d}"
     t0 = time.perf_counter()
     if regenerate or not (case / "ct.nii.gz").is_file() or _stale(case / "truth.json", options):
@@ -151,13 +159,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="trabecular texture of the bodies' marrow, standard deviation (default 0: flat)")
     ap.add_argument("--noise", type=float, default=None, metavar="HU",
                     help="noise of every case (default: drawn from 6-20 HU)")
+    ap.add_argument("--schmorl-nodes", type=float, default=0.0, metavar="P",
+                    help="a Schmorl's node at each T6-L5 endplate with chance P (default 0)")
     ap.add_argument("--regenerate", action="store_true", help="render phantoms again even if present")
     ap.add_argument("--json", action="store_true", help="print report.json instead of the table")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     jobs = [(i, args.seed, args.preset, args.out, args.regenerate, args.degeneration, args.roll, args.prevalence,
-             args.texture, args.noise) for i in range(args.n)]
+             args.texture, args.noise, args.schmorl_nodes) for i in range(args.n)]
     cases = []
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:
         for c in pool.map(run_case, *zip(*jobs)):  # in order, printed as each finishes
@@ -169,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                             [c["case"] for c in cases])
     report["batch"] = {"n": args.n, "seed": args.seed, "preset": args.preset, "degeneration": args.degeneration,
                        "roll": args.roll, "prevalence": args.prevalence, "texture": args.texture,
-                       "noise": args.noise,
+                       "noise": args.noise, "schmorl_nodes": args.schmorl_nodes,
                        "wall_s": round(time.perf_counter() - t0, 1),
                        "median_analyze_s": float(np.median([c["analyze_s"] for c in cases]))}
     (args.out / "report.json").write_text(json.dumps(report, indent=1))

@@ -8,7 +8,8 @@ from scipy.ndimage import binary_erosion
 
 from screening_node.phantom import PhantomOptions, render_phantom
 from screening_node.phantom.body import AORTA
-from screening_node.phantom.degeneration import Degeneration, Plaque, Spur, paint_degeneration, plan_degeneration
+from screening_node.phantom.degeneration import (Degeneration, Plaque, SchmorlNode, Spur, paint_degeneration,
+                                                 plan_degeneration, plan_schmorl_nodes)
 from screening_node.phantom.grid import Grid, ellipse_inward, to_local
 from screening_node.phantom.render import plan_anatomy, stream
 
@@ -85,6 +86,47 @@ def test_a_vacuum_cleft_lies_in_its_disc_between_the_endplates() -> None:
             assert (lz > v.shape.z_top(lx, ly)).all()
 
 
+def test_a_schmorl_node_is_a_rimmed_pit_of_disc_tissue_below_its_endplate() -> None:
+    """Disc tissue fills the pit, reaching its depth into the body; a sclerotic rim closes it against the
+    marrow; the disc in front of the endplate is left as it was."""
+    from screening_node.phantom.skeleton import DISC_HU
+
+    plan = plan_anatomy(PhantomOptions(**CROP))[0]
+    v = plan.by_label("L2")
+    grid = _grid_around(v.centre, half=30.0, step=0.25)
+    marrow = np.float32(v.trabecular_hu)
+    volume = np.full(grid.shape, marrow)
+    node = SchmorlNode("L2", "top", 1.0, v.shape.y_m, 4.0, 3.0)
+    paint_degeneration(volume, grid, plan, Degeneration(nodes=(node,)), grid.spacing[0])
+    everywhere = (slice(0, grid.shape[0]), slice(0, grid.shape[1]), slice(0, grid.shape[2]))
+    lx, ly, lz = (np.broadcast_to(c, grid.shape) for c in to_local(*grid.coords(everywhere), v.centre, v.frame))
+    below = v.shape.z_top(lx, ly) - lz  # mm under the upper endplate
+    on_axis = (np.abs(lx - 1.0) < 0.2) & (np.abs(ly - v.shape.y_m) < 0.2)
+    depth = below[on_axis]
+    hu = volume[on_axis]
+    assert np.all(np.abs(hu[(depth > 0.5) & (depth < 2.5)] - DISC_HU) < 1)  # the pit
+    assert hu[(depth > 3.2) & (depth < 3.8)].min() > 0.9 * v.cortical_hu  # its rim, 1 mm thick
+    assert np.all(hu[depth > 4.5] == marrow)  # the marrow beyond it
+    assert np.all(volume[below < -1.0] == marrow)  # nothing on the disc's side
+    assert (volume != marrow).sum() * 0.25 ** 3 < 2 * np.pi * 5.5 ** 2 * 4.5  # within the rimmed half-ellipsoid
+
+
+def test_schmorl_nodes_follow_their_chance_on_their_own_stream() -> None:
+    plan = plan_anatomy(PhantomOptions(seed=8))[0]
+    assert plan_schmorl_nodes(plan, 0.0, stream(8, "schmorl")) == ()
+    every = plan_schmorl_nodes(plan, 1.0, stream(8, "schmorl"))
+    assert len(every) == 24  # both endplates of T6-L5
+    assert every == plan_schmorl_nodes(plan, 1.0, stream(8, "schmorl"))
+    for node in every:
+        shape = plan.by_label(node.level).shape
+        assert 2.5 <= node.radius_mm <= 5.0 and node.depth_mm <= 0.2 * min(shape.heights().values())
+        assert abs(node.x_mm) <= 0.3 * shape.ax and shape.y_a < node.y_mm < shape.y_p
+    options = PhantomOptions(**CROP)
+    with_nodes = render_phantom(options.with_(schmorl_nodes=1.0))
+    assert with_nodes.degeneration.nodes and with_nodes.degeneration.spurs == ()
+    assert np.array_equal(render_phantom(options).labels, with_nodes.labels)  # no body truth changes
+
+
 def test_a_plaque_lies_on_the_aortic_wall() -> None:
     plan = plan_anatomy(PhantomOptions(seed=8))[0]
     s = plan.by_label("L1").s_mm
@@ -107,9 +149,9 @@ def test_uids_follow_the_options_and_the_rendering_revision(monkeypatch: pytest.
 
     from screening_node.phantom import generate
     options = PhantomOptions(seed=3)
-    # the options as they were before degeneration, roll and texture were added
+    # the options as they were before degeneration, roll, texture and Schmorl's nodes were added
     before = {k: v for k, v in options.to_dict().items()
-              if k not in ("format", "preview", "degeneration", "roll", "texture")}
+              if k not in ("format", "preview", "degeneration", "roll", "texture", "schmorl_nodes")}
     first = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     monkeypatch.setattr(generate, "RENDERING_REVISION", 1)
     assert generate.uid_key(options) == first  # an option added at its default changes nothing
@@ -118,3 +160,4 @@ def test_uids_follow_the_options_and_the_rendering_revision(monkeypatch: pytest.
     assert generate.uid_key(options.with_(degeneration="severe")) != generate.uid_key(options)
     assert generate.uid_key(options.with_(roll=10.0)) != generate.uid_key(options)
     assert generate.uid_key(options.with_(texture=80.0)) != generate.uid_key(options)
+    assert generate.uid_key(options.with_(schmorl_nodes=0.3)) != generate.uid_key(options)

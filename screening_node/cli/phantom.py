@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bone-density", choices=BONE_DENSITIES, default="normal")
     p.add_argument("--degeneration", choices=DEGENERATIONS, default="none",
                    help="osteophytes, vacuum discs and calcified aortic plaques of an ageing spine (default none)")
+    p.add_argument("--schmorl-nodes", type=float, default=0.0, metavar="P",
+                   help="chance of a Schmorl's node at each T6-L5 endplate (default 0)")
     p.add_argument("--noise", type=float, default=12.0, metavar="HU", help="noise standard deviation (12 HU)")
     p.add_argument("--texture", type=float, default=0.0, metavar="HU",
                    help="standard deviation of the vertebral bodies' trabecular texture (default 0: flat marrow)")
@@ -64,7 +66,7 @@ def options_from_args(args: argparse.Namespace) -> PhantomOptions:
         fractures=tuple(FractureSpec.parse(f) for f in args.fracture),
         fracture_prevalence=args.fracture_prevalence, kyphosis=args.kyphosis, lordosis=args.lordosis,
         scoliosis=args.scoliosis, roll=args.roll, patient_size=args.patient_size, bone_density=args.bone_density,
-        degeneration=args.degeneration,
+        degeneration=args.degeneration, schmorl_nodes=args.schmorl_nodes,
         noise=args.noise, texture=args.texture, slice_thickness=args.slice_thickness, slice_spacing=args.slice_spacing,
         pixel_spacing=args.pixel_spacing, matrix=args.matrix, feet_first=args.feet_first,
         contrast=args.contrast, rib_pairs=args.rib_pairs, lumbar=args.lumbar,

@@ -1,11 +1,15 @@
-"""Degenerative change of an ageing spine: marginal osteophytes, vacuum discs, calcified aortic plaques.
+"""Degenerative change of an ageing spine: marginal osteophytes, vacuum discs, calcified aortic plaques,
+Schmorl's nodes.
 
 The screening population is 50-90 years old, and nearly every CT of it shows some of these. Each
 imitates something the analysis reads: an osteophyte is cortical bone beside an endplate corner, a
 vacuum disc is gas where a disc dip is expected, a calcified plaque on the aorta's back wall is a
-cortex-bright line a few mm in front of a vertebral body. None of them belongs to the vertebral body:
-truth heights, keypoints and the body label mask are unchanged (vertebral morphometry leaves
-osteophytes out).
+cortex-bright line a few mm in front of a vertebral body. A Schmorl's node (disc herniated through an
+endplate into the body: a pit 5-10 mm across and a few mm deep, filled with disc tissue and rimmed with
+sclerotic bone) is a focal dip of the endplate where a reader measures the middle height. None of them
+belongs to the vertebral body's morphometry: truth heights, keypoints and the body label mask are
+unchanged (a reader leaves osteophytes out and measures the endplate across a node, which is no
+fracture).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 
 from screening_node.phantom.anatomy import SpinePlan, VertebraPlan
 from screening_node.phantom.body import AORTA
+from screening_node.phantom.skeleton import DISC_HU
 from screening_node.phantom.grid import Canvas, Grid, bone, ellipse_inward, ellipsoid_inward, local_box, paint, \
     to_local
 
@@ -32,6 +37,11 @@ SPUR_HALF_THICKNESS_MM = (2.0, 0.4)  # at its base and at its tip
 VACUUM_HU = -850.0
 PLAQUE_HU = 900.0     # calcium in the aortic wall
 PLAQUE_RADIUS_MM = 1.0  # a 2 mm thick calcified plaque
+NODE_LEVELS = ("T6", "T7", "T8", "T9", "T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5")  # where nodes are common
+NODE_RADIUS_MM = (2.5, 5.0)  # half the pit's width across the endplate
+NODE_DEPTH_MM = (2.0, 5.0)  # how far it reaches into the body
+NODE_MAX_DEPTH_SHARE = 0.2  # of the body's height: a node does not cross the body
+NODE_RIM_MM = 1.0  # its sclerotic rim
 
 
 @dataclass(frozen=True)
@@ -55,10 +65,23 @@ class Plaque:
 
 
 @dataclass(frozen=True)
+class SchmorlNode:
+    """Disc herniated through one endplate into its body: a half-ellipsoid pit with a sclerotic rim."""
+
+    level: str
+    end: str             # "top" or "bottom" endplate
+    x_mm: float          # the pit's centre on the endplate, in the body's local frame (x: left)
+    y_mm: float          # (y: posterior; 0 is the body's centre)
+    radius_mm: float     # half its width
+    depth_mm: float      # how far it reaches into the body below the endplate
+
+
+@dataclass(frozen=True)
 class Degeneration:
     spurs: tuple[Spur, ...] = ()
     vacuum_discs: tuple[str, ...] = ()  # the upper level of each disc with a gas cleft (L4 = the L4/L5 disc)
     plaques: tuple[Plaque, ...] = field(default_factory=tuple)
+    nodes: tuple[SchmorlNode, ...] = ()
 
 
 def plan_degeneration(plan: SpinePlan, grade: str, rng: np.random.Generator) -> Degeneration:
@@ -86,8 +109,28 @@ def plan_degeneration(plan: SpinePlan, grade: str, rng: np.random.Generator) -> 
     return Degeneration(tuple(spurs), vacuum, tuple(plaques))
 
 
+def plan_schmorl_nodes(plan: SpinePlan, chance: float, rng: np.random.Generator) -> tuple[SchmorlNode, ...]:
+    """Schmorl's nodes at T6-L5, each endplate with ``chance``: central or a little behind the centre,
+    where they are usually found (seeded: the same options, the same nodes)."""
+    nodes = []
+    for v in plan.vertebrae:
+        if v.label not in NODE_LEVELS:
+            continue
+        shape = v.shape
+        height = min(shape.heights().values())
+        for end in ("top", "bottom"):
+            if rng.random() >= chance:
+                continue
+            half_depth = 0.5 * (shape.y_p - shape.y_a)
+            nodes.append(SchmorlNode(
+                v.label, end, float(rng.uniform(-0.3, 0.3) * shape.ax),
+                float(shape.y_m + rng.uniform(-0.25, 0.35) * half_depth), float(rng.uniform(*NODE_RADIUS_MM)),
+                float(min(rng.uniform(*NODE_DEPTH_MM), NODE_MAX_DEPTH_SHARE * height))))
+    return tuple(nodes)
+
+
 def paint_degeneration(volume: np.ndarray, grid: Grid, plan: SpinePlan, change: Degeneration, width: float) -> None:
-    """Paint the spurs, vacuum clefts and plaques (after the spine: they lie beside or inside its discs)."""
+    """Paint the spurs, vacuum clefts, plaques and nodes (after the spine: they lie beside or inside it)."""
     for spur in change.spurs:
         _paint_spur(volume, grid, plan.by_label(spur.level), spur, width)
     for level in change.vacuum_discs:
@@ -97,6 +140,31 @@ def paint_degeneration(volume: np.ndarray, grid: Grid, plan: SpinePlan, change: 
             _paint_vacuum(volume, grid, upper, below[0], width)
     for plaque in change.plaques:
         _paint_plaque(volume, grid, plan, plaque, width)
+    for node in change.nodes:
+        _paint_node(volume, grid, plan.by_label(node.level), node, width)
+
+
+def _paint_node(volume: np.ndarray, grid: Grid, v: VertebraPlan, node: SchmorlNode, width: float) -> None:
+    """A pit of disc tissue through the endplate into the body, rimmed with sclerotic bone (on the body's
+    side of the endplate only: the disc beside it is left as it is)."""
+    shape = v.shape
+    x0, y0 = np.float32(node.x_mm), np.float32(node.y_mm)
+    surface = shape.z_top if node.end == "top" else shape.z_bot
+    z0 = float(surface(x0, y0))
+    reach = node.radius_mm + NODE_RIM_MM + 2
+    box = grid.box(*local_box(v.to_world([node.x_mm, node.y_mm, z0]), v.frame,
+                              np.array([reach, reach, node.depth_mm + NODE_RIM_MM + 2])))
+    if box is None:
+        return
+    lx, ly, lz = to_local(*grid.coords(box), v.centre, v.frame)
+    sign = 1.0 if node.end == "top" else -1.0
+    below = sign * (surface(lx, ly) - lz)  # mm inside the body from this endplate
+    u, w, t = lx - x0, ly - y0, lz - np.float32(z0)
+    r, h = node.radius_mm, node.depth_mm
+    rim = np.minimum(ellipsoid_inward(u, w, t, r + NODE_RIM_MM, r + NODE_RIM_MM, h + NODE_RIM_MM), below)
+    paint(volume, box, rim.astype(np.float32), v.cortical_hu, width)
+    pit = np.minimum(ellipsoid_inward(u, w, t, r, r, h), below + 0.5)  # open through the endplate's cortex
+    paint(volume, box, pit.astype(np.float32), DISC_HU, width)
 
 
 def _paint_spur(volume: np.ndarray, grid: Grid, v: VertebraPlan, spur: Spur, width: float) -> None:

@@ -73,6 +73,7 @@ class PhantomOptions:
     patient_size: str = "medium"
     bone_density: str = "normal"
     degeneration: str = "none"
+    schmorl_nodes: float = 0.0  # chance per T6-L5 endplate of a Schmorl's node
     noise: float = 12.0  # HU standard deviation of the (correlated) noise
     texture: float = 0.0  # HU standard deviation of the vertebral bodies' trabecular texture (0: flat marrow)
     slice_thickness: float = 2.0
@@ -101,6 +102,7 @@ class PhantomOptions:
             (0.0 <= self.fracture_prevalence <= 1.0, "fracture prevalence must be in 0..1"),
             (self.noise >= 0, "noise must be >= 0 HU"),
             (0 <= self.texture <= 200, "texture must be 0-200 HU"),
+            (0.0 <= self.schmorl_nodes <= 1.0, "Schmorl's node chance must be in 0..1"),
             (0.3 <= self.slice_thickness <= 10, "slice thickness must be 0.3-10 mm"),
             (self.slice_spacing is None or 0.3 <= self.slice_spacing <= 10, "slice spacing must be 0.3-10 mm"),
             (self.pixel_spacing is None or 0.2 <= self.pixel_spacing <= 5, "pixel spacing must be 0.2-5 mm"),

@@ -20,7 +20,8 @@ from scipy.ndimage import gaussian_filter
 
 from screening_node.phantom.anatomy import SpinePlan, apply_fractures, build_spine, parse_levels_for
 from screening_node.phantom.body import Torso, build_torso, paint_organs, paint_table, paint_trunk
-from screening_node.phantom.degeneration import Degeneration, paint_degeneration, plan_degeneration
+from screening_node.phantom.degeneration import (Degeneration, paint_degeneration, plan_degeneration,
+                                                 plan_schmorl_nodes)
 from screening_node.phantom.grid import Grid
 from screening_node.phantom.options import PhantomOptions
 from screening_node.phantom.roll import Roll, roll_arrays
@@ -51,7 +52,7 @@ class PhantomVolume:
     roll: Roll | None = None  # the anatomy was turned so after rendering (options.roll)
 
 
-STREAMS = ("anatomy", "fracture", "noise", "patient", "degeneration", "texture")  # append only: an index seeds its stream
+STREAMS = ("anatomy", "fracture", "noise", "patient", "degeneration", "texture", "schmorl")  # append only: an index seeds its stream
 
 
 def stream(seed: int, name: str, *more: int) -> np.random.Generator:
@@ -61,7 +62,7 @@ def stream(seed: int, name: str, *more: int) -> np.random.Generator:
 
 def rngs(seed: int) -> dict[str, np.random.Generator]:
     """The whole-phantom streams (the noise has one stream per slab: see ``_slab_noise``)."""
-    return {name: stream(seed, name) for name in STREAMS if name not in ("noise", "degeneration", "texture")}
+    return {name: stream(seed, name) for name in STREAMS if name not in ("noise", "degeneration", "texture", "schmorl")}
 
 
 def plan_anatomy(options: PhantomOptions) -> tuple[SpinePlan, Torso, dict[str, Any]]:
@@ -203,6 +204,8 @@ def render_volume(options: PhantomOptions, workers: int | None = None) -> Phanto
     """
     plan, torso, patient = plan_anatomy(options)
     change = plan_degeneration(plan, options.degeneration, stream(options.seed, "degeneration"))
+    if options.schmorl_nodes > 0:  # their own stream: the rest of the change is drawn as without them
+        change = replace(change, nodes=plan_schmorl_nodes(plan, options.schmorl_nodes, stream(options.seed, "schmorl")))
     grid = choose_grid(options, plan, torso)
     hu = np.empty(grid.shape, np.int16)
     labels = np.zeros(grid.shape, np.uint8)

@@ -72,10 +72,16 @@ def vertebra_truth(v: VertebraPlan, lo: np.ndarray, hi: np.ndarray, roll: Roll |
 
 def degeneration_truth(change: Degeneration) -> dict[str, Any]:
     """What degenerative change was painted (none of it is part of a vertebral body's truth)."""
-    return {"osteophytes": [{"level": s.level, "endplate": s.end, "length_mm": round(s.length_mm, 1)}
-                            for s in change.spurs],
-            "vacuum_discs_below": list(change.vacuum_discs),  # the upper level of each disc with a gas cleft
-            "aortic_plaques": len(change.plaques)}
+    listed: dict[str, Any] = {
+        "osteophytes": [{"level": s.level, "endplate": s.end, "length_mm": round(s.length_mm, 1)}
+                        for s in change.spurs],
+        "vacuum_discs_below": list(change.vacuum_discs),  # the upper level of each disc with a gas cleft
+        "aortic_plaques": len(change.plaques)}
+    if change.nodes:  # listed only where drawn, so that phantoms without them keep their bytes
+        listed["schmorl_nodes"] = [{"level": n.level, "endplate": n.end, "centre_local_mm": [round(n.x_mm, 1),
+                                    round(n.y_mm, 1)], "width_mm": round(2 * n.radius_mm, 1),
+                                    "depth_mm": round(n.depth_mm, 1)} for n in change.nodes]
+    return listed
 
 
 def build_truth(volume: PhantomVolume, *, study_uid: str, series_uid: str, geometry: dict[str, Any],
