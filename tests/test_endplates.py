@@ -91,13 +91,15 @@ def _straight_column(volume: np.ndarray) -> "Straightened":
 
 
 def _body_volume(front_drop: float = 0.0, fleck: bool = False, cortex: float = 700.0, marrow: float = 200.0,
-                 gas: bool = False, cup: float = 0.0) -> np.ndarray:
+                 gas: bool = False, cup: float = 0.0, node: tuple[float, float, float] | None = None) -> np.ndarray:
     """Three stacked bodies (rows 0-24, 30-59, 65-99) 30 mm deep and 40 mm wide with 1 mm cortical
     endplates and walls, discs between, blurred like a 1 mm scan; axes (row, ap, lat), centre 40 / 30.
     The middle body's superior endplate sinks linearly by ``front_drop`` mm from its middle to its
     front (a wedge); ``fleck``: a bright fleck 3 mm under its front corner on the mid-sagittal plane only;
     ``gas``: a vacuum cleft (-850 HU) 2 mm thick in the middle of the disc above it; ``cup``: its superior
-    endplate sinks into a smooth bowl ``cup`` mm deep at the middle (a biconcave fracture), filled by the disc."""
+    endplate sinks into a smooth bowl ``cup`` mm deep at the middle (a biconcave fracture), filled by the disc;
+    ``node`` (lat offset, radius, depth mm): a Schmorl's node in that endplate, a half-ellipsoid pit of disc
+    tissue with a cortical rim, centred 2 mm behind the middle."""
     v = np.full((100, 81, 61), 40.0)
     for r0, r1 in ((0, 24), (30, 59), (65, 99)):
         v[r0:r1 + 1, 25:56, 10:51] = cortex
@@ -114,6 +116,16 @@ def _body_volume(front_drop: float = 0.0, fleck: bool = False, cortex: float = 7
                 if depth:
                     v[30:30 + depth, a, lat] = 40.0
                     v[30 + depth, a, lat] = cortex
+    if node:
+        lat0, radius, depth = node
+        for a in range(26, 55):
+            for lat in range(11, 50):
+                r2 = ((a - 42) / radius) ** 2 + ((lat - 30 - lat0) / radius) ** 2
+                if r2 < 1:
+                    plate = 30 + int(np.argmax(v[30:45, a, lat] >= cortex))  # the endplate here (in a bowl: sunk)
+                    floor = plate + int(round(depth * np.sqrt(1 - r2)))
+                    v[30:floor, a, lat] = 40.0
+                    v[floor, a, lat] = cortex
     if fleck:
         v[33:36, 25:34, 28:33] = 700.0
     if gas:
@@ -168,6 +180,32 @@ def test_an_endplate_sunk_deep_into_a_biconcave_body_is_read_at_the_bottom_of_it
     h = _heights(st, kps)
     assert abs(h["middle"] - middle) <= 0.5, h
     assert abs(h["anterior"] - 30.0) <= 0.6 and abs(h["posterior"] - 30.0) <= 0.6, h
+
+
+@pytest.mark.parametrize("lat0, radius, depth", [(0.0, 4.0, 4.0), (2.0, 4.5, 4.0)])
+def test_a_schmorls_node_is_measured_across(lat0: float, radius: float, depth: float) -> None:
+    """A pit 6-10 mm wide and 3-4 mm deep at the middle of a normal endplate is no fracture: a reader
+    measures the endplate across it. Read at its floor, the middle height was 26-27 mm (grade 1 with a
+    node at each endplate; 1 mm phantoms with nodes at 30 % of T6-L5 endplates: 9 normal bodies graded 1,
+    one 2)."""
+    from screening_node.analysis.endplates import body_keypoints
+    st = _straight_column(_body_volume(node=(lat0, radius, depth)))
+    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
+    assert reason is None and kps is not None
+    h = _heights(st, kps)
+    assert abs(h["middle"] - 30.0) <= 0.6, h
+    assert abs(h["anterior"] - 30.0) <= 0.6 and abs(h["posterior"] - 30.0) <= 0.6, h
+
+
+def test_a_node_in_a_fractures_bowl_does_not_hide_the_fracture() -> None:
+    """A node at the bottom of a fracture's bowl: around the middle the endplate is still sunk (the bowl
+    spans the endplate), so nothing is moved out and the fracture keeps at least the bowl's loss."""
+    from screening_node.analysis.endplates import body_keypoints
+    st = _straight_column(_body_volume(cup=7.0, node=(0.0, 4.0, 3.0)))
+    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
+    assert reason is None and kps is not None
+    h = _heights(st, kps)
+    assert h["middle"] <= 23.5, h  # the bowl alone reads 23.1
 
 
 def test_the_rims_of_a_sunk_endplate_are_looked_for_next_to_the_disc() -> None:

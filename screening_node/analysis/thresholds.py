@@ -198,6 +198,19 @@ KEYPOINT_DEEP_INSET_MM = 7.0  # ... and this far in where none of those shows on
                             # anterior ligament ossified over the discs (DISH; tcia T7 and T8) or bridging osteophytes
                             # keep the front columns bright through the disc. A wedge reads a little less deep there.
 MIDDLE_COLUMN_SHIFTS_MM = (0.0, -3.0, 3.0)  # the middle height halfway, or beside a focal defect there
+PIT_MIN_DEPTH_MM = 1.5      # a middle endplate this far inside the line through its corners may sit in a Schmorl's node
+                            # (a node is 2-5 mm deep, 5-10 mm wide, and reads 1.3-1.8 mm where it covers part of the
+                            # 5 mm wide column; real concave endplates read 1-1.5 mm on tcia and verse19-007)
+PIT_MAX_DEPTH_MM = 5.0      # ... and no deeper than this (a node is rarely deeper; a grade 3 bowl is 5-8 mm deep)
+PIT_SIDE_PLANE_SHARE = 0.4  # ... which is told by the same endplate on the sagittal planes this share of the body's half
+                            # width to either side (5-9 mm) ...
+PIT_AP_SHARE = 0.25         # ... and on the midline this share of the body's depth in front of and behind the middle:
+PIT_BOWL_SHARE = 0.25       # a node, narrower than either pair's spacing, leaves one side plane less than this share as
+                            # deep, where a fracture's central depression, spanning the endplate, is still ~0.56 of its
+                            # depth (0.3 in the smallest thoracic bodies) ...
+PIT_AP_SHARE_OF_DEPTH = 0.4  # ... and one midline column less than this share (a fracture's bowl: ~0.56 there)
+PIT_SIDE_MISREAD_MM = 1.0   # an endplate beside the middle read this far outside its corners' line lies in the disc
+                            # (tcia: -2 to -10 mm where an edge was taken across the disc): it tells nothing
 EDGE_SHARE = 0.5            # an edge at least this fraction as steep as the steepest in its window is an endplate
                             # candidate (osteoporotic: a neighbour's cortex across a thin disc is as steep)
 DISC_MIDDLE_MARGIN_MM = 2.0  # a corner endplate lies on its own side of the disc's middle row, give or take the
