@@ -412,3 +412,19 @@ def test_on_thick_slices_the_blur_the_slices_set_steadies_the_endplate_surface()
     spread = {k: float(np.std(v)) for k, v in errors.items()}
     assert spread["fixed"] < 0.9 * spread["free"], spread
     assert abs(float(np.mean(errors["fixed"]))) < 0.4, np.mean(errors["fixed"])
+
+
+def test_a_dip_of_the_marrows_mottle_past_the_endplate_is_not_its_edge() -> None:
+    """Where 3 mm slices blur a thin disc away, a dark spot of the marrow a few mm inside the body gives a
+    rise as strong as the endplate's: the most caudal strong rise, which keeps the neighbour's cortex out,
+    took it, and a textured T2 read its middle 4 mm short. The endplate's cortex lies between it and the
+    disc, brighter than the marrow inside it: that edge gives way to the endplate's."""
+    from screening_node.analysis.endplates import _edge
+    prof = np.full(40, 230.0)
+    prof[8:14] = 200.0   # the disc, blurred to 200 HU around its middle row (11)
+    prof[14:17] = 290.0  # this body's superior endplate
+    prof[20:23] = 150.0  # a fatty spot of the mottle, 4-6 mm inside
+    floored = np.maximum(prof, 0.0)
+    grad = np.gradient(ndimage.gaussian_filter1d(floored, 0.8))
+    assert 22 <= _edge(grad, 9, 27, +1) <= 23  # without the profile: the spot's far side
+    assert abs(_edge(grad, 9, 27, +1, prof=floored, disc=11) - 13.5) <= 1.0  # with it: the endplate

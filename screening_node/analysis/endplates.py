@@ -499,8 +499,8 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
         # an edge still steepening at the window's inner end is followed inwards, short of the body's middle.
         centre = 0.5 * (top + bottom)
         reach_sup, reach_inf = int(centre - 0.5 * T.BODY_MIN_HEIGHT_MM), int(centre + 0.5 * T.BODY_MIN_HEIGHT_MM)
-        sup = _edge(grad, top - 2, top + search, +1, reach=reach_sup)
-        inf = _edge(grad, bottom - search, bottom + 2, -1, reach=reach_inf)
+        sup = _edge(grad, top - 2, top + search, +1, reach=reach_sup, prof=floored, disc=top)
+        inf = _edge(grad, bottom - search, bottom + 2, -1, reach=reach_inf, prof=floored, disc=bottom)
         # Osteoporotic marrow can be as dark as the disc: then only the cortical shell shows, and a depressed
         # middle endplate lies past the window in a flat stretch. Where the window shows no edge at all, the
         # edge is looked for on inwards, short of the body's middle.
@@ -587,14 +587,19 @@ def slice_blur(st: Straightened, row: float) -> float | None:
     return float(np.hypot(0.5 * spacing, T.SCANNER_BLUR_MM))
 
 
-def _edge(grad: np.ndarray, lo: int, hi: int, sign: int, reach: int | None = None) -> float | None:
+def _edge(grad: np.ndarray, lo: int, hi: int, sign: int, reach: int | None = None,
+          prof: np.ndarray | None = None, disc: int | None = None) -> float | None:
     """Row of a body's endplate edge in [lo, hi): rising (sign +1, superior) or falling (-1, inferior),
     to sub-voxel by a parabola.
 
     Across a thin disc (upper thoracic, 3-5 mm) the window also holds the neighbour's cortex: its
     inner side rises (superior) or falls (inferior) as steeply as this body's edge where the marrow
     is osteoporotic. This body's edge is the one that faces the disc from this side: the most caudal
-    strong rise for a superior endplate, the most cranial strong fall for an inferior one.
+    strong rise for a superior endplate, the most cranial strong fall for an inferior one. But the
+    marrow's own mottle dips too (fatty spots, a coarse osteoporotic texture): where the disc is blurred
+    away, the edge out of such a dip is as strong, and lies further in. With the profile and the disc's
+    middle row given, an edge with bone brighter than its own inner side between it and the disc
+    (EDGE_RIDGE_HU more: the endplate's cortex, which it lies past) gives way to the next one out.
     """
     lo, hi = max(1, lo), min(len(grad) - 1, hi)
     if hi - lo < 2:
@@ -605,7 +610,16 @@ def _edge(grad: np.ndarray, lo: int, hi: int, sign: int, reach: int | None = Non
         return None
     peaks = [k for k in range(len(g)) if g[k] >= T.EDGE_SHARE * strongest
              and (k == 0 or g[k] >= g[k - 1]) and (k == len(g) - 1 or g[k] >= g[k + 1])]
-    k = max(peaks) if sign > 0 else min(peaks)
+    order = sorted(peaks, reverse=sign > 0)  # the innermost first
+    k = order[0]
+    if prof is not None and disc is not None:
+        for candidate in order[:-1]:
+            i = lo + candidate
+            inner = prof[int(np.clip(i + 2 * sign, 0, len(prof) - 1))]
+            between = prof[min(disc, i - sign):max(disc, i - sign) + 1] if (i - disc) * sign > 1 else prof[:0]
+            if between.size == 0 or between.max() <= inner + T.EDGE_RIDGE_HU:
+                break
+            k = order[order.index(candidate) + 1]
     i = lo + k
     if reach is not None and k == (len(g) - 1 if sign > 0 else 0):
         # Still steepening at the window's inner end: the edge is the slope's crest further in.
