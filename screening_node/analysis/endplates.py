@@ -389,13 +389,13 @@ def _across_focal_pits(middle: _ColumnEdges, v: np.ndarray, st: Straightened, to
         return middle
     ant, post = ap_range
     half = lat_half_width(v, int(round(0.5 * (top + bottom))), st.half_ap + int(round(middle.rough.ap_mm)), st.half_lat)
-    lat = float(np.clip(T.PIT_SIDE_PLANE_SHARE * half, T.PARASAGITTAL_MM, 9.0))
+    lat = float(np.clip(T.PIT_SIDE_PLANE_SHARE * half, T.PARASAGITTAL_MM, T.PIT_SIDE_PLANE_MAX_MM))
     ap_step = T.PIT_AP_SHARE * (post - ant)
-    beside = []  # (lateral sides, ap sides): each endplate's depths there, None where not read
-    for lat_mm, a_mm, line_lat in ((-lat, middle.rough.ap_mm, -lat), (lat, middle.rough.ap_mm, lat),
-                                   (0.0, middle.rough.ap_mm - ap_step, 0.0), (0.0, middle.rough.ap_mm + ap_step, 0.0)):
-        own = lines if line_lat == 0.0 else _corner_lines(v, st, line_lat, ap_range, top, bottom)
-        rough = None if own is None else _column_edges(v, st, a_mm, lat_mm, top, bottom, None)[0]
+    a_mm = middle.rough.ap_mm
+    beside = []  # both side planes' depths, then both midline columns': (superior, inferior), or None
+    for lat_mm, column in ((-lat, a_mm), (lat, a_mm), (0.0, a_mm - ap_step), (0.0, a_mm + ap_step)):
+        own = lines if lat_mm == 0.0 else _corner_lines(v, st, lat_mm, ap_range, top, bottom)
+        rough = None if own is None else _column_edges(v, st, column, lat_mm, top, bottom, None)[0]
         beside.append(None if rough is None or own is None else _depths(rough, own))
     if any(d is None for d in beside):
         return middle  # a side the field or the outline cuts: nothing to tell a node by
@@ -613,13 +613,10 @@ def _edge(grad: np.ndarray, lo: int, hi: int, sign: int, reach: int | None = Non
     order = sorted(peaks, reverse=sign > 0)  # the innermost first
     k = order[0]
     if prof is not None and disc is not None:
-        for candidate in order[:-1]:
-            i = lo + candidate
-            inner = prof[int(np.clip(i + 2 * sign, 0, len(prof) - 1))]
-            between = prof[min(disc, i - sign):max(disc, i - sign) + 1] if (i - disc) * sign > 1 else prof[:0]
-            if between.size == 0 or between.max() <= inner + T.EDGE_RIDGE_HU:
+        for position, candidate in enumerate(order[:-1]):
+            if not _past_the_cortex(prof, lo + candidate, sign, disc):
                 break
-            k = order[order.index(candidate) + 1]
+            k = order[position + 1]
     i = lo + k
     if reach is not None and k == (len(g) - 1 if sign > 0 else 0):
         # Still steepening at the window's inner end: the edge is the slope's crest further in.
@@ -629,3 +626,13 @@ def _edge(grad: np.ndarray, lo: int, hi: int, sign: int, reach: int | None = Non
     den = y0 - 2 * y1 + y2
     off = 0.5 * (y0 - y2) / den if den < 0 else 0.0
     return i + float(np.clip(off, -0.5, 0.5))
+
+
+def _past_the_cortex(prof: np.ndarray, row: int, sign: int, disc: int) -> bool:
+    """Whether bone EDGE_RIDGE_HU brighter than the inner side of an edge at ``row`` (facing the disc's
+    middle row ``disc`` from below, sign +1, or above, -1) lies between the edge and the disc."""
+    if (row - disc) * sign <= 1:
+        return False
+    inner = prof[int(np.clip(row + 2 * sign, 0, len(prof) - 1))]
+    between = prof[min(disc, row - sign):max(disc, row - sign) + 1]
+    return bool(between.max() > inner + T.EDGE_RIDGE_HU)

@@ -203,7 +203,9 @@ PIT_MIN_DEPTH_MM = 1.5      # a middle endplate this far inside the line through
                             # 5 mm wide column; real concave endplates read 1-1.5 mm on tcia and verse19-007)
 PIT_MAX_DEPTH_MM = 5.0      # ... and no deeper than this (a node is rarely deeper; a grade 3 bowl is 5-8 mm deep)
 PIT_SIDE_PLANE_SHARE = 0.4  # ... which is told by the same endplate on the sagittal planes this share of the body's half
-                            # width to either side (5-9 mm) ...
+                            # width to either side (at least PARASAGITTAL_MM) ...
+PIT_SIDE_PLANE_MAX_MM = 9.0  # ... and at most this far out (a lumbar half width of 22 mm: 8.8), well inside the span of a
+                            # fracture's bowl (0.8 of the half width)
 PIT_AP_SHARE = 0.25         # ... and on the midline this share of the body's depth in front of and behind the middle:
 PIT_BOWL_SHARE = 0.25       # a node, narrower than either pair's spacing, leaves one side plane less than this share as
                             # deep, where a fracture's central depression, spanning the endplate, is still ~0.56 of its

@@ -20,9 +20,9 @@ import numpy as np
 
 from screening_node.phantom.anatomy import SpinePlan, VertebraPlan
 from screening_node.phantom.body import AORTA
-from screening_node.phantom.skeleton import DISC_HU
 from screening_node.phantom.grid import Canvas, Grid, bone, ellipse_inward, ellipsoid_inward, local_box, paint, \
     to_local
+from screening_node.phantom.skeleton import DISC_HU
 
 # Per grade: levels whose endplates may carry a spur, the chance per endplate, spur length range (mm out
 # from the wall), chance of a vacuum cleft in each of the two lowest lumbar discs, number of aortic plaques.
