@@ -76,10 +76,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def draw_options(i: int, seed: int, preset: str, degeneration: str = "none", roll: float = 0.0,
-                 prevalence: float = 0.0, texture: float = 0.0, noise: float | None = None,
-                 schmorl_nodes: float = 0.0) -> PhantomOptions:
+                 settings: dict[str, Any] | None = None) -> PhantomOptions:
     """Options of case i: reproducible from (seed, i); the degeneration and the roll drawn last, so the rest
-    is the same (texture and noise are set, not drawn)."""
+    is the same. ``settings``: PhantomOptions fields set on every case, not drawn (the random fractures'
+    prevalence, texture, noise, Schmorl's nodes: the phantom draws what they add from its own streams)."""
     rng = np.random.default_rng([seed, i])
     fov = str(rng.choice(list(FOV_WEIGHTS), p=list(FOV_WEIGHTS.values())))
     levels = list(FRACTURE_LEVELS[fov])
@@ -103,14 +103,7 @@ def draw_options(i: int, seed: int, preset: str, degeneration: str = "none", rol
         feet_first=bool(rng.random() < 0.25), slice_thickness=p["slice_thickness"], pixel_spacing=p["pixel_spacing"],
         matrix=p["matrix"][fov], format="nifti",
         degeneration=str(rng.choice(DEGENERATIONS)) if degeneration == "mixed" else degeneration)
-    if prevalence:  # no draw here: the phantom draws its random fractures itself
-        options = options.with_(fracture_prevalence=prevalence)
-    if texture:
-        options = options.with_(texture=texture)
-    if noise is not None:
-        options = options.with_(noise=noise)
-    if schmorl_nodes:
-        options = options.with_(schmorl_nodes=schmorl_nodes)
+    options = options.with_(**(settings or {}))
     return options.with_(roll=round(float(rng.uniform(-roll, roll)), 1)) if roll else options
 
 
@@ -125,11 +118,10 @@ def _stale(truth_path: Path, options: PhantomOptions) -> bool:
 
 
 def run_case(i: int, seed: int, preset: str, out: Path, regenerate: bool, degeneration: str = "none",
-             roll: float = 0.0, prevalence: float = 0.0, texture: float = 0.0, noise: float | None = None,
-             schmorl_nodes: float = 0.0) -> dict[str, Any]:
+             roll: float = 0.0, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     from screening_node.analysis.pipeline import analyze_path
 
-    options = draw_options(i, seed, preset, degeneration, roll, prevalence, texture, noise, schmorl_nodes)
+    options = draw_options(i, seed, preset, degeneration, roll, settings)
     case = out / f"case{i:03d}"
     t0 = time.perf_counter()
     if regenerate or not (case / "ct.nii.gz").is_file() or _stale(case / "truth.json", options):
@@ -166,8 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    jobs = [(i, args.seed, args.preset, args.out, args.regenerate, args.degeneration, args.roll, args.prevalence,
-             args.texture, args.noise, args.schmorl_nodes) for i in range(args.n)]
+    settings = {field: value for field, value in (("fracture_prevalence", args.prevalence), ("texture", args.texture),
+                                                  ("noise", args.noise), ("schmorl_nodes", args.schmorl_nodes))
+                if value is not None}  # a 0 is each option's default: the same phantoms as without it
+    jobs = [(i, args.seed, args.preset, args.out, args.regenerate, args.degeneration, args.roll, settings)
+            for i in range(args.n)]
     cases = []
     with ProcessPoolExecutor(max(1, args.jobs)) as pool:
         for c in pool.map(run_case, *zip(*jobs)):  # in order, printed as each finishes

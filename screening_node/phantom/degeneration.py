@@ -118,10 +118,10 @@ def plan_schmorl_nodes(plan: SpinePlan, chance: float, rng: np.random.Generator)
             continue
         shape = v.shape
         height = min(shape.heights().values())
+        half_depth = 0.5 * (shape.y_p - shape.y_a)
         for end in ("top", "bottom"):
             if rng.random() >= chance:
                 continue
-            half_depth = 0.5 * (shape.y_p - shape.y_a)
             nodes.append(SchmorlNode(
                 v.label, end, float(rng.uniform(-0.3, 0.3) * shape.ax),
                 float(shape.y_m + rng.uniform(-0.25, 0.35) * half_depth), float(rng.uniform(*NODE_RADIUS_MM)),
@@ -162,9 +162,9 @@ def _paint_node(volume: np.ndarray, grid: Grid, v: VertebraPlan, node: SchmorlNo
     u, w, t = lx - x0, ly - y0, lz - np.float32(z0)
     r, h = node.radius_mm, node.depth_mm
     rim = np.minimum(ellipsoid_inward(u, w, t, r + NODE_RIM_MM, r + NODE_RIM_MM, h + NODE_RIM_MM), below)
-    paint(volume, box, rim.astype(np.float32), v.cortical_hu, width)
-    pit = np.minimum(ellipsoid_inward(u, w, t, r, r, h), below + 0.5)  # open through the endplate's cortex
-    paint(volume, box, pit.astype(np.float32), DISC_HU, width)
+    paint(volume, box, rim, v.cortical_hu, width)
+    pit = np.minimum(ellipsoid_inward(u, w, t, r, r, h), below + np.float32(0.5))  # open through the endplate's cortex
+    paint(volume, box, pit, DISC_HU, width)
 
 
 def _paint_spur(volume: np.ndarray, grid: Grid, v: VertebraPlan, spur: Spur, width: float) -> None:

@@ -53,6 +53,7 @@ class PhantomVolume:
 
 
 STREAMS = ("anatomy", "fracture", "noise", "patient", "degeneration", "texture", "schmorl")  # append only: an index seeds its stream
+DRAWN_WHERE_USED = ("noise", "degeneration", "texture", "schmorl")  # per slab, vertebra or option, not in rngs()
 
 
 def stream(seed: int, name: str, *more: int) -> np.random.Generator:
@@ -62,7 +63,7 @@ def stream(seed: int, name: str, *more: int) -> np.random.Generator:
 
 def rngs(seed: int) -> dict[str, np.random.Generator]:
     """The whole-phantom streams (the noise has one stream per slab: see ``_slab_noise``)."""
-    return {name: stream(seed, name) for name in STREAMS if name not in ("noise", "degeneration", "texture", "schmorl")}
+    return {name: stream(seed, name) for name in STREAMS if name not in DRAWN_WHERE_USED}
 
 
 def plan_anatomy(options: PhantomOptions) -> tuple[SpinePlan, Torso, dict[str, Any]]:

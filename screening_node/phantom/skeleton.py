@@ -14,6 +14,7 @@ from screening_node.phantom.body import Torso
 from screening_node.phantom.fractures import BodyShape
 from screening_node.phantom.grid import (Canvas, Grid, bone, bone_value, ellipse_inward, ellipsoid_inward,
                                          local_box, marrow_fraction, paint, to_local)
+from screening_node.phantom.texture import Texture
 
 DISC_HU = 85.0
 CSF_HU = 10.0
@@ -38,19 +39,19 @@ def paint_body(volume: np.ndarray, grid: Grid, v: VertebraPlan, width: float,
     d = v.shape.inward(lx, ly, lz)
     value = bone(v.cortical_hu, v.trabecular_hu, BODY_SHELL_MM)
     if v.texture is not None:
-        value = _textured_body(d, lx, ly, lz, v)
+        value = _textured_body(d, lx, ly, lz, v, v.texture)
     paint(volume, box, d, value, width, labels, mask_label(v.label) if labels is not None else 0)
 
 
-def _textured_body(d: np.ndarray, lx: np.ndarray, ly: np.ndarray, lz: np.ndarray, v: VertebraPlan) -> np.ndarray:
+def _textured_body(d: np.ndarray, lx: np.ndarray, ly: np.ndarray, lz: np.ndarray, v: VertebraPlan,
+                   texture: Texture) -> np.ndarray:
     """A body's HU with its trabecular texture added to the marrow (the field is evaluated there only)."""
-    assert v.texture is not None
     hu = bone_value(d, v.cortical_hu, v.trabecular_hu, BODY_SHELL_MM)
     fraction = marrow_fraction(d, BODY_SHELL_MM)
     marrow = fraction > 0
     shape = d.shape
     points = [np.broadcast_to(c, shape)[marrow] for c in (lx, ly, lz)]
-    hu[marrow] += fraction[marrow] * v.texture.at(*points)
+    hu[marrow] += fraction[marrow] * texture.at(*points)
     return hu
 
 
