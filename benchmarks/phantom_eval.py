@@ -50,6 +50,8 @@ import numpy as np
 
 from screening_node.analysis.evaluate_metrics import evaluate_pairs, format_report
 from screening_node.phantom import FractureSpec, PhantomOptions, generate_phantom
+from screening_node.phantom.dicom_writer import SeriesUIDs
+from screening_node.phantom.generate import uid_key
 from screening_node.phantom.options import DEGENERATIONS
 
 # Levels safely inside each field of view (the phantom's choose_grid decides the real extent).
@@ -108,13 +110,13 @@ def draw_options(i: int, seed: int, preset: str, degeneration: str = "none", rol
 
 
 def _stale(truth_path: Path, options: PhantomOptions) -> bool:
-    """Whether the phantom in a case folder was made with other options (or is missing): it is rendered
-    again then, never silently reused. Options the folder's truth predates count as their defaults."""
+    """Whether the phantom in a case folder was made with other options or by another rendering (or is
+    missing): it is rendered again then, never silently reused. Its series UID says both: it is derived
+    from every option that changes the image and from the rendering revision (phantom/generate.py)."""
     if not truth_path.is_file():
         return True
-    made = json.loads(truth_path.read_text()).get("options", {})
-    defaults = PhantomOptions().to_dict()
-    return any(made.get(key, defaults[key]) != value for key, value in options.to_dict().items())
+    made = json.loads(truth_path.read_text()).get("series_uid")
+    return bool(made != SeriesUIDs.derive(uid_key(options)).series)
 
 
 def run_case(i: int, seed: int, preset: str, out: Path, regenerate: bool, degeneration: str = "none",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy.ndimage import binary_erosion
 
-from screening_node.phantom import PhantomOptions, render_phantom
+from screening_node.phantom import PhantomOptions, fast_options, render_phantom
 from screening_node.phantom.body import AORTA
 from screening_node.phantom.degeneration import (Degeneration, Plaque, SchmorlNode, Spur, paint_degeneration,
                                                  plan_degeneration, plan_schmorl_nodes)
@@ -161,3 +163,25 @@ def test_uids_follow_the_options_and_the_rendering_revision(monkeypatch: pytest.
     assert generate.uid_key(options.with_(roll=10.0)) != generate.uid_key(options)
     assert generate.uid_key(options.with_(texture=80.0)) != generate.uid_key(options)
     assert generate.uid_key(options.with_(schmorl_nodes=0.3)) != generate.uid_key(options)
+
+
+def test_the_benchmark_renders_again_a_phantom_of_other_options_or_an_earlier_rendering(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # phantom_eval.py reuses the phantoms in its folder; one made by an earlier rendering (the seed 4
+    # batches were still the first rendering's after the rib heads moved) must not be measured again.
+    import importlib.util
+
+    from screening_node.phantom import generate
+    script = Path(__file__).parents[1] / "benchmarks" / "phantom_eval.py"
+    spec = importlib.util.spec_from_file_location("phantom_eval", script)
+    assert spec is not None and spec.loader is not None
+    phantom_eval = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(phantom_eval)
+    options = fast_options(seed=3, format="nifti")
+    generate.generate_phantom(options, tmp_path)
+    truth = tmp_path / "truth.json"
+    assert not phantom_eval._stale(truth, options)
+    assert phantom_eval._stale(truth, options.with_(texture=40.0))
+    assert phantom_eval._stale(tmp_path / "missing.json", options)
+    monkeypatch.setattr(generate, "RENDERING_REVISION", generate.RENDERING_REVISION + 1)
+    assert phantom_eval._stale(truth, options)
