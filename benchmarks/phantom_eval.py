@@ -33,7 +33,8 @@ same phantoms as before the option existed.
 Targets (issue 4): identification >= 0.98, height MAE <= 0.7 mm at 1 mm voxels, grade exact
 agreement >= 0.95. Writes OUT/report.json and OUT/cases.json (options and timings per case) and
 prints the readable report. Re-running with the same --out reuses generated phantoms (--regenerate
-to redo them) and always re-analyses.
+to redo them) and always re-analyses; a phantom whose series UID says other options or an earlier
+rendering (phantom/generate.py RENDERING_REVISION) made it is rendered again.
 """
 
 from __future__ import annotations

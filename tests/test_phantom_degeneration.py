@@ -167,8 +167,8 @@ def test_uids_follow_the_options_and_the_rendering_revision(monkeypatch: pytest.
 
 def test_the_benchmark_renders_again_a_phantom_of_other_options_or_an_earlier_rendering(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # phantom_eval.py reuses the phantoms in its folder; one made by an earlier rendering (the seed 4
-    # batches were still the first rendering's after the rib heads moved) must not be measured again.
+    # phantom_eval.py reuses the phantoms in its folder; one made by an earlier rendering must not be
+    # measured again as if it were the current one (it compared the options alone).
     import importlib.util
 
     from screening_node.phantom import generate
