@@ -260,35 +260,16 @@ def _profile_body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
     """Per row body centre from thresholded density profiles (fallback when no cortical ring shows)."""
     v = st.volume
     c_lat = st.half_lat
-    axis_mm = mirror_axis_offsets(v, c_lat, st.step_mm)
-    if np.median(np.abs(axis_mm)) >= T.MIRROR_AXIS_OFF_MM:
-        return _profile_offsets_on_mirror_planes(st, axis_mm)
-    ap_c = _front_segment_centres(st, v[:, :, c_lat - 5:c_lat + 6].mean(axis=2))
-    rows = v.shape[0]
-    lat_c = np.full(rows, np.nan)
-    lat_prof = ndimage.maximum_filter1d(v.mean(axis=1), size=15, axis=0)  # (rows, lat) coarse; refined below
-    for r in range(rows):
-        a = int(round(ap_c[r])) + st.half_ap
-        prof = v[r, max(0, a - 8):a + 9, :].mean(axis=0) if 0 <= a < v.shape[1] else lat_prof[r]
-        prof = ndimage.gaussian_filter1d(prof, 1.0)
-        segs = [(x, y) for x, y in segments(prof > T.BODY_SEGMENT_HU - 30) if x <= c_lat + 15 and y >= c_lat - 15]
-        if segs:
-            x, y = max(segs, key=lambda s: s[1] - s[0])
-            if y - x + 1 <= 2 * T.STRAIGHT_HALF_LAT_MM:
-                lat_c[r] = 0.5 * (x + y) - c_lat
-    return ap_c, _fill_smooth(lat_c)
-
-
-def _front_segment_centres(st: Straightened, mid: np.ndarray) -> np.ndarray:
-    """Per row: the AP centre (mm from the curve) of the body on a mid-sagittal slab ``mid`` (rows, ap)."""
+    mid = v[:, :, c_lat - 5:c_lat + 6].mean(axis=2)               # (rows, ap)
     # Osteoporotic marrow can be as dark as muscle: a body is then only its cortical frame on this
     # plane. Filling what the cortex encloses makes every body a solid segment again.
     filled = ndimage.binary_fill_holes(ndimage.binary_closing(mid > T.CORTEX_LOW_HU, iterations=2))
     mid = np.where(filled, np.maximum(mid, T.CORTEX_LOW_HU), mid)
     mid = ndimage.maximum_filter1d(mid, size=15, axis=0)
     mid = ndimage.gaussian_filter1d(mid, 1.0, axis=1)
-    ap_c = np.full(mid.shape[0], np.nan)
-    for r in range(mid.shape[0]):
+    rows = v.shape[0]
+    ap_c = np.full(rows, np.nan)
+    for r in range(rows):
         # The path runs through the body, its canal or its arch, so the body's posterior wall is at
         # most a few cm in front of it. The body is the most anterior thick bone segment reaching that
         # far back: a contrast-filled aorta ends further in front, the arch lies behind the body.
@@ -301,51 +282,19 @@ def _front_segment_centres(st: Straightened, mid: np.ndarray) -> np.ndarray:
                 a, b = near[0]
                 ap_c[r] = 0.5 * (a + b) - st.half_ap
                 break
-    return _fill_smooth(ap_c)
-
-
-def _profile_offsets_on_mirror_planes(st: Straightened, axis_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Body centres from density profiles on the planes the cross-sections are mirror-symmetric about.
-
-    Where the coarse path ran down one side of the arch (an osteoporotic body's thin cortex, blurred by
-    3 mm slices, adds little bone on the midline, and the paired pedicles, pillars and rib heads win), the
-    curve's own plane cuts a pedicle, where body, pedicle and lamina make one long segment: the body was
-    put in the canal, 8-14 mm behind its middle, and no level was found. The mid-sagittal slab is then
-    taken on each row's mirror plane, and that plane is the body's lateral centre.
-    """
-    v = st.volume
-    axis = st.half_lat + np.rint(axis_mm / st.step_mm).astype(int)
-    cols = np.clip(axis[:, None] + np.arange(-5, 6)[None, :], 0, v.shape[2] - 1)  # (rows, 11)
-    mid = np.take_along_axis(v, np.broadcast_to(cols[:, None, :], (v.shape[0], v.shape[1], cols.shape[1])),
-                             axis=2).mean(axis=2)  # (rows, ap)
-    return _front_segment_centres(st, mid), _fill_smooth(axis_mm)
-
-
-MIRROR_AXIS_CLIP_HU = 600.0  # the sections are compared in HU clipped to 0..this: shape, not the densest cortex
-
-
-def mirror_axis_offsets(v: np.ndarray, c_lat: int, h: float) -> np.ndarray:
-    """Per row of a straightened volume (rows, ap, lat): the lateral offset (mm) of the plane its cross-section
-    is most mirror-symmetric about, within MIRROR_AXIS_REACH_MM of the curve, median-smoothed over a vertebra.
-
-    A vertebra with its arch, processes and rib heads is left-right symmetric about its mid-sagittal plane,
-    whatever its marrow; a coarse path can run down one side of the paired arch where an osteoporotic
-    body's thin cortex adds little on the midline (3 mm phantoms whose back walls face the canal: the
-    plane found lies within 1 mm of the body's middle where the curve ran 3-12 mm beside it).
-    """
-    bone = np.clip(v, 0.0, MIRROR_AXIS_CLIP_HU).astype(np.float32)
-    reach, span = int(T.MIRROR_AXIS_REACH_MM / h), int(T.MIRROR_AXIS_SPAN_MM / h)
-    shifts = np.arange(-reach, reach + 1)
-    scores = np.full((v.shape[0], len(shifts)), -np.inf)
-    for k, s in enumerate(shifts):
-        d = np.arange(1, span + 1)
-        left, right = c_lat + s - d, c_lat + s + d
-        ok = (left >= 0) & (right < v.shape[2])
-        a, b = bone[:, :, left[ok]], bone[:, :, right[ok]]
-        norm = np.sqrt((a * a).sum(axis=(1, 2)) * (b * b).sum(axis=(1, 2)))
-        scores[:, k] = np.where(norm > 0, (a * b).sum(axis=(1, 2)) / np.maximum(norm, 1e-6), -np.inf)
-    best = shifts[np.argmax(scores, axis=1)] * h
-    return ndimage.median_filter(best.astype(float), size=int(T.MIRROR_AXIS_SMOOTH_MM / h) | 1, mode="nearest")
+    ap_c = _fill_smooth(ap_c)
+    lat_c = np.full(rows, np.nan)
+    lat_prof = ndimage.maximum_filter1d(v.mean(axis=1), size=15, axis=0)  # (rows, lat) coarse; refined below
+    for r in range(rows):
+        a = int(round(ap_c[r])) + st.half_ap
+        prof = v[r, max(0, a - 8):a + 9, :].mean(axis=0) if 0 <= a < v.shape[1] else lat_prof[r]
+        prof = ndimage.gaussian_filter1d(prof, 1.0)
+        segs = [(x, y) for x, y in segments(prof > T.BODY_SEGMENT_HU - 30) if x <= c_lat + 15 and y >= c_lat - 15]
+        if segs:
+            x, y = max(segs, key=lambda s: s[1] - s[0])
+            if y - x + 1 <= 2 * T.STRAIGHT_HALF_LAT_MM:
+                lat_c[r] = 0.5 * (x + y) - c_lat
+    return ap_c, _fill_smooth(lat_c)
 
 
 def _fill_smooth(x: np.ndarray) -> np.ndarray:
