@@ -51,8 +51,7 @@ import numpy as np
 
 from screening_node.analysis.evaluate_metrics import evaluate_pairs, format_report
 from screening_node.phantom import FractureSpec, PhantomOptions, generate_phantom
-from screening_node.phantom.dicom_writer import SeriesUIDs
-from screening_node.phantom.generate import uid_key
+from screening_node.phantom.generate import phantom_uids
 from screening_node.phantom.options import DEGENERATIONS
 
 # Levels safely inside each field of view (the phantom's choose_grid decides the real extent).
@@ -117,7 +116,7 @@ def _stale(truth_path: Path, options: PhantomOptions) -> bool:
     if not truth_path.is_file():
         return True
     made = json.loads(truth_path.read_text()).get("series_uid")
-    return bool(made != SeriesUIDs.derive(uid_key(options)).series)
+    return made != phantom_uids(options).series
 
 
 def run_case(i: int, seed: int, preset: str, out: Path, regenerate: bool, degeneration: str = "none",

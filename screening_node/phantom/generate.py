@@ -58,6 +58,11 @@ def uid_key(options: PhantomOptions) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
+def phantom_uids(options: PhantomOptions) -> SeriesUIDs:
+    """The study, series and frame of reference UIDs a phantom of these options gets (uid_key)."""
+    return SeriesUIDs.derive(uid_key(options))
+
+
 def sitk_image(array_zyx: np.ndarray, acq_origin, acq_spacing, acq_direction) -> sitk.Image:  # type: ignore[no-untyped-def]
     image = sitk.GetImageFromArray(array_zyx)  # numpy (z, y, x) -> SimpleITK (x, y, z)
     image.SetOrigin(tuple(float(v) for v in acq_origin))
@@ -76,7 +81,7 @@ def generate_phantom(options: PhantomOptions, out_dir: Path) -> PhantomResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     volume = render_volume(options)
     timings["render"] = time.perf_counter() - t0
-    uids = SeriesUIDs.derive(uid_key(options))
+    uids = phantom_uids(options)
     acq = acquisition(volume.hu, volume.grid, options.feet_first)
     geometry = {"size_xyz": [int(n) for n in acq.pixels.shape[::-1]], "origin_lps_mm": list(acq.origin),
                 "spacing_mm": list(acq.spacing), "direction": list(acq.direction),
