@@ -460,3 +460,24 @@ def test_a_stack_of_sections_is_enclosed_as_each_section_alone() -> None:
     assert np.array_equal(_enclosed(stack), np.array(alone))
     assert np.array_equal(_enclosed(stack[4]), alone[4])
     assert 0 < np.mean(alone) < 1  # something enclosed, something outside
+
+
+@pytest.mark.parametrize("offset_mm", [12.0, -8.0])
+def test_a_curve_down_one_side_of_the_arch_is_brought_to_the_vertebras_mirror_plane(offset_mm: float) -> None:
+    from screening_node.analysis.body_centre import _profile_offsets_on_mirror_planes, mirror_axis_offsets
+
+    # A coarse path down one side of the paired arch (3 mm osteoporotic chests, where the body's thin
+    # cortex adds little on the midline): the curve's own plane cuts a pedicle, and the body was placed in
+    # the canal. The profiles are then read on the plane the cross-sections mirror about.
+    st, _ = _vertebra_beside_the_curve(offset_mm)
+    axis_mm = mirror_axis_offsets(st.volume, st.half_lat, st.step_mm)
+    assert np.abs(axis_mm - offset_mm).max() <= st.step_mm
+    _, lat_c = _profile_offsets_on_mirror_planes(st, axis_mm)
+    assert np.abs(lat_c - offset_mm).max() <= st.step_mm
+
+
+def test_a_curve_on_the_mirror_plane_keeps_its_own_profiles() -> None:
+    from screening_node.analysis.body_centre import mirror_axis_offsets
+
+    st, _ = _vertebra_beside_the_curve(0.0)
+    assert np.abs(mirror_axis_offsets(st.volume, st.half_lat, st.step_mm)).max() == 0.0

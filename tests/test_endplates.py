@@ -91,11 +91,13 @@ def _straight_column(volume: np.ndarray) -> "Straightened":
 
 
 def _body_volume(front_drop: float = 0.0, fleck: bool = False, cortex: float = 700.0, marrow: float = 200.0,
-                 gas: bool = False, cup: float = 0.0, node: tuple[float, float, float] | None = None) -> np.ndarray:
+                 gas: bool = False, cup: float = 0.0, node: tuple[float, float, float] | None = None,
+                 wedge: float = 0.0) -> np.ndarray:
     """Three stacked bodies (rows 0-24, 30-59, 65-99) 30 mm deep and 40 mm wide with 1 mm cortical
     endplates and walls, discs between, blurred like a 1 mm scan; axes (row, ap, lat), centre 40 / 30.
     The middle body's superior endplate sinks linearly by ``front_drop`` mm from its middle to its
-    front (a wedge); ``fleck``: a bright fleck 3 mm under its front corner on the mid-sagittal plane only;
+    front (a wedge); ``wedge``: it sinks linearly from 0 at the back wall to ``wedge`` mm at the front
+    (a wedge fracture across the whole depth); ``fleck``: a bright fleck 3 mm under its front corner on the mid-sagittal plane only;
     ``gas``: a vacuum cleft (-850 HU) 2 mm thick in the middle of the disc above it; ``cup``: its superior
     endplate sinks into a smooth bowl ``cup`` mm deep at the middle (a biconcave fracture), filled by the disc;
     ``node`` (lat offset, radius, depth mm): a Schmorl's node in that endplate, a half-ellipsoid pit of disc
@@ -108,6 +110,10 @@ def _body_volume(front_drop: float = 0.0, fleck: bool = False, cortex: float = 7
         top = 30 + int(round(front_drop * (40 - a) / 15))
         v[30:top, a, 10:51] = 40.0
         v[top, a, 10:51] = 700.0
+    for a in range(25, 56) if wedge else ():
+        top = 30 + int(round(wedge * (55 - a) / 30))
+        v[30:top, a, 10:51] = 40.0
+        v[top, a, 10:51] = cortex
     if cup:
         for a in range(26, 55):
             for lat in range(11, 50):
@@ -157,6 +163,22 @@ def test_a_wedge_across_the_whole_body_is_kept() -> None:
     h = _heights(st, kps)
     assert 24.0 <= h["anterior"] <= 26.5, h
     assert abs(h["posterior"] - 30.0) <= 0.6, h
+
+
+@pytest.mark.parametrize("wedge", [8.0, 12.0])
+def test_a_wedges_corners_are_read_at_the_corners(wedge: float) -> None:
+    from screening_node.analysis.endplates import body_keypoints
+    # The column 1.5 mm inside the front wall has the wall's cortex in it, so the front endplate is read
+    # 3-5 mm in; a tilted endplate stands higher there (1 mm phantoms: grade 1 wedges read grade 0). The
+    # corners are carried out along the endplate to 1.5 mm inside the walls, where six-point morphometry
+    # puts them.
+    st = _straight_column(_body_volume(wedge=wedge))
+    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
+    assert reason is None and kps is not None
+    assert kps["superior_anterior"][1] == -13.5 and kps["superior_posterior"][1] == 13.5
+    h = _heights(st, kps)
+    drop = {"anterior": wedge * 28.5 / 30, "posterior": wedge * 1.5 / 30}  # the sunk plate's step rounds it
+    assert all(abs(h[k] - (30.0 - drop[k])) <= 0.4 for k in drop), (h, drop)
 
 
 @pytest.mark.parametrize("cup, marrow, middle", [(7.0, 200.0, 23.0), (8.0, 40.0, 22.0)])
@@ -309,7 +331,7 @@ def test_a_front_bridged_over_its_discs_is_measured_further_in() -> None:
     st = _straight_column(v)
     kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
     assert reason is None and kps is not None
-    assert kps["superior_anterior"][1] == -15.0 + 7.0
+    assert kps["superior_anterior"][1] == -15.0 + 7.0  # read 7 mm in and left there: the plate ends short of the wall
     h = _heights(st, kps)
     assert all(abs(h[k] - 30.0) <= 0.6 for k in h), h
 

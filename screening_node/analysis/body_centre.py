@@ -20,18 +20,28 @@ from screening_node.analysis.endplates import segments
 from screening_node.analysis.straighten import Straightened
 
 
-def body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: ap and lat offset (mm) of the vertebral body centre from the current curve.
+def body_offsets(st: Straightened) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Candidate centre lines of the vertebral bodies, likeliest first: per row, the ap and lat offset (mm)
+    of the body centre from the current curve.
 
     First from the cortical frames of the cross-sections (one smooth track through the lobes the
-    cortex encloses, whatever the marrow density); where too few rows show a body or the canal
+    cortex encloses, whatever the marrow density). Where too few rows show a body or the canal
     behind it (blurred 3 mm scans, whose thin cortex stays below the cortical level), from density
-    profiles.
+    profiles on the curve's own mid-sagittal plane, and, where the curve runs MIRROR_AXIS_OFF_MM or more
+    (median) from the planes the cross-sections mirror about, on those planes too: the caller keeps the
+    one along which more bodies are measured (pipeline.measured_spine). Neither is right everywhere: on a
+    3 mm osteoporotic chest phantom whose path ran down one side of the arch, the curve's plane cut a
+    pedicle and put the bodies in the canal; on ts-example's lower field, whose path also ran beside the
+    arch, the curve's plane measured L5 and the mirror planes' line none.
     """
     ap_c, lat_c, seen = _enclosed_body_centres(st)
     if seen >= T.BODY_RING_MIN_SHARE:
-        return _fill_smooth(ap_c), _fill_smooth(lat_c)
-    return _profile_body_offsets(st)
+        return [(_fill_smooth(ap_c), _fill_smooth(lat_c))]
+    candidates = [_profile_body_offsets(st)]
+    axis_mm = mirror_axis_offsets(st.volume, st.half_lat, st.step_mm)
+    if np.median(np.abs(axis_mm)) >= T.MIRROR_AXIS_OFF_MM:
+        candidates.append(_profile_offsets_on_mirror_planes(st, axis_mm))
+    return candidates
 
 
 def _enclosed_body_centres(st: Straightened) -> tuple[np.ndarray, np.ndarray, float]:
@@ -260,29 +270,8 @@ def _profile_body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
     """Per row body centre from thresholded density profiles (fallback when no cortical ring shows)."""
     v = st.volume
     c_lat = st.half_lat
-    mid = v[:, :, c_lat - 5:c_lat + 6].mean(axis=2)               # (rows, ap)
-    # Osteoporotic marrow can be as dark as muscle: a body is then only its cortical frame on this
-    # plane. Filling what the cortex encloses makes every body a solid segment again.
-    filled = ndimage.binary_fill_holes(ndimage.binary_closing(mid > T.CORTEX_LOW_HU, iterations=2))
-    mid = np.where(filled, np.maximum(mid, T.CORTEX_LOW_HU), mid)
-    mid = ndimage.maximum_filter1d(mid, size=15, axis=0)
-    mid = ndimage.gaussian_filter1d(mid, 1.0, axis=1)
+    ap_c = _front_segment_centres(st, v[:, :, c_lat - 5:c_lat + 6].mean(axis=2))
     rows = v.shape[0]
-    ap_c = np.full(rows, np.nan)
-    for r in range(rows):
-        # The path runs through the body, its canal or its arch, so the body's posterior wall is at
-        # most a few cm in front of it. The body is the most anterior thick bone segment reaching that
-        # far back: a contrast-filled aorta ends further in front, the arch lies behind the body.
-        # Osteoporotic marrow falls below the first level; the second still separates it from fat,
-        # muscle and the canal's fluid.
-        for level in (T.BODY_SEGMENT_HU, T.BODY_SEGMENT_LOW_HU):
-            near = [(a, b) for a, b in segments(mid[r] > level)
-                    if T.BODY_MIN_AP_MM <= b - a + 1 <= T.BODY_MAX_AP_MM and b - st.half_ap >= -T.BODY_BEHIND_PATH_MM]
-            if near:
-                a, b = near[0]
-                ap_c[r] = 0.5 * (a + b) - st.half_ap
-                break
-    ap_c = _fill_smooth(ap_c)
     lat_c = np.full(rows, np.nan)
     lat_prof = ndimage.maximum_filter1d(v.mean(axis=1), size=15, axis=0)  # (rows, lat) coarse; refined below
     for r in range(rows):
@@ -295,6 +284,75 @@ def _profile_body_offsets(st: Straightened) -> tuple[np.ndarray, np.ndarray]:
             if y - x + 1 <= 2 * T.STRAIGHT_HALF_LAT_MM:
                 lat_c[r] = 0.5 * (x + y) - c_lat
     return ap_c, _fill_smooth(lat_c)
+
+
+def _front_segment_centres(st: Straightened, mid: np.ndarray) -> np.ndarray:
+    """Per row: the AP centre (mm from the curve) of the body on a mid-sagittal slab ``mid`` (rows, ap)."""
+    # Osteoporotic marrow can be as dark as muscle: a body is then only its cortical frame on this
+    # plane. Filling what the cortex encloses makes every body a solid segment again.
+    filled = ndimage.binary_fill_holes(ndimage.binary_closing(mid > T.CORTEX_LOW_HU, iterations=2))
+    mid = np.where(filled, np.maximum(mid, T.CORTEX_LOW_HU), mid)
+    mid = ndimage.maximum_filter1d(mid, size=15, axis=0)
+    mid = ndimage.gaussian_filter1d(mid, 1.0, axis=1)
+    ap_c = np.full(mid.shape[0], np.nan)
+    for r in range(mid.shape[0]):
+        # The path runs through the body, its canal or its arch, so the body's posterior wall is at
+        # most a few cm in front of it. The body is the most anterior thick bone segment reaching that
+        # far back: a contrast-filled aorta ends further in front, the arch lies behind the body.
+        # Osteoporotic marrow falls below the first level; the second still separates it from fat,
+        # muscle and the canal's fluid.
+        for level in (T.BODY_SEGMENT_HU, T.BODY_SEGMENT_LOW_HU):
+            near = [(a, b) for a, b in segments(mid[r] > level)
+                    if T.BODY_MIN_AP_MM <= b - a + 1 <= T.BODY_MAX_AP_MM and b - st.half_ap >= -T.BODY_BEHIND_PATH_MM]
+            if near:
+                a, b = near[0]
+                ap_c[r] = 0.5 * (a + b) - st.half_ap
+                break
+    return _fill_smooth(ap_c)
+
+
+def _profile_offsets_on_mirror_planes(st: Straightened, axis_mm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Body centres from density profiles on the planes the cross-sections are mirror-symmetric about.
+
+    Where the coarse path ran down one side of the arch (an osteoporotic body's thin cortex, blurred by
+    3 mm slices, adds little bone on the midline, and the paired pedicles, pillars and rib heads win), the
+    curve's own plane cuts a pedicle, where body, pedicle and lamina make one long segment: the body was
+    put in the canal, 8-14 mm behind its middle, and no level was found. The mid-sagittal slab is then
+    taken on each row's mirror plane, and that plane is the body's lateral centre.
+    """
+    v = st.volume
+    axis = st.half_lat + np.rint(axis_mm / st.step_mm).astype(int)
+    cols = np.clip(axis[:, None] + np.arange(-5, 6)[None, :], 0, v.shape[2] - 1)  # (rows, 11)
+    mid = np.take_along_axis(v, np.broadcast_to(cols[:, None, :], (v.shape[0], v.shape[1], cols.shape[1])),
+                             axis=2).mean(axis=2)  # (rows, ap)
+    return _front_segment_centres(st, mid), _fill_smooth(axis_mm)
+
+
+MIRROR_AXIS_CLIP_HU = 600.0  # the sections are compared in HU clipped to 0..this: shape, not the densest cortex
+
+
+def mirror_axis_offsets(v: np.ndarray, c_lat: int, h: float) -> np.ndarray:
+    """Per row of a straightened volume (rows, ap, lat): the lateral offset (mm) of the plane its cross-section
+    is most mirror-symmetric about, within MIRROR_AXIS_REACH_MM of the curve, median-smoothed over a vertebra.
+
+    A vertebra with its arch, processes and rib heads is left-right symmetric about its mid-sagittal plane,
+    whatever its marrow; a coarse path can run down one side of the paired arch where an osteoporotic
+    body's thin cortex adds little on the midline (3 mm phantoms whose back walls face the canal: the
+    plane found lies within 1 mm of the body's middle where the curve ran 3-12 mm beside it).
+    """
+    bone = np.clip(v, 0.0, MIRROR_AXIS_CLIP_HU).astype(np.float32)
+    reach, span = int(T.MIRROR_AXIS_REACH_MM / h), int(T.MIRROR_AXIS_SPAN_MM / h)
+    shifts = np.arange(-reach, reach + 1)
+    scores = np.full((v.shape[0], len(shifts)), -np.inf)
+    for k, s in enumerate(shifts):
+        d = np.arange(1, span + 1)
+        left, right = c_lat + s - d, c_lat + s + d
+        ok = (left >= 0) & (right < v.shape[2])
+        a, b = bone[:, :, left[ok]], bone[:, :, right[ok]]
+        norm = np.sqrt((a * a).sum(axis=(1, 2)) * (b * b).sum(axis=(1, 2)))
+        scores[:, k] = np.where(norm > 0, (a * b).sum(axis=(1, 2)) / np.maximum(norm, 1e-6), -np.inf)
+    best = shifts[np.argmax(scores, axis=1)] * h
+    return ndimage.median_filter(best.astype(float), size=int(T.MIRROR_AXIS_SMOOTH_MM / h) | 1, mode="nearest")
 
 
 def _fill_smooth(x: np.ndarray) -> np.ndarray:

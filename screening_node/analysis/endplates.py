@@ -309,11 +309,12 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     ring apophysis at a corner, the basivertebral vein at the back, a focal defect, or a corner
     blurred into the wall on a coarse scan), a reader measures a little further in: of the corner
     positions tried, the one with the sharpest pair of endplate edges is kept, and where none of them
-    shows an endplate on the mid-sagittal plane, the one KEYPOINT_DEEP_INSET_MM in. Every keypoint
-    carries the position where it was measured. The middle column's endplates are searched next to the
-    discs (followed inwards where a biconcave depression sinks them further), the corner columns' near
-    them (an endplate is one plate, tilted a few mm at most; its rim, near the disc, where the middle
-    one sank).
+    shows an endplate on the mid-sagittal plane, the one KEYPOINT_DEEP_INSET_MM in; a corner read further
+    in than KEYPOINT_INSETS_MM[0] is then carried out along its endplate to there (_carried_to_the_corners).
+    The middle keypoints carry the position where they were measured. The middle column's endplates are
+    searched next to the discs (followed inwards where a biconcave depression sinks them further), the
+    corner columns' near them (an endplate is one plate, tilted a few mm at most; its rim, near the disc,
+    where the middle one sank).
     Each edge is found as the steepest slope, then placed on the surface by fitting the blurred
     cortical-shell model (shell_surface).
 
@@ -335,6 +336,7 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
                "posterior": [post - inset for inset in T.KEYPOINT_INSETS_MM]}
     out = {"middle": middle}
     deepest = {"anterior": ant + T.KEYPOINT_DEEP_INSET_MM, "posterior": post - T.KEYPOINT_DEEP_INSET_MM}
+    bridged = set()
     for name, columns in corners.items():
         on_mid, reason = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
         if on_mid is None and reason == _not_found(name):
@@ -342,6 +344,7 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
             # Not where the field cuts the corner: such a body is only partly in view.
             columns = [deepest[name]]
             on_mid, _ = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
+            bridged.add(name)
         if on_mid is None:
             return None, reason
         beside = [_best_column(name, columns, v, st, lat, top, bottom, middle)[0]
@@ -353,7 +356,39 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
         out[name] = on_mid
     keypoints: Keypoints = {f"{side}_{name}": (getattr(out[name], side), out[name].rough.ap_mm, 0.0)
                             for side in ("superior", "inferior") for name in ("anterior", "middle", "posterior")}
-    return keypoints, None
+    return _carried_to_the_corners(keypoints, ap_range, bridged), None
+
+
+def _carried_to_the_corners(keypoints: Keypoints, ap_range: tuple[float, float],
+                            bridged: set[str] = frozenset()) -> Keypoints:
+    """The corner keypoints carried out along their endplates' rim lines to KEYPOINT_INSETS_MM[0] inside
+    the walls, where they were read further in.
+
+    Six-point morphometry puts the corner points at the body's corners. Where the column just inside the
+    wall showed no sharp endplate (the wall's cortex blurs it; an osteophyte, a ring apophysis), the corner
+    was read 3-7 mm in; a reader follows the endplate out to the corner. Each endplate's rim runs straight
+    from the anterior to the posterior corner (a wedge tilts it, a biconcave depression lies inside it), so
+    each corner's row is taken on the line through both corners' readings. Read further in, a tilted plate
+    reads a wedge's front too tall and its back too short: on 1 mm phantoms whose back walls face the canal,
+    19 of 46 grade 1 fractures were read 0 (agreement 0.928; carried: 0.967).
+    A ``bridged`` corner (no endplate near the wall on any plane: a front bony over the discs, DISH) stays
+    where it was read: its endplate does not reach the wall, and carried out to the ossified ligament's
+    front it read tcia's T8 (rolled 20 degrees) a grade 2 wedge.
+    """
+    ant, post = ap_range
+    inset = T.KEYPOINT_INSETS_MM[0]
+    a_front, a_back = keypoints["superior_anterior"][1], keypoints["superior_posterior"][1]
+    targets = {"anterior": a_front if "anterior" in bridged else min(a_front, ant + inset),
+               "posterior": a_back if "posterior" in bridged else max(a_back, post - inset)}
+    if a_back - a_front <= 0 or targets["posterior"] <= targets["anterior"]:
+        return keypoints
+    carried = dict(keypoints)
+    for side in ("superior", "inferior"):
+        row_front, row_back = keypoints[f"{side}_anterior"][0], keypoints[f"{side}_posterior"][0]
+        for name, a_mm in targets.items():
+            w = (a_mm - a_front) / (a_back - a_front)
+            carried[f"{side}_{name}"] = (row_front + w * (row_back - row_front), a_mm, 0.0)
+    return carried
 
 
 def _across_focal_pits(middle: _ColumnEdges, v: np.ndarray, st: Straightened, top: int, bottom: int,

@@ -88,11 +88,14 @@ def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "an
 
 
 def straightened_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None = None,
-                       timer: _Timer | None = None) -> Straightened:
-    """The CT straightened along the vertebral bodies' centre line, at 1 mm (rows cranial -> caudal).
+                       timer: _Timer | None = None) -> tuple[Straightened, list[BodyFinding]]:
+    """The CT straightened along the vertebral bodies' centre line, at 1 mm (rows cranial -> caudal), and
+    the bodies found on it.
 
     The coarse spine path runs through body, canal or arch; straightening once along it, then again
-    along the bodies' centres, puts every body upright on the straightened axis.
+    along the bodies' centres, puts every body upright on the straightened axis. Where the body centre
+    stage offers more than one centre line, the one along which more bodies are measured (both endplates
+    confirmed) is kept, the first on a tie.
     """
     timer = timer or _Timer()
     array = sitk.GetArrayViewFromImage(image) if array is None else array
@@ -109,10 +112,22 @@ def straightened_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None 
             st0 = eng.straighten(image, line.points_lps, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array,
                                  guide=(st0.points, turned_column_dirs(st0, angles)))
     with timer.stage("body_centre"):
-        ap_c, lat_c = eng.body_centre(st0)
+        candidates = eng.body_centre(st0)
+    best: tuple[Straightened, list[BodyFinding]] | None = None
+    for ap_c, lat_c in candidates:
         pts = resample_by_arclength(st0.to_lps(np.arange(len(st0.points)), ap_c, lat_c), T.STRAIGHT_MM)
-    with timer.stage("straighten"):
-        return eng.straighten(image, pts, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array, guide=st0.guide())
+        with timer.stage("straighten"):
+            st = eng.straighten(image, pts, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array, guide=st0.guide())
+        with timer.stage("vertebrae"):
+            bodies, _ = eng.bodies(st)
+        if best is None or _measured_count(bodies) > _measured_count(best[1]):
+            best = (st, bodies)
+    assert best is not None, "the body centre stage offers at least one centre line"
+    return best
+
+
+def _measured_count(bodies: list[BodyFinding]) -> int:
+    return sum(b.keypoints is not None for b in bodies)
 
 
 def measured_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None = None,
@@ -121,9 +136,7 @@ def measured_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None = No
     tilted against its planes is measured square to its own axis (eng.square)."""
     timer = timer or _Timer()
     array = sitk.GetArrayViewFromImage(image) if array is None else array
-    st = straightened_spine(eng, image, array, timer)
-    with timer.stage("vertebrae"):
-        bodies, _ = eng.bodies(st)
+    st, bodies = straightened_spine(eng, image, array, timer)
     st, bodies = _recentred_on_bodies(eng, image, array, st, bodies, timer)
     with timer.stage("vertebrae"):
         return st, eng.square(image, array, st, bodies)

@@ -38,7 +38,8 @@ class RollStage(Protocol):
 
 
 class BodyCentreStage(Protocol):
-    def __call__(self, st: straighten.Straightened) -> tuple[np.ndarray, np.ndarray]: ...
+    """Candidate centre lines of the bodies (per row: ap and lat offset in mm from the curve), likeliest first."""
+    def __call__(self, st: straighten.Straightened) -> list[tuple[np.ndarray, np.ndarray]]: ...
 
 
 class BodiesStage(Protocol):

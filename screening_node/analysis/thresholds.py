@@ -71,6 +71,13 @@ MIN_SPINE_LENGTH_MM = 40.0   # shorter than ~1.5 vertebrae: no measurement possi
 # --- Vertebral bodies along the straightened axis ---
 BODY_BEHIND_PATH_MM = 35.0  # the body's posterior wall lies at most this far in front of the coarse path (which
                             # runs through body, canal or arch); a contrast aorta ends >= 30 mm in front
+MIRROR_AXIS_REACH_MM = 20.0  # the profiles' mid-sagittal slab follows the plane each cross-section is mirror-symmetric
+                            # about, looked for this far to each side of the curve ...
+MIRROR_AXIS_SPAN_MM = 25.0  # ... comparing this far to each side of it (body, pedicles, rib heads) ...
+MIRROR_AXIS_SMOOTH_MM = 31.0  # ... median-smoothed over about a vertebra (a disc's row shows little to compare);
+MIRROR_AXIS_OFF_MM = 5.0    # ... where the curve runs this far (median) from those planes: a path down one side of the
+                            # arch (a 3 mm osteoporotic chest phantom: 6 mm, the curve 3-12 mm beside its bodies); real
+                            # scans whose rings rarely close: ts-example 8 mm, verse19-007 7 mm, verse19-006 1 mm
 BODY_RING_MIN_RADIUS_MM = 7.0  # a body's inscribed circle (>= 14 mm): laminae, processes, ribs are thinner
 BODY_LOBE_SHARE = 0.6       # the filled canal ring (radius ~14 mm) can be deeper than a thoracic body (~12 mm);
                             # the front lobe at least this fraction as deep as the deepest is the body

@@ -75,8 +75,15 @@ def paint_disc(volume: np.ndarray, grid: Grid, upper: VertebraPlan, lower: Verte
     paint(volume, box, d, DISC_HU, width)
 
 
+EPIDURAL_MM = 0.5  # the anterior epidural space on the midline: the dura lies against the posterior ligament
+
+
 def _canal_centre_y(v: VertebraPlan) -> float:
-    return v.shape.ay + v.canal_radii[1] + 1.5
+    """The canal's middle (local y): its front EPIDURAL_MM behind the body's back wall on the midline. The
+    canal is painted as a tube of the radii's mean (paint_canal), the arch's opening is the ellipse of the
+    radii: both fronts lie there or behind."""
+    rx, ry = v.canal_radii
+    return v.shape.ay - v.shape.post_concavity + EPIDURAL_MM + max(ry, 0.5 * (rx + ry))
 
 
 def posterior_elements(grid: Grid, v: VertebraPlan) -> Canvas:
@@ -100,9 +107,11 @@ def posterior_elements(grid: Grid, v: VertebraPlan) -> Canvas:
     lx, ly, lz = to_local(*grid.coords(canvas.box), v.centre, v.frame)
     d_outer = ellipse_inward(lx, ly - yc, rx + 6.5, ry + 6.0)
     d_canal = -ellipse_inward(lx, ly - yc, rx, ry)
-    d_front = ly - (v.shape.ay - v.shape.post_concavity - 0.5)  # arch starts at the body's back wall
+    d_front = ly - (v.shape.ay - v.shape.post_concavity - 0.5)  # arch starts at the body's back wall ...
+    # ... beside the canal (the pedicles): in front of the canal the body's back wall faces the epidural space
+    d_beside_canal = np.maximum(np.abs(lx) - rx, ly - yc)
     d_z = 0.42 * hp - np.abs(lz - 0.08 * hp)
-    np.maximum(canvas.d, _min_all([d_outer, d_canal, d_front, d_z]), out=canvas.d)
+    np.maximum(canvas.d, _min_all([d_outer, d_canal, d_front, d_beside_canal, d_z]), out=canvas.d)
     world = v.to_world
     t = np.radians(tilt)
     base = np.array([0.0, yc + ry + 4.0, 0.0])
