@@ -341,14 +341,16 @@ def mirror_axis_offsets(v: np.ndarray, c_lat: int, h: float) -> np.ndarray:
     plane found lies within 1 mm of the body's middle where the curve ran 3-12 mm beside it).
     """
     bone = np.clip(v, 0.0, MIRROR_AXIS_CLIP_HU).astype(np.float32)
-    reach, span = int(T.MIRROR_AXIS_REACH_MM / h), int(T.MIRROR_AXIS_SPAN_MM / h)
+    # Every shift compares the same span, whole: near the volume's edge a shortened span of muscle, about
+    # as uniform as soft tissue is, correlated 0.85 with its mirror image and beat the vertebra's 0.87
+    # by a hair or not at all (a 3 mm scoliotic phantom: the plane put 20 mm to the wrong side).
+    reach = int(T.MIRROR_AXIS_REACH_MM / h)
+    span = min(int(T.MIRROR_AXIS_SPAN_MM / h), min(c_lat, v.shape[2] - 1 - c_lat) - reach)
     shifts = np.arange(-reach, reach + 1)
     scores = np.full((v.shape[0], len(shifts)), -np.inf)
+    d = np.arange(1, span + 1)
     for k, s in enumerate(shifts):
-        d = np.arange(1, span + 1)
-        left, right = c_lat + s - d, c_lat + s + d
-        ok = (left >= 0) & (right < v.shape[2])
-        a, b = bone[:, :, left[ok]], bone[:, :, right[ok]]
+        a, b = bone[:, :, c_lat + s - d], bone[:, :, c_lat + s + d]
         norm = np.sqrt((a * a).sum(axis=(1, 2)) * (b * b).sum(axis=(1, 2)))
         scores[:, k] = np.where(norm > 0, (a * b).sum(axis=(1, 2)) / np.maximum(norm, 1e-6), -np.inf)
     best = shifts[np.argmax(scores, axis=1)] * h

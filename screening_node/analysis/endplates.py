@@ -16,6 +16,8 @@ from screening_node.analysis import thresholds as T
 from screening_node.analysis.results import HEIGHT_KEYPOINTS
 from screening_node.analysis.straighten import Straightened
 
+FIELD_CUT = "endplates cut by the field of view"  # the reason's end where a measuring column leaves the field
+
 _SQRT_2PI = float(np.sqrt(2.0 * np.pi))
 
 
@@ -489,7 +491,7 @@ def _best_column(name: str, columns: list[float], v: np.ndarray, st: Straightene
     for a_mm in columns:
         rough, cut = _column_edges(v, st, a_mm, lat_mm, top, bottom, middle)
         if cut:
-            return None, f"{name} endplates cut by the field of view"
+            return None, f"{name} {FIELD_CUT}"
         if rough is None:
             continue
         if middle is None:
@@ -511,6 +513,7 @@ def _not_found(name: str) -> str:
 
 
 ENDPLATES_NOT_FOUND = tuple(_not_found(name) for name in HEIGHT_KEYPOINTS)
+ENDPLATES_CUT = tuple(f"{name} {FIELD_CUT}" for name in HEIGHT_KEYPOINTS)
 
 
 def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, top: int, bottom: int,

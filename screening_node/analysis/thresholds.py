@@ -73,7 +73,8 @@ BODY_BEHIND_PATH_MM = 35.0  # the body's posterior wall lies at most this far in
                             # runs through body, canal or arch); a contrast aorta ends >= 30 mm in front
 MIRROR_AXIS_REACH_MM = 20.0  # the profiles' mid-sagittal slab follows the plane each cross-section is mirror-symmetric
                             # about, looked for this far to each side of the curve ...
-MIRROR_AXIS_SPAN_MM = 25.0  # ... comparing this far to each side of it (body, pedicles, rib heads) ...
+MIRROR_AXIS_SPAN_MM = 20.0  # ... comparing this far to each side of it (body, pedicles): the straightened volume's half
+                            # width less the reach, so that every shift compares a whole span ...
 MIRROR_AXIS_SMOOTH_MM = 31.0  # ... median-smoothed over about a vertebra (a disc's row shows little to compare);
 MIRROR_AXIS_OFF_MM = 5.0    # ... where the curve runs this far (median) from those planes: a path down one side of the
                             # arch (a 3 mm osteoporotic chest phantom: 6 mm, the curve 3-12 mm beside its bodies); real

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage, signal
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.endplates import ENDPLATES_NOT_FOUND, ap_extent, body_keypoints, lat_half_width
+from screening_node.analysis.endplates import ENDPLATES_CUT, ENDPLATES_NOT_FOUND, ap_extent, body_keypoints, lat_half_width
 from screening_node.analysis.straighten import Straightened
 
 OUTLINE_NOT_FOUND = "body outline not found on the mid-sagittal plane"
@@ -179,14 +179,15 @@ def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyF
     then looked for there as for any body. So are those of a body whose own outline, a wall far off its
     neighbours' walls, measured nothing: the front of a grade 3 wedge, a thin cortex in front of a
     contrast-filled organ as dense as osteoporotic marrow, and the outline ran on into the organ
-    (1 mm phantom T12, its front wall placed 25 mm into the liver).
+    (1 mm phantom T12, its front wall placed 25 mm into the liver), or out of the field (a grade 3 wedge
+    of a tight 1 mm crop, framed 48 mm forward to the crop's edge: "anterior endplates cut by the field").
     """
     def own_outline(j: int) -> bool:
         return 0 <= j < len(bodies) and bodies[j].whole and bodies[j].reason not in (OUTLINE_NOT_FOUND, UNSEEN_DISC)
 
     out = list(bodies)
     for k, b in enumerate(bodies):
-        if b.reason not in (OUTLINE_NOT_FOUND, *ENDPLATES_NOT_FOUND) or not b.whole:
+        if b.reason not in (OUTLINE_NOT_FOUND, *ENDPLATES_NOT_FOUND, *ENDPLATES_CUT) or not b.whole:
             continue
         # the nearest whole body with its own outline on each side, within two places
         nearest = (next((j for j in (k + step, k + 2 * step) if own_outline(j)), None) for step in (-1, 1))

@@ -119,7 +119,8 @@ def posterior_elements(grid: Grid, v: VertebraPlan) -> Canvas:
     canvas.add_capsule(world(base), world(tip), spin_r)
     for side in (-1.0, 1.0):
         if tp_len:
-            p = np.array([side * (rx + 3.0), yc, 0.1 * hp])
+            # from the junction of pedicle and lamina, beside the back half of the canal
+            p = np.array([side * (rx + 3.0), yc + 0.5 * ry, 0.1 * hp])
             q = p + np.array([side * tp_len * 0.9, tp_len * tp_back, 0.0])
             canvas.add_capsule(world(p), world(q), 4.0 if region == "T" else 3.5)
         art = np.array([side * (rx + 2.5), yc + 2.0, 0.0])
