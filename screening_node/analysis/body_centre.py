@@ -28,11 +28,14 @@ def body_offsets(st: Straightened) -> list[tuple[np.ndarray, np.ndarray]]:
     cortex encloses, whatever the marrow density). Where too few rows show a body or the canal
     behind it (blurred 3 mm scans, whose thin cortex stays below the cortical level), from density
     profiles on the curve's own mid-sagittal plane, and, where the curve runs MIRROR_AXIS_OFF_MM or more
-    (median) from the planes the cross-sections mirror about, on those planes too: the caller keeps the
-    one along which more bodies are measured (pipeline.measured_spine). Neither is right everywhere: on a
-    3 mm osteoporotic chest phantom whose path ran down one side of the arch, the curve's plane cut a
-    pedicle and put the bodies in the canal; on ts-example's lower field, whose path also ran beside the
-    arch, the curve's plane measured L5 and the mirror planes' line none.
+    (median) from the planes the cross-sections mirror about, on those planes first: the caller keeps the
+    one along which more bodies are measured, the first on a tie (pipeline.straightened_spine). Neither is
+    right everywhere: on a 3 mm osteoporotic chest phantom whose path ran down one side of the arch, the
+    curve's plane cut a pedicle and put the bodies in the canal; on ts-example's lower field, whose path
+    also ran beside the arch, the curve's plane measured L5 and the mirror planes' line none. On a tie the
+    vertebrae's own midline is the better evidence: on two 3 mm scoliotic phantoms each line measured as
+    many bodies, and the curve's plane put a crop's T12 and L1 18-23 mm beside their middles (their ribs
+    then read from there, every level two off).
     """
     ap_c, lat_c, seen = _enclosed_body_centres(st)
     if seen >= T.BODY_RING_MIN_SHARE:
@@ -40,7 +43,7 @@ def body_offsets(st: Straightened) -> list[tuple[np.ndarray, np.ndarray]]:
     candidates = [_profile_body_offsets(st)]
     axis_mm = mirror_axis_offsets(st.volume, st.half_lat, st.step_mm)
     if np.median(np.abs(axis_mm)) >= T.MIRROR_AXIS_OFF_MM:
-        candidates.append(_profile_offsets_on_mirror_planes(st, axis_mm))
+        candidates.insert(0, _profile_offsets_on_mirror_planes(st, axis_mm))
     return candidates
 
 

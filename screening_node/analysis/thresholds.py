@@ -76,9 +76,10 @@ MIRROR_AXIS_REACH_MM = 20.0  # the profiles' mid-sagittal slab follows the plane
 MIRROR_AXIS_SPAN_MM = 20.0  # ... comparing this far to each side of it (body, pedicles): the straightened volume's half
                             # width less the reach, so that every shift compares a whole span ...
 MIRROR_AXIS_SMOOTH_MM = 31.0  # ... median-smoothed over about a vertebra (a disc's row shows little to compare);
-MIRROR_AXIS_OFF_MM = 5.0    # ... where the curve runs this far (median) from those planes: a path down one side of the
-                            # arch (a 3 mm osteoporotic chest phantom: 6 mm, the curve 3-12 mm beside its bodies); real
-                            # scans whose rings rarely close: ts-example 8 mm, verse19-007 7 mm, verse19-006 1 mm
+MIRROR_AXIS_OFF_MM = 2.0    # ... where the curve runs this far (median) from those planes (two samples; nearer, they are
+                            # the curve's own): a path down one side of the arch (a 3 mm osteoporotic chest phantom:
+                            # 4 mm, the curve 3-12 mm beside its bodies); real scans whose rings rarely close:
+                            # ts-example 8 mm, verse19-007 7 mm, verse19-006 1 mm
 BODY_RING_MIN_RADIUS_MM = 7.0  # a body's inscribed circle (>= 14 mm): laminae, processes, ribs are thinner
 BODY_LOBE_SHARE = 0.6       # the filled canal ring (radius ~14 mm) can be deeper than a thoracic body (~12 mm);
                             # the front lobe at least this fraction as deep as the deepest is the body
