@@ -312,24 +312,28 @@ def test_a_sacral_segment_below_s1_is_not_graded_where_the_levels_are_named(tmp_
         [(v.label, v.grade, v.reason) for v in below]
 
 
+def _one_mm_spine_crop(tmp_path: Path, **options) -> tuple[StudyResult, list]:  # type: ignore[no-untyped-def]
+    """A 1 mm spine crop phantom of the given options, analysed, and its vertebrae matched with the truth."""
+    generate_phantom(fast_options(fov="spine-crop", slice_thickness=1.0, pixel_spacing=1.0, matrix=128,
+                                  format="nifti", **options), tmp_path)
+    result = analyze_path(tmp_path / "ct.nii.gz", None)
+    matches, _ = compare(result, load_truth(tmp_path / "truth.json"))
+    return result, matches
+
+
 def test_a_spine_crop_with_a_collapsed_t12_is_labelled_from_its_ribs_and_the_wedge_graded(tmp_path):
     # A 1 mm spine crop of T8-L3 (a large patient) with a grade 3 wedge of T12 and a grade 2 crush of T10.
     # The wedge's outline ran 48 mm forward, out of the crop ("anterior endplates cut by the field of
     # view"): it went ungraded, and its rib window, placed from that outline, missed its rib, so T12 read
     # rib-free and every level was one off. Its neighbours' walls now place it.
-    opts = fast_options(seed=12016, fov="spine-crop", fractures=(FractureSpec("T10", 2, "crush"),
-                                                                 FractureSpec("T12", 3, "wedge")),
-                        kyphosis=41.0, lordosis=40.6, scoliosis=-2.5, patient_size="large",
-                        bone_density="osteopenic", noise=19.3, slice_thickness=1.0, pixel_spacing=1.0,
-                        matrix=128, format="nifti")
-    generate_phantom(opts, tmp_path)
-    result = analyze_path(tmp_path / "ct.nii.gz", None)
-    truth = load_truth(tmp_path / "truth.json")
-    matches, _ = compare(result, truth)
+    result, matches = _one_mm_spine_crop(
+        tmp_path, seed=12016, fractures=(FractureSpec("T10", 2, "crush"), FractureSpec("T12", 3, "wedge")),
+        kyphosis=41.0, lordosis=40.6, scoliosis=-2.5, patient_size="large", bone_density="osteopenic", noise=19.3)
     assert all(m.identified for m in matches if m.label in ("T9", "T10", "T11", "T12", "L1", "L2")), \
         [(m.label, m.identified) for m in matches]
     found = {v.label: v for v in result.vertebrae}
-    assert found["T12"].grade == 3 and found["T12"].morphology == "wedge", (found["T12"].reason, found["T12"].heights_mm)
+    assert found["T12"].grade == 3 and found["T12"].morphology == "wedge", \
+        (found["T12"].reason, found["T12"].heights_mm)
     assert found["T10"].grade is not None and found["T10"].grade >= 2
 
 
@@ -338,12 +342,8 @@ def test_a_spine_crop_whose_lumbar_transverse_processes_leave_the_arch_behind_th
     # processes beside the canal's middle (rendering revision 3), L2's reached 60 mm on one side, a rib's
     # length, so L1 between two "ribs" was one too, L2 was taken for T12 and every level was two off.
     # They leave the arch at the junction of pedicle and lamina, beside the canal's back half.
-    opts = fast_options(seed=12011, fov="spine-crop", fractures=(FractureSpec("L2", 2, "biconcave"),),
-                        kyphosis=45.3, lordosis=30.9, scoliosis=-18.5, patient_size="small",
-                        bone_density="osteoporotic", noise=12.1, slice_thickness=1.0, pixel_spacing=1.0,
-                        matrix=128, format="nifti")
-    generate_phantom(opts, tmp_path)
-    result = analyze_path(tmp_path / "ct.nii.gz", None)
-    matches, _ = compare(result, load_truth(tmp_path / "truth.json"))
+    _, matches = _one_mm_spine_crop(
+        tmp_path, seed=12011, fractures=(FractureSpec("L2", 2, "biconcave"),), kyphosis=45.3, lordosis=30.9,
+        scoliosis=-18.5, patient_size="small", bone_density="osteoporotic", noise=12.1)
     assert all(m.identified for m in matches if m.label in ("T10", "T11", "T12", "L1", "L2", "L3")), \
         [(m.label, m.identified) for m in matches]

@@ -331,9 +331,6 @@ def _profile_offsets_on_mirror_planes(st: Straightened, axis_mm: np.ndarray) -> 
     return _front_segment_centres(st, mid), _fill_smooth(axis_mm)
 
 
-MIRROR_AXIS_CLIP_HU = 600.0  # the sections are compared in HU clipped to 0..this: shape, not the densest cortex
-
-
 def mirror_axis_offsets(v: np.ndarray, c_lat: int, h: float) -> np.ndarray:
     """Per row of a straightened volume (rows, ap, lat): the lateral offset (mm) of the plane its cross-section
     is most mirror-symmetric about, within MIRROR_AXIS_REACH_MM of the curve, median-smoothed over a vertebra.
@@ -343,7 +340,7 @@ def mirror_axis_offsets(v: np.ndarray, c_lat: int, h: float) -> np.ndarray:
     body's thin cortex adds little on the midline (3 mm phantoms whose back walls face the canal: the
     plane found lies within 1 mm of the body's middle where the curve ran 3-12 mm beside it).
     """
-    bone = np.clip(v, 0.0, MIRROR_AXIS_CLIP_HU).astype(np.float32)
+    bone = np.clip(v, 0.0, T.MIRROR_AXIS_CLIP_HU).astype(np.float32)
     # Every shift compares the same span, whole: near the volume's edge a shortened span of muscle, about
     # as uniform as soft tissue is, correlated 0.84-0.86 with its mirror image, as well as the vertebra
     # about its own plane (0.81-0.87), or better (a 3 mm scoliotic phantom: the plane put 20 mm to the

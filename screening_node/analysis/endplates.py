@@ -16,8 +16,6 @@ from screening_node.analysis import thresholds as T
 from screening_node.analysis.results import HEIGHT_KEYPOINTS
 from screening_node.analysis.straighten import Straightened
 
-FIELD_CUT = "endplates cut by the field of view"  # the reason's end where a measuring column leaves the field
-
 _SQRT_2PI = float(np.sqrt(2.0 * np.pi))
 
 
@@ -338,7 +336,7 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
                "posterior": [post - inset for inset in T.KEYPOINT_INSETS_MM]}
     out = {"middle": middle}
     deepest = {"anterior": ant + T.KEYPOINT_DEEP_INSET_MM, "posterior": post - T.KEYPOINT_DEEP_INSET_MM}
-    bridged = set()
+    bridged: set[str] = set()
     for name, columns in corners.items():
         on_mid, reason = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
         if on_mid is None and reason == _not_found(name):
@@ -361,8 +359,7 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     return _carried_to_the_corners(keypoints, ap_range, bridged), None
 
 
-def _carried_to_the_corners(keypoints: Keypoints, ap_range: tuple[float, float],
-                            bridged: set[str] = frozenset()) -> Keypoints:
+def _carried_to_the_corners(keypoints: Keypoints, ap_range: tuple[float, float], bridged: set[str]) -> Keypoints:
     """The corner keypoints carried out along their endplates' rim lines to KEYPOINT_INSETS_MM[0] inside
     the walls, where they were read further in.
 
@@ -491,7 +488,7 @@ def _best_column(name: str, columns: list[float], v: np.ndarray, st: Straightene
     for a_mm in columns:
         rough, cut = _column_edges(v, st, a_mm, lat_mm, top, bottom, middle)
         if cut:
-            return None, f"{name} {FIELD_CUT}"
+            return None, _cut_by_field(name)
         if rough is None:
             continue
         if middle is None:
@@ -512,8 +509,13 @@ def _not_found(name: str) -> str:
     return f"{name} endplates not found"
 
 
+def _cut_by_field(name: str) -> str:
+    """The reason a column gives when a candidate position runs out of the scanned field."""
+    return f"{name} endplates cut by the field of view"
+
+
 ENDPLATES_NOT_FOUND = tuple(_not_found(name) for name in HEIGHT_KEYPOINTS)
-ENDPLATES_CUT = tuple(f"{name} {FIELD_CUT}" for name in HEIGHT_KEYPOINTS)
+ENDPLATES_CUT = tuple(_cut_by_field(name) for name in HEIGHT_KEYPOINTS)
 
 
 def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, top: int, bottom: int,

@@ -14,7 +14,8 @@ import numpy as np
 from scipy import ndimage, signal
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.endplates import ENDPLATES_CUT, ENDPLATES_NOT_FOUND, ap_extent, body_keypoints, lat_half_width
+from screening_node.analysis.endplates import (ENDPLATES_CUT, ENDPLATES_NOT_FOUND, ap_extent, body_keypoints,
+                                               lat_half_width)
 from screening_node.analysis.straighten import Straightened
 
 OUTLINE_NOT_FOUND = "body outline not found on the mid-sagittal plane"
