@@ -227,7 +227,8 @@ def shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess: float,
         p0[4] = blur
         bounds[0][4], bounds[1][4] = blur - 1e-3, blur + 1e-3
     p0 = np.clip(p0, np.add(bounds[0], 1e-6), np.subtract(bounds[1], 1e-6))
-    fit = optimize.least_squares(residual, p0, jac=jacobian, bounds=bounds, x_scale=[100.0, 100.0, 100.0, 1.0, 0.5])
+    fit = optimize.least_squares(residual, p0, jac=jacobian, bounds=bounds, x_scale=[100.0, 100.0, 100.0, 1.0, 0.5],
+                                 xtol=T.SHELL_FIT_XTOL)
     surface = float(fit.x[3])
     outside, shell, marrow = fit.x[:3]
     if not u[0] + 1.0 <= surface <= u[-1] - 1.0 or max(shell, marrow) - outside < T.WALL_RIDGE_HU:
