@@ -45,6 +45,29 @@ def test_crush_all_heights_low_against_neighbours():
     assert g.height_loss == pytest.approx(1 - 18.2 / 26, abs=1e-4)
 
 
+def test_a_normal_l5_shorter_behind_is_not_a_crush():
+    # tcia's L5 (ant / mid / post 30.1 / 26.1 / 23.3 mm): a normal L5 is 13 % shorter behind (CT morphometry);
+    # read with r = 1 - min/max it was a grade 1 "crush" of 23 %, and at L4 the same heights still are
+    heights = _h(30.1, 26.1, 23.3)
+    at_l4 = genant(heights, [28.9, 28.6], "L4")
+    assert (at_l4.grade, at_l4.morphology) == (1, "crush")
+    at_l5 = genant(heights, [28.9, 28.6], "L5")
+    assert (at_l5.grade, at_l5.morphology) == (0, "normal")
+    assert at_l5.height_loss == pytest.approx(1 - 26.1 / 30.1, abs=1e-4)  # the middle is now the lowest
+
+
+def test_an_l5_is_still_graded_for_a_back_lower_than_a_normal_l5s():
+    g = genant(_h(30, 28, 15), [28, 28], "L5")
+    assert (g.grade, g.morphology) == (3, "crush")
+    assert g.height_loss == pytest.approx(1 - 15 / (0.87 * 30), abs=1e-4)
+
+
+def test_an_l5_wedge_is_graded_as_at_any_level():
+    heights = _h(20, 25, 28)
+    assert genant(heights, [28], "L5") == genant(heights, [28], "L4")
+    assert genant(heights, [28], "L5").grade == 2
+
+
 def test_crush_needs_neighbours():
     g = genant(_h(18, 17.5, 18.2), [])
     assert (g.grade, g.morphology) == (0, "normal")

@@ -42,20 +42,22 @@ def grade_from_loss(loss: float) -> int:
     return 0
 
 
-def genant(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()) -> GenantRead:
-    """Grade one body.
+def genant(heights: dict[str, float], neighbour_posteriors: Sequence[float] = (), level: str | None = None
+           ) -> GenantRead:
+    """Grade one body (``level``: its label, where known).
 
     Shape reduction r = 1 - min(h)/max(h); crush reduction = 1 - max(h)/median(neighbours' h_p)
     (all heights lower than the neighbours' posterior heights). The larger decides. The median: one
     neighbour measured too tall (two bodies taken for one where a disc was missed) must not make a
-    normal body a crush fracture when the others agree with it.
+    normal body a crush fracture when the others agree with it. At L5 the shape reduction discounts
+    the normal L5's shorter back (shape_heights).
     """
     h = {k: float(heights[k]) for k in ("anterior", "middle", "posterior")}
     hmax = max(h.values())
-    hmin = min(h.values())
     if hmax <= 0:
         raise ValueError("heights must be positive")
-    shape_loss = 1.0 - hmin / hmax
+    shape = shape_heights(h, level)
+    shape_loss = 1.0 - min(shape.values()) / max(shape.values())
     crush_loss = 0.0
     if len(neighbour_posteriors) >= T.CRUSH_MIN_NEIGHBOURS:
         ref = float(median(neighbour_posteriors))
@@ -65,10 +67,23 @@ def genant(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()
         loss, morph = crush_loss, "crush"
     else:
         loss = shape_loss
-        lowest = min(h, key=h.get)  # type: ignore[arg-type]
+        lowest = min(shape, key=shape.get)  # type: ignore[arg-type]
         morph = {"anterior": "wedge", "middle": "biconcave", "posterior": "crush"}[lowest]
     grade = grade_from_loss(loss)
     return GenantRead(height_loss=round(loss, 4), grade=grade, morphology=morph if grade > 0 else "normal")
+
+
+def shape_heights(heights: dict[str, float], level: str | None) -> dict[str, float]:
+    """The heights the shape reduction compares: the measured ones, except at L5 a posterior height below
+    the taller of the other two, which counts as that divided by L5_NORMAL_POSTERIOR_SHARE (never above
+    the taller one). A normal L5 is shorter behind than in front (lordosis), which r = 1 - min/max read
+    as a posterior "crush"; a posterior deficit counts only beyond the normal one. An L5 wedge (front
+    lowest) and an L5 shorter in the middle are graded as anywhere else.
+    """
+    taller = max(heights["anterior"], heights["middle"])
+    if level != "L5" or heights["posterior"] >= taller:
+        return heights
+    return {**heights, "posterior": min(taller, heights["posterior"] / T.L5_NORMAL_POSTERIOR_SHARE)}
 
 
 def implausible_heights(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()) -> str | None:

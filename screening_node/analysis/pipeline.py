@@ -284,7 +284,7 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> lis
             assessable, reason = False, "level could not be labelled"
         grade = loss = morph = None
         if assessable and hts is not None:
-            g = genant(hts, references[i])
+            g = genant(hts, references[i], label)
             grade, loss, morph = g.grade, g.height_loss, g.morphology
         mask_label = None
         if b.keypoints is not None:

@@ -17,6 +17,11 @@ MIDDLE_MAX_EXCESS = 0.2  # endplates are flat or concave, and a fracture lowers 
 ANTERIOR_MAX_EXCESS = 0.3  # only L5 is taller in front than at the back (by ~10 %; phantom truth <= 9 %, a strongly
                            # lordotic real L5 ~20 %): an anterior height 30 % above the posterior is an endplate at the
                            # back not traced (3 mm phantoms: 11 of 13 such bodies graded >= 2 had truth grade 0)
+L5_NORMAL_POSTERIOR_SHARE = 0.87  # a normal L5 is shorter behind than in front: CT morphometry of adult L5s, anterior
+                                  # 30.3 +- 1.9 mm, posterior 26.3 +- 1.9 (International Journal of Spine Surgery,
+                                  # lumbar CT morphometry, table 6: 0.87). With r = 1 - min/max a normal L5 read as a
+                                  # posterior "crush" of 13 % on average, 20 % (grade 1) in about one in five (tcia
+                                  # 30.1 / 23.3 mm: 23 %, grade 1); its posterior counts as low only beyond this share
 MERGED_BODY_RATIO = 1.75  # a body this many times its neighbours' (median) posterior height is two bodies taken for
                           # one (neighbouring heights differ by < 15 %; 3 mm phantoms: every body above 1.75 was two)
 MERGED_MIN_REFERENCES = 2  # ... judged against at least two measured neighbours: one alone may be a crushed body
