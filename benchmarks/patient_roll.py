@@ -12,7 +12,8 @@ centre is mapped back into the unturned scan and matched to the unturned body wi
         [--degrees -30 -20 -10 10 20 30] [--tolerance 2.0]
 
 One row per turn: bodies matched, labels right / wrong, grades equal / changed, measured (turned / unturned),
-the estimated roll the planes were turned by (none: under thresholds.ROLL_MIN_DEG), and the heights moved.
+the estimated roll the planes were turned by (about the long axis, in the sense of --roll; none: under
+thresholds.ROLL_MIN_DEG), and the heights moved.
 """
 
 from __future__ import annotations

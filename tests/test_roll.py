@@ -6,6 +6,7 @@ import math
 import re
 
 import numpy as np
+import pytest
 import SimpleITK as sitk
 
 from screening_node.analysis import thresholds as T
@@ -13,7 +14,7 @@ from screening_node.analysis.centreline import find_centreline
 from screening_node.analysis.pipeline import measured_spine
 from screening_node.analysis.roll import turn_from_posterior_deg, turned_note
 from screening_node.analysis.stages import ANALYTIC
-from screening_node.analysis.straighten import guided_frames
+from screening_node.analysis.straighten import guided_frames, posterior_frames, rolled_posterior
 from screening_node.phantom import fast_options, generate_phantom
 from screening_node.phantom.roll import rolled_image
 
@@ -52,22 +53,58 @@ def test_a_rolled_phantoms_roll_is_found_and_its_planes_follow_it(tmp_path):
     assert turned_note(measured_spine(ANALYTIC, image)[0], rows) is None
 
 
-def test_guided_frames_keep_the_guides_column_directions_square_to_the_curve():
-    """Each frame is orthonormal, its column direction the guide's at the nearest guide point made square
-    to the tangent (here the guide turns 30 degrees along a slanted line)."""
+def test_guided_frames_turn_patient_posterior_by_the_guides_roll_square_to_the_curve():
+    """Each frame is orthonormal; its column direction is patient posterior turned by the roll at the
+    nearest guide point (here the roll grows to 30 degrees along a slanted line); an upright curve's is
+    posterior turned about the long axis, (-sin, cos, 0)."""
     z = np.linspace(100.0, -100.0, 201)
     points = np.stack([0.2 * z, np.zeros_like(z), z], axis=1)
-    angles = np.radians(np.linspace(0.0, 30.0, len(z)))
-    guide = np.stack([np.sin(angles), np.cos(angles), np.zeros_like(z)], axis=1)
-    t, r, s = guided_frames(points + [0.0, 3.0, 0.0], points, guide)
+    rolls = np.radians(np.linspace(0.0, 30.0, len(z)))
+    t, r, s, got = guided_frames(points + [0.0, 3.0, 0.0], points, rolls)
     for a, b in ((t, r), (t, s), (r, s)):
         assert np.abs(np.einsum("ij,ij->i", a, b)).max() < 1e-9
     for v in (t, r, s):
         assert np.allclose(np.linalg.norm(v, axis=1), 1.0)
     assert np.allclose(np.cross(t, r), s)
-    expected = guide - np.einsum("ij,ij->i", guide, t)[:, None] * t
-    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
-    assert np.allclose(r, expected)
+    assert np.allclose(got, rolls) and np.allclose(r, rolled_posterior(rolls, t))
+    upright = rolled_posterior(rolls, np.tile([0.0, 0.0, -1.0], (len(z), 1)))
+    assert np.allclose(upright, np.stack([-np.sin(rolls), np.cos(rolls), np.zeros_like(z)], axis=1))
+
+
+@pytest.mark.parametrize("lean_deg", [0.0, 45.0, 60.0])
+def test_a_leaning_segment_turned_about_the_long_axis_keeps_its_own_posterior(lean_deg):
+    """A patient rolls about the table's axis. A segment leaning in the sagittal plane (the sacrum, 40-60
+    degrees) turned 30 degrees about S: its planes' column direction is the turned segment's own
+    posterior, which lies 30 degrees about its curve only where it stands upright (leaning 45: 39)."""
+    lean, roll = math.radians(lean_deg), math.radians(30.0)
+    before = np.array([0.0, math.sin(lean), -math.cos(lean)])  # caudal, leaning back
+    own_posterior = np.array([0.0, 1.0, 0.0]) - before[1] * before
+    own_posterior /= np.linalg.norm(own_posterior)
+    turn = np.array([[math.cos(roll), -math.sin(roll), 0.0], [math.sin(roll), math.cos(roll), 0.0], [0.0, 0.0, 1.0]])
+    tangent = turn @ before
+    got = rolled_posterior(roll, tangent[None, :])[0]
+    assert np.allclose(got, turn @ own_posterior)
+    _, square, _ = posterior_frames(np.stack([np.zeros(3), tangent, 2 * tangent]))
+    about_curve = math.degrees(math.acos(float(np.clip(got @ square[1], -1.0, 1.0))))
+    # seen along the leaning curve the turn is tan(about) = tan(roll) / cos(lean): 30, 39.2, 49.1 degrees
+    assert about_curve == pytest.approx(math.degrees(math.atan(math.tan(roll) / math.cos(lean))), abs=1e-6)
+
+
+def test_a_mirror_axis_about_the_curve_is_read_as_the_roll_about_the_long_axis():
+    """roll_about_long_axis inverts rolled_posterior on a leaning curve, to its 0.1 degree grid."""
+    from screening_node.analysis.roll import roll_about_long_axis
+    from screening_node.analysis.straighten import Straightened
+
+    rows = 50
+    lean = math.radians(45.0)
+    points = np.arange(rows)[:, None] * np.array([0.1, math.sin(lean), -math.cos(lean)])
+    t, r, s = posterior_frames(points)
+    st = Straightened(np.zeros((rows, 3, 3), np.float32), points, t, r, s, 1, 1)
+    for angle in np.radians([-35.0, -10.0, 0.0, 20.0, 40.0]):
+        roll = roll_about_long_axis(st, 25, float(angle))
+        axis = math.cos(angle) * r[25] + math.sin(angle) * s[25]
+        off = math.degrees(math.acos(float(np.clip(rolled_posterior(roll, t[25:26])[0] @ axis, -1.0, 1.0))))
+        assert off < 0.1
 
 
 def test_no_roll_is_claimed_where_no_window_shows_a_mirror_axis():

@@ -23,7 +23,7 @@ from screening_node.analysis.genant import crossed_endplates, failed_traces, gen
 from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.labelling import Labelling
 from screening_node.analysis.results import GRADED_LEVELS, KEYPOINT_NAMES, StudyResult, Vertebra, keypoint_heights
-from screening_node.analysis.roll import turned_column_dirs, turned_note
+from screening_node.analysis.roll import turned_note
 from screening_node.analysis.stages import Engine, get_engine
 from screening_node.analysis.straighten import Straightened, voxel_extent_along
 from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
@@ -110,7 +110,7 @@ def straightened_spine(eng: Engine, image: sitk.Image, array: np.ndarray | None 
         # and every later straightening along this spine keeps them so (Straightened.guide).
         with timer.stage("straighten"):
             st0 = eng.straighten(image, line.points_lps, T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array,
-                                 guide=(st0.points, turned_column_dirs(st0, angles)))
+                                 guide=(st0.points, angles))
     with timer.stage("body_centre"):
         candidates = eng.body_centre(st0)
     best: tuple[Straightened, list[BodyFinding]] | None = None

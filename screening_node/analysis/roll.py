@@ -18,16 +18,20 @@ from scipy import ndimage
 
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.mirror import masked_ncc
-from screening_node.analysis.straighten import Straightened
+from screening_node.analysis.straighten import Straightened, rolled_posterior
 
 
 def roll_angles(st: Straightened) -> np.ndarray | None:
-    """Per row of ``st``: the angle (radians) from its column direction to the vertebrae's mirror axis,
-    positive towards its lateral direction; None where no window shows a clear mirror axis.
+    """Per row of ``st``: the vertebrae's roll (radians) about the patient's long axis, in the sense of
+    straighten.rolled_posterior (which turns the planes by it); None where no window shows a clear
+    mirror axis.
 
     Windows of ROLL_WINDOW_MM rows every ROLL_STEP_MM are judged (ROLL_MIN_NCC, ROLL_MAX_SPREAD_DEG);
-    their angles are median-filtered over ROLL_MEDIAN_WINDOWS neighbouring windows (one or two stray
-    windows, often at the field's end, do not count) and interpolated between them (held at the ends).
+    each window's mirror axis (an angle about its own curve) is taken as a roll about the long axis;
+    these are median-filtered over ROLL_MEDIAN_WINDOWS neighbouring windows (one or two stray windows,
+    often at the field's end, do not count) and interpolated between them (held at the ends). A roll
+    about the long axis is what a patient lying turned holds along the whole spine, also at the
+    sacrum, whose windows are seldom clear (the pelvis beside it is cut unevenly by the field).
     """
     half = int(round(T.ROLL_WINDOW_MM / 2))
     centres, angles = [], []
@@ -35,7 +39,7 @@ def roll_angles(st: Straightened) -> np.ndarray | None:
         angle, ncc = mirror_angle(st, row - half, row + half + 1)
         if ncc >= T.ROLL_MIN_NCC:
             centres.append(row)
-            angles.append(angle)
+            angles.append(roll_about_long_axis(st, row, angle))
     if len(angles) < T.ROLL_MIN_WINDOWS:
         return None
     rows, found = np.array(centres), np.array(angles)
@@ -96,11 +100,13 @@ def _best_mirror(img: np.ndarray, inside: np.ndarray, grid_a: np.ndarray, grid_l
     return best
 
 
-def turned_column_dirs(st: Straightened, angles: np.ndarray) -> np.ndarray:
-    """Each row's column direction turned by its angle about the curve's tangent (towards the lateral
-    direction), in LPS: the vertebrae's own anterior -> posterior axis."""
-    c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
-    return c * st.col_dirs + s * st.lat_dirs
+def roll_about_long_axis(st: Straightened, row: int, angle: float) -> float:
+    """The roll (radians) about the patient's long axis that turns row's planes by ``angle`` about its
+    curve (from its column direction towards its lateral one): the nearest on a ROLL_GRID_DEG grid."""
+    axis = np.cos(angle) * st.col_dirs[row] + np.sin(angle) * st.lat_dirs[row]
+    grid = np.radians(np.arange(-T.ROLL_GRID_MAX_DEG, T.ROLL_GRID_MAX_DEG + 1e-9, T.ROLL_GRID_DEG))
+    dirs = rolled_posterior(grid, np.broadcast_to(st.tangents[row], (grid.size, 3)))
+    return float(grid[np.argmax(dirs @ axis)])
 
 
 def turn_from_posterior_deg(st: Straightened) -> np.ndarray:

@@ -37,13 +37,19 @@ class Straightened:
     half_ap: int             # ap index of offset 0
     half_lat: int            # lat index of offset 0
     step_mm: float = 1.0     # sample spacing along ap and lat (rows are always 1 mm)
-    turned: bool = False     # column directions follow the vertebrae's own (roll.py), not patient posterior
+    rolls: np.ndarray | None = None  # (rows,) where the column directions follow the vertebrae's own (roll.py):
+                                     # each row's roll (radians) about the patient's long axis; else None
     row_spacing_mm: np.ndarray | None = None  # (rows,) the CT's sample spacing along each row's tangent
+
+    @property
+    def turned(self) -> bool:
+        """Whether the column directions follow the vertebrae's own rather than patient posterior."""
+        return self.rolls is not None
 
     def guide(self) -> tuple[np.ndarray, np.ndarray] | None:
         """What another straightening along this spine needs to keep its column directions: the curve's
-        points and their column directions where they were turned to the vertebrae's own, else None."""
-        return (self.points, self.col_dirs) if self.turned else None
+        points and their rolls where the planes were turned to the vertebrae's own, else None."""
+        return (self.points, self.rolls) if self.rolls is not None else None
 
     def to_lps(self, row: np.ndarray | float, ap_mm: np.ndarray | float, lat_mm: np.ndarray | float) -> np.ndarray:
         """LPS of (fractional row, ap offset mm, lat offset mm); broadcasting, returns (..., 3)."""
@@ -83,6 +89,27 @@ def _frames_towards(t: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.nda
     return r, np.cross(t, r)
 
 
+def rolled_posterior(rolls: np.ndarray | float, tangents: np.ndarray) -> np.ndarray:
+    """Column directions (unit, square to each tangent) of a spine turned by ``rolls`` (radians, per
+    tangent) about the patient's long (S) axis: patient posterior made square to the tangent the spine
+    had before the turn, then turned with it. (A turn about S by a, x towards y, takes posterior
+    (0, 1, 0) to (-sin a, cos a, 0).)
+
+    A patient rolls about the table's axis, not about each vertebra's own. Where the column runs
+    upright the two are the same turn; where it leans in the sagittal plane (the sacrum, 40-60 degrees)
+    a roll of 30 degrees about S turns the planes 37-49 degrees about the column. Turning each plane by
+    the roll about its own tangent left the tcia series, turned 30 degrees, with planes at S1 15-20
+    degrees short of its vertebrae: one ala out of the rows, its sacrum one body low, every level one off.
+    """
+    a = np.broadcast_to(np.asarray(rolls, dtype=float), tangents.shape[:1])
+    c, s = np.cos(a), np.sin(a)
+    tx, ty, tz = tangents[:, 0], tangents[:, 1], tangents[:, 2]
+    before = np.stack([c * tx + s * ty, -s * tx + c * ty, tz], axis=1)  # the tangent turned back by the roll
+    post = np.array([0.0, 1.0, 0.0]) - before[:, 1:2] * before
+    post /= np.linalg.norm(post, axis=1, keepdims=True)
+    return np.stack([c * post[:, 0] - s * post[:, 1], s * post[:, 0] + c * post[:, 1], post[:, 2]], axis=1)
+
+
 def straighten(image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: int,
                array: np.ndarray | None = None, step_mm: float = 1.0,
                guide: tuple[np.ndarray, np.ndarray] | None = None) -> Straightened:
@@ -90,28 +117,29 @@ def straighten(image: sitk.Image, points: np.ndarray, half_ap: int, half_lat: in
 
     Rows are the curve's points (1 mm apart); ap and lat are sampled every step_mm, half_ap and
     half_lat samples to each side (so index half_ap is offset 0). The column directions are patient
-    posterior, or, with a ``guide`` (points and column directions along the same spine, see
-    Straightened.guide), the guide's direction at its nearest point, made orthogonal to the curve.
+    posterior, or, with a ``guide`` (points and rolls along the same spine, see Straightened.guide),
+    patient posterior turned by the roll at the guide's nearest point (rolled_posterior).
     """
     if guide is None:
         t, r, s = posterior_frames(points)
         return sample_planes(image, points, t, r, s, half_ap, half_lat, array, step_mm)
-    t, r, s = guided_frames(points, *guide)
-    return sample_planes(image, points, t, r, s, half_ap, half_lat, array, step_mm, turned=True)
+    t, r, s, rolls = guided_frames(points, *guide)
+    return sample_planes(image, points, t, r, s, half_ap, half_lat, array, step_mm, rolls=rolls)
 
 
-def guided_frames(points: np.ndarray, guide_points: np.ndarray, guide_dirs: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Tangents, column directions R and S = T x R along a polyline whose R is the guide's direction at
-    the guide point nearest each point, made orthogonal to the tangent."""
+def guided_frames(points: np.ndarray, guide_points: np.ndarray, guide_rolls: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tangents, column directions R, S = T x R and the rolls along a polyline whose roll is the guide's
+    at the guide point nearest each point (R: rolled_posterior)."""
     t = _tangents(points)
     nearest = np.argmin(((points[:, None, :] - guide_points[None, :, :]) ** 2).sum(axis=2), axis=1)
-    return (t, *_frames_towards(t, guide_dirs[nearest]))
+    rolls = guide_rolls[nearest]
+    return (t, *_frames_towards(t, rolled_posterior(rolls, t)), rolls)
 
 
 def sample_planes(image: sitk.Image, points: np.ndarray, t: np.ndarray, r: np.ndarray, s: np.ndarray,
                   half_ap: int, half_lat: int, array: np.ndarray | None = None, step_mm: float = 1.0,
-                  turned: bool = False) -> Straightened:
+                  rolls: np.ndarray | None = None) -> Straightened:
     """Sample the CT on the planes spanned by the frames (r, s) at the points (rows of a Straightened).
 
     A plane's sample positions are linear in (ap, lat), so their voxel indices are too: each row's index
@@ -135,7 +163,7 @@ def sample_planes(image: sitk.Image, points: np.ndarray, t: np.ndarray, r: np.nd
 
     with ThreadPoolExecutor(max_workers=SAMPLE_THREADS) as pool:
         list(pool.map(sample_rows, range(0, len(points), SAMPLE_ROWS)))
-    return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm, turned, voxel_extent_along(image, t))
+    return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm, rolls, voxel_extent_along(image, t))
 
 
 def voxel_extent_along(image: sitk.Image, directions: np.ndarray, slice_thickness_mm: float | None = None

@@ -303,6 +303,8 @@ ROLL_MAX_SPREAD_DEG = 15.0  # a window this far from the median of the trusted o
                            # column changes over its curve by about 10 degrees at 20 degrees of curve (Cobb)
 ROLL_MIN_WINDOWS = 3      # fewer trusted windows say nothing of the spine's roll
 ROLL_MEDIAN_WINDOWS = 5   # the windows' angles are median-filtered over this many neighbours (~100 mm of spine)
+ROLL_GRID_DEG = 0.1       # a window's mirror axis (about its curve) is taken as a roll about the long axis to this step ...
+ROLL_GRID_MAX_DEG = 89.0  # ... up to this either way (the mirror search looks ROLL_MAX_DEG about the curve)
 ROLL_MIN_DEG = 8.0        # the planes are turned only where the roll reaches this somewhere: on phantoms, which never
                           # roll, single windows read up to 7 degrees and the smoothed roll up to ~6; a few degrees
                           # move a body's mid-sagittal heights by a fraction of a millimetre
