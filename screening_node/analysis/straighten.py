@@ -98,7 +98,7 @@ def rolled_posterior(rolls: np.ndarray | float, tangents: np.ndarray) -> np.ndar
     A patient rolls about the table's axis, not about each vertebra's own. Where the column runs
     upright the two are the same turn; where it leans in the sagittal plane (the sacrum, 40-60 degrees)
     a roll of 30 degrees about S turns the planes 37-49 degrees about the column. Turning each plane by
-    the roll about its own tangent left the tcia series, turned 30 degrees, with planes at S1 15-20
+    the roll about its own tangent left the tcia series, turned 30 degrees, with planes at S1 14-20
     degrees short of its vertebrae: one ala out of the rows, its sacrum one body low, every level one off.
     """
     a = np.broadcast_to(np.asarray(rolls, dtype=float), tangents.shape[:1])
