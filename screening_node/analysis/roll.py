@@ -113,9 +113,7 @@ def turn_from_posterior_deg(st: Straightened) -> np.ndarray:
     """Per row: the angle (degrees) from patient posterior, made square to the curve, to the row's column
     direction about the curve; positive where the column direction points towards the patient's right
     (the sense of the phantom's --roll: a patient whose back turned that way)."""
-    posterior = np.array([0.0, 1.0, 0.0])
-    square = posterior - (st.tangents @ posterior)[:, None] * st.tangents
-    square /= np.linalg.norm(square, axis=1, keepdims=True)
+    square = rolled_posterior(0.0, st.tangents)
     # Right (-x in LPS) square to the curve: posterior x tangent when the tangent runs cranial -> caudal.
     right = np.cross(square, st.tangents)
     return np.degrees(np.arctan2(np.einsum("ij,ij->i", st.col_dirs, right),

@@ -79,13 +79,13 @@ def _tangents(points: np.ndarray) -> np.ndarray:
 def posterior_frames(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Tangents, column directions R (patient posterior made orthogonal to the tangent) and S = T x R."""
     t = _tangents(points)
-    return (t, *_frames_towards(t, np.broadcast_to(np.array([0.0, 1.0, 0.0]), t.shape)))
+    return (t, *_frames(t, 0.0))
 
 
-def _frames_towards(t: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """R: each row's direction made orthogonal to its tangent (unit), and S = T x R."""
-    r = dirs - np.einsum("ij,ij->i", dirs, t)[:, None] * t
-    r = r / np.linalg.norm(r, axis=1, keepdims=True)
+def _frames(t: np.ndarray, rolls: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """R: patient posterior turned by ``rolls`` about the long axis, square to each tangent
+    (rolled_posterior; no roll: patient posterior made square), and S = T x R."""
+    r = rolled_posterior(rolls, t)
     return r, np.cross(t, r)
 
 
@@ -134,7 +134,7 @@ def guided_frames(points: np.ndarray, guide_points: np.ndarray, guide_rolls: np.
     t = _tangents(points)
     nearest = np.argmin(((points[:, None, :] - guide_points[None, :, :]) ** 2).sum(axis=2), axis=1)
     rolls = guide_rolls[nearest]
-    return (t, *_frames_towards(t, rolled_posterior(rolls, t)), rolls)
+    return (t, *_frames(t, rolls), rolls)
 
 
 def sample_planes(image: sitk.Image, points: np.ndarray, t: np.ndarray, r: np.ndarray, s: np.ndarray,
