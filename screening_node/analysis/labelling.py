@@ -244,6 +244,9 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
             t12 = i
             break
     s1 = _sacrum(bodies, pelvis, rib, t12, both_sides, alae)  # always below T12 when both are found
+    rib_count = _rib_count_conflict(_first_rib_bearing(bodies, sure), t12, s1)
+    if rib_count is not None:
+        notes.append(rib_count)
     idx_l5 = LEVELS.index("L5")
     idx_t12 = LEVELS.index("T12")
     if s1 is not None and t12 is not None:
@@ -291,6 +294,8 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         notes.append("the body taken for S1 shows pelvic bone on one side only: it may be L5, and the levels "
                      "one too high")
         conf = min(conf, T.ONE_SIDED_S1_CONFIDENCE)
+    if rib_count is not None:
+        conf = min(conf, T.RIB_COUNT_CONFIDENCE)
     # Counting uses the usual 24 presacral levels: T13 / L6 are never produced by counting.
     labels = _skip_supernumerary(anchor_level, anchor, n, s1)
     # Where an anchor names the levels, the count overrules a body's own evidence: a body it leaves unnamed lies
@@ -317,6 +322,37 @@ def _sacral_alae(evidence: list[dict[str, float]], rib: list[bool]) -> list[bool
         alae[i] = alae[i] and not ribs_below
         ribs_below = ribs_below or (i + 1 < len(alae) and unflanked_rib[i] and unflanked_rib[i + 1])
     return alae
+
+
+def _rib_count_conflict(t1: int | None, t12: int | None, s1: int | None) -> str | None:
+    """The note for a rib count other than the usual one, where the field shows enough to count; else None.
+
+    With the first rib-bearing vertebra (below a rib-free C7) and the last one (above a rib-free L1) both
+    in view, THORACIC_COUNT bodies should bear ribs; 11 or 13 rib pairs (a few per cent of people) make the
+    count from either anchor one off at the other end: counted up from the sacrum, a 13th rib-bearing
+    vertebra is read T12 and the first rib-bearing one C7. A disc missed between two upper thoracic bodies
+    (thin discs on 3 mm slices) gives the same count, and the same levels one off at the far end: a reader
+    is told either way. With T1 and the sacrum in view but no clear last rib, T1-L5 should be
+    THORACIC_COUNT + LUMBAR_COUNT bodies. (Six lumbar vertebrae below twelve ribs are the conflict between
+    T12 and the sacrum, noted where the anchors are chosen.)
+    """
+    if t1 is None:
+        return None
+    if t12 is not None and t12 > t1:
+        ribbed = t12 - t1 + 1
+        if ribbed == T.THORACIC_COUNT:
+            return None
+        return (f"labelling conflict: {ribbed} rib-bearing vertebrae from the first rib to the last (expected "
+                f"{T.THORACIC_COUNT}: {T.THORACIC_COUNT - 1} or {T.THORACIC_COUNT + 1} rib pairs, or a disc among them "
+                "missed or split); the levels at one end of the spine are one off")
+    if t12 is None and s1 is not None and s1 > t1:
+        presacral = s1 - t1
+        if presacral == T.THORACIC_COUNT + T.LUMBAR_COUNT:
+            return None
+        return (f"labelling conflict: {presacral} vertebrae from the first rib-bearing one to the sacrum "
+                f"(expected {T.THORACIC_COUNT + T.LUMBAR_COUNT}: a vertebra more or fewer, or a disc among them "
+                "missed or split); the levels at one end of the spine are one off")
+    return None
 
 
 def _one_sided_rib_reach(evidence: list[dict[str, float]], rib: list[bool], t12: int | None) -> float | None:

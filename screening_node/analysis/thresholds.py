@@ -309,6 +309,10 @@ ROLL_MIN_DEG = 8.0        # the planes are turned only where the roll reaches th
                           # roll, single windows read up to 7 degrees and the smoothed roll up to ~6; a few degrees
                           # move a body's mid-sagittal heights by a fraction of a millimetre
 LUMBAR_COUNT = 5
+THORACIC_COUNT = 12  # rib-bearing vertebrae, T1-T12; 11 or 13 pairs occur in a few per cent of people
+RIB_COUNT_CONFIDENCE = 0.5  # label confidence at most, where the first and the last rib are both in view and the
+                            # rib-bearing vertebrae between them are not THORACIC_COUNT (the thoracic levels, or the
+                            # lumbar ones, are one off whichever anchor the count starts from)
 LUMBAR_MIN_PITCH_MM = 28.0  # disc to disc of a lumbar vertebra (L1 ~ 30-35 mm); cervical ones are <= ~20 mm
 SACRUM_TRAILING_BODIES = 3  # sacral segments / coccyx below the pelvis that may end a long field of view
 SACRUM_MAX_BODIES = 6  # a pelvic run holds the five sacral segments (one may split in two on a 3 mm scan): a longer
