@@ -186,6 +186,19 @@ def _rows(superior: tuple[float, float, float], inferior: tuple[float, float, fl
             **{f"inferior_{n}": r for n, r in zip(names, inferior)}}
 
 
+def test_endplates_closer_than_thick_slices_tell_apart_are_a_failed_trace():
+    from screening_node.analysis.genant import CROSSED_ENDPLATE_REASON, crossed_endplates
+
+    # 3 mm phantom (fast seed 12, case 23), T5 / T6: the posterior disc (3.8 mm) blurred with both endplates
+    # into one band, and T5's inferior posterior corner was read 4.3 mm down at the band's far side, 0.7 mm
+    # above T6's; T5 (truth 16.3 / 15.9 / 17.5 mm, grade 0) was graded a grade 2 wedge from a 22.4 mm back.
+    upper = _rows((-20.0, -19.0, -20.0), (-3.0, -2.5, 1.0))
+    lower = _rows((0.0, 0.5, 1.7), (20.0, 19.5, 20.0))
+    assert crossed_endplates([upper, lower]) == [None, None]  # no crossing
+    assert crossed_endplates([upper, lower], [1.6]) == [CROSSED_ENDPLATE_REASON, None]  # 3 mm slices' blur
+    assert crossed_endplates([upper, lower], [0.5]) == [None, None]
+
+
 def test_an_endplate_read_across_the_disc_in_the_neighbour_is_a_failed_trace():
     from screening_node.analysis.genant import CROSSED_ENDPLATE_REASON, crossed_endplates, failed_traces
 

@@ -244,7 +244,7 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
             t12 = i
             break
     s1 = _sacrum(bodies, pelvis, rib, t12, both_sides, alae)  # always below T12 when both are found
-    rib_count = _rib_count_conflict(_first_rib_bearing(bodies, sure), t12, s1)
+    rib_count = _rib_count_conflict(_first_rib_candidates(_first_rib_bearing(bodies, sure), rib), t12, s1)
     if rib_count is not None:
         notes.append(rib_count)
     idx_l5 = LEVELS.index("L5")
@@ -324,32 +324,46 @@ def _sacral_alae(evidence: list[dict[str, float]], rib: list[bool]) -> list[bool
     return alae
 
 
-def _rib_count_conflict(t1: int | None, t12: int | None, s1: int | None) -> str | None:
-    """The note for a rib count other than the usual one, where the field shows enough to count; else None.
+def _first_rib_candidates(t1: int | None, rib: list[bool]) -> list[int]:
+    """Where the first rib-bearing vertebra may be: the first of three with unmistakable ribs (T1), and the
+    body above it too where that one shows a rib's length (RIB_REACH_MM) without an unmistakable one.
 
-    With the first rib-bearing vertebra (below a rib-free C7) and the last one (above a rib-free L1) both
-    in view, THORACIC_COUNT bodies should bear ribs; 11 or 13 rib pairs (a few per cent of people) make the
-    count from either anchor one off at the other end: counted up from the sacrum, a 13th rib-bearing
-    vertebra is read T12 and the first rib-bearing one C7. A disc missed between two upper thoracic bodies
-    (thin discs on 3 mm slices) gives the same count, and the same levels one off at the far end: a reader
-    is told either way. With T1 and the sacrum in view but no clear last rib, T1-L5 should be
-    THORACIC_COUNT + LUMBAR_COUNT bodies. (Six lumbar vertebrae below twelve ribs are the conflict between
-    T12 and the sacrum, noted where the anchors are chosen.)
+    The first rib is short: it curves forward within 50-60 mm of the midline (the thoracic inlet is 10-12 cm
+    wide), so T1's reach can fall short of RIB_SURE_MM (phantoms: 50-58 mm) and the first unmistakable ribs
+    are then T2's. But a C7 transverse process can reach as far on a phantom (52-54 mm at 1.5 mm pixels),
+    so that body is T1 or C7: either may start the count.
     """
     if t1 is None:
+        return []
+    return [t1, t1 - 1] if t1 > 0 and rib[t1 - 1] else [t1]
+
+
+def _rib_count_conflict(t1_candidates: list[int], t12: int | None, s1: int | None) -> str | None:
+    """The note for a rib count other than the usual one, where the field shows enough to count; else None.
+
+    With the first rib-bearing vertebra (below a rib-free C7; ``t1_candidates``, _first_rib_candidates)
+    and the last one (above a rib-free L1) both in view, THORACIC_COUNT bodies should bear ribs; 11 or 13
+    rib pairs (a few per cent of people) make the count from either anchor one off at the other end:
+    counted up from the sacrum, a 13th rib-bearing vertebra is read T12 and the first rib-bearing one C7.
+    A disc missed between two upper thoracic bodies (thin discs on 3 mm slices) gives the same count, and
+    the same levels one off at the far end: a reader is told either way. With T1 and the sacrum in view
+    but no clear last rib, T1-L5 should be THORACIC_COUNT + LUMBAR_COUNT bodies. (Six lumbar vertebrae
+    below twelve ribs are the conflict between T12 and the sacrum, noted where the anchors are chosen.)
+    No conflict is told where any candidate for the first rib gives the usual count.
+    """
+    if not t1_candidates:
         return None
+    t1 = t1_candidates[0]
     if t12 is not None and t12 > t1:
-        ribbed = t12 - t1 + 1
-        if ribbed == T.THORACIC_COUNT:
+        if any(t12 - t + 1 == T.THORACIC_COUNT for t in t1_candidates):
             return None
-        return (f"labelling conflict: {ribbed} rib-bearing vertebrae from the first rib to the last (expected "
+        return (f"labelling conflict: {t12 - t1 + 1} rib-bearing vertebrae from the first rib to the last (expected "
                 f"{T.THORACIC_COUNT}: {T.THORACIC_COUNT - 1} or {T.THORACIC_COUNT + 1} rib pairs, or a disc among them "
                 "missed or split); the levels at one end of the spine are one off")
     if t12 is None and s1 is not None and s1 > t1:
-        presacral = s1 - t1
-        if presacral == T.THORACIC_COUNT + T.LUMBAR_COUNT:
+        if any(s1 - t == T.THORACIC_COUNT + T.LUMBAR_COUNT for t in t1_candidates):
             return None
-        return (f"labelling conflict: {presacral} vertebrae from the first rib-bearing one to the sacrum "
+        return (f"labelling conflict: {s1 - t1} vertebrae from the first rib-bearing one to the sacrum "
                 f"(expected {T.THORACIC_COUNT + T.LUMBAR_COUNT}: a vertebra more or fewer, or a disc among them "
                 "missed or split); the levels at one end of the spine are one off")
     return None

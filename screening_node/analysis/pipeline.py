@@ -19,6 +19,7 @@ import SimpleITK as sitk
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.body_centre import offsets_through_bodies
 from screening_node.analysis.centreline import resample_by_arclength
+from screening_node.analysis.endplates import slice_blur
 from screening_node.analysis.genant import crossed_endplates, failed_traces, genant
 from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.labelling import Labelling
@@ -244,6 +245,16 @@ def _too_coarse_to_measure(image: sitk.Image, st: Straightened, slice_thickness_
             f"heights (at most {T.MAX_MEASURE_SPACING_MM:g} mm)")
 
 
+def _disc_min_gaps(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
+    """Per disc below each body but the last: how far apart its two endplates must be read to be two, the
+    slices' blur there on thick slices (slice_blur), else 0 (only a crossing is impossible)."""
+    gaps = []
+    for upper, lower in zip(bodies, bodies[1:]):
+        row = upper.bottom_disc if upper.bottom_disc is not None else 0.5 * (upper.centre_row + lower.centre_row)
+        gaps.append(slice_blur(st, row) or 0.0)
+    return gaps
+
+
 def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> list[Vertebra]:
     """Keypoints to LPS, heights, Genant grades (crush against assessable neighbours).
 
@@ -267,7 +278,7 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> lis
         kp = {n: tuple(round(float(c), 2) for c in st.to_lps(*b.keypoints[n])) for n in KEYPOINT_NAMES}
         kps_lps.append(kp)  # type: ignore[arg-type]
         heights.append({h: round(x, 2) for h, x in keypoint_heights(kp).items()})
-    failed, references = failed_traces(heights, graded, crossed_endplates(rows))
+    failed, references = failed_traces(heights, graded, crossed_endplates(rows, _disc_min_gaps(st, bodies)))
     out = []
     next_mask = 1
     for i, b in enumerate(bodies):
