@@ -8,7 +8,10 @@ conflict in their notes, the highest label confidence, and the labels right by t
 A usual spine (12 rib pairs, 5 lumbar) flagged is a false alarm; a transitional one not flagged is a
 silent guess.
 
-    .venv/bin/python benchmarks/transitional.py [--seeds 1 2 3 4 5] [--preset fast|1mm] [--out DIR]
+With --chest, chest fields (C5-T10: no lowest rib, no sacrum) of the usual anatomy instead: the levels are
+then counted down from the first rib-bearing vertebra (T1) alone, and a wrong T1 puts every level one off.
+
+    .venv/bin/python benchmarks/transitional.py [--seeds 1 2 3 4 5] [--preset fast|1mm] [--chest] [--out DIR]
 """
 
 from __future__ import annotations
@@ -58,13 +61,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     ap.add_argument("--preset", choices=sorted(PRESETS), default="fast")
     ap.add_argument("--out", type=Path, default=Path("/tmp/transitional"))
+    ap.add_argument("--chest", action="store_true", help="chest fields C5-T10 of the usual anatomy (the T1 anchor)")
     args = ap.parse_args(argv)
+    anatomies = {"12 ribs, C5-T10": (12, 5)} if args.chest else ANATOMIES
     print(f"{'anatomy':18s} {'seed':>4s}  conflict  confidence  labels right  notes")
     totals: dict[str, list[int]] = {}
-    for name, (rib_pairs, lumbar) in ANATOMIES.items():
+    for name, (rib_pairs, lumbar) in anatomies.items():
         for seed in args.seeds:
-            case = args.out / f"{args.preset}_r{rib_pairs}_l{lumbar}_s{seed}"
+            field = "chest" if args.chest else "trunk"
+            case = args.out / f"{args.preset}_{field}_r{rib_pairs}_l{lumbar}_s{seed}"
             options = anatomy_options(seed, rib_pairs, lumbar, args.preset)
+            if args.chest:
+                options = options.with_(fov="chest", levels=("C5", "T10"))
             generate_phantom(options, case)
             result = analyze_path(case / "ct.nii.gz", case / "result")
             conflicts = [n for n in result.notes if n.startswith("labelling conflict")]
@@ -77,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             t[2] += right
             t[3] += labelled
             short = "; ".join(n.split(":")[1].split("(")[0].strip() for n in conflicts)
+            if args.chest:
+                short = "; ".join(n[:60] for n in result.notes if "first rib" in n and "counted" not in n)
             print(f"{name:18s} {seed:4d}  {'yes' if flagged else 'no':8s}  {confidence:10.2f}  {right:5d} / {labelled:<4d}  {short}")
     print()
     for name, (n, flagged, right, labelled) in totals.items():

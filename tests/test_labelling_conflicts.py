@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from screening_node.analysis.labelling import _first_rib_candidates, _rib_count_conflict
+from screening_node.analysis.labelling import _rib_count_conflict
 from screening_node.analysis.pipeline import analyze_path
 from screening_node.phantom import fast_options, generate_phantom
 
@@ -16,7 +16,7 @@ from screening_node.phantom import fast_options, generate_phantom
     ([2], 13, 19, False),     # twelve rib-bearing vertebrae
     ([2], 14, 20, True),      # thirteen
     ([2], 12, 18, True),      # eleven
-    ([3, 2], 13, 19, False),  # the first unmistakable rib T2's, T1's rib short: either start gives twelve
+    ([3, 2], 13, 19, False),  # the two readings of the first rib disagree: either start gives twelve
     ([3, 2], 15, 21, True),   # thirteen or fourteen
     ([2], None, 19, False),   # no clear last rib: T1 to the sacrum is seventeen bodies
     ([2], None, 20, True),    # ... eighteen
@@ -27,12 +27,6 @@ def test_the_rib_bearing_vertebrae_are_counted_where_both_ends_show(t1, t12, s1,
     assert (note is not None) == conflict
     if conflict:
         assert note.startswith("labelling conflict")
-
-
-def test_a_short_first_rib_above_the_first_unmistakable_one_may_start_the_count() -> None:
-    assert _first_rib_candidates(3, [False, False, True, True, True]) == [3, 2]
-    assert _first_rib_candidates(3, [False, False, False, True, True]) == [3]
-    assert _first_rib_candidates(None, [True]) == []
 
 
 @pytest.mark.parametrize(("rib_pairs", "lumbar", "conflict"), [

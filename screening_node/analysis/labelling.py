@@ -190,12 +190,13 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     for b, centre in zip(bodies, midlines(st, bodies)):
         mid = b.ap_centre
         rl, rr, el, er = lateral_reach(st, b, (mid, mid + 60), T.RIB_HU, rows_below=5, centre_mm=centre)
+        own_l, own_r, _, _ = lateral_reach(st, b, (mid, mid + 60), T.RIB_HU, rows_below=0, centre_mm=centre)
         pelvic_bone = _connected_bone(st, b, (mid - 25, mid + 45), T.PELVIS_HU, centre_mm=centre)
         pl, pr, pel, per = _reach(pelvic_bone)
         alae = _flanked_share(pelvic_bone, T.ALA_REACH_MM)
         evidence.append({"rib_reach_left": rl, "rib_reach_right": rr, "pelvis_reach_left": pl,
                          "pelvis_reach_right": pr, "midline_offset": centre, "flanked_rows": alae,
-                         "lung_beside": float(lung_beside(st, b, centre))})
+                         "lung_beside": float(lung_beside(st, b, centre)), "own_rows_reach": min(own_l, own_r)})
         long_side, short_side = max(rl, rr), min(rl, rr)
         short_at_edge = er if rr < rl else el
         sure.append(long_side >= T.RIB_SURE_MM)
@@ -244,7 +245,12 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
             t12 = i
             break
     s1 = _sacrum(bodies, pelvis, rib, t12, both_sides, alae)  # always below T12 when both are found
-    rib_count = _rib_count_conflict(_first_rib_candidates(_first_rib_bearing(bodies, sure), rib), t12, s1)
+    own_reach = [e["own_rows_reach"] for e in evidence]
+    t1, t1_with_rows_below = _first_rib_bearing(bodies, sure, own_reach), _first_rib_bearing(bodies, sure)
+    t1 = t1 if t1 is not None else t1_with_rows_below
+    t1_unsure = t1_with_rows_below is not None and t1_with_rows_below != t1
+    rib_count = _rib_count_conflict([t1] + ([t1_with_rows_below] if t1_unsure else []) if t1 is not None else [],
+                                    t12, s1)
     if rib_count is not None:
         notes.append(rib_count)
     idx_l5 = LEVELS.index("L5")
@@ -271,10 +277,16 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
     elif t12 is not None:
         anchor, anchor_level, conf = t12, idx_t12, 0.75
         notes.append("labels counted from the lowest rib-bearing vertebra (T12); sacrum not in view")
-    elif (t1 := _first_rib_bearing(bodies, sure)) is not None:
+    elif t1 is not None:
         anchor, anchor_level, conf = t1, LEVELS.index("T1"), 0.6
         notes.append("labels counted down from the first rib-bearing vertebra (T1); neither the lowest ribs "
                      "nor the sacrum in view")
+        if t1_unsure:
+            notes.append("the first rib-bearing vertebra is not clear: the body "
+                         f"{'below' if t1_with_rows_below > t1 else 'above'} the one taken for T1 may be it "
+                         "(a short first rib, or the first rib reached from C7 through their facet joints); "
+                         "the levels may be one off")
+            conf = min(conf, T.FIRST_RIB_UNSURE_CONFIDENCE)
     else:
         notes.append("no labelling anchor (no sacrum, no rib-bearing/rib-free transition) in the field of view; "
                      "levels are not labelled")
@@ -324,25 +336,12 @@ def _sacral_alae(evidence: list[dict[str, float]], rib: list[bool]) -> list[bool
     return alae
 
 
-def _first_rib_candidates(t1: int | None, rib: list[bool]) -> list[int]:
-    """Where the first rib-bearing vertebra may be: the first of three with unmistakable ribs (T1), and the
-    body above it too where that one shows a rib's length (RIB_REACH_MM) without an unmistakable one.
-
-    The first rib is short: it curves forward within 50-60 mm of the midline (the thoracic inlet is 10-12 cm
-    wide), so T1's reach can fall short of RIB_SURE_MM (phantoms: 50-58 mm) and the first unmistakable ribs
-    are then T2's. But a C7 transverse process can reach as far on a phantom (52-54 mm at 1.5 mm pixels),
-    so that body is T1 or C7: either may start the count.
-    """
-    if t1 is None:
-        return []
-    return [t1, t1 - 1] if t1 > 0 and rib[t1 - 1] else [t1]
-
-
 def _rib_count_conflict(t1_candidates: list[int], t12: int | None, s1: int | None) -> str | None:
     """The note for a rib count other than the usual one, where the field shows enough to count; else None.
 
-    With the first rib-bearing vertebra (below a rib-free C7; ``t1_candidates``, _first_rib_candidates)
-    and the last one (above a rib-free L1) both in view, THORACIC_COUNT bodies should bear ribs; 11 or 13
+    With the first rib-bearing vertebra (below a rib-free C7; ``t1_candidates``: where _first_rib_bearing's
+    two readings put it, both where they disagree) and the last one (above a rib-free L1) both in view,
+    THORACIC_COUNT bodies should bear ribs; 11 or 13
     rib pairs (a few per cent of people) make the count from either anchor one off at the other end:
     counted up from the sacrum, a 13th rib-bearing vertebra is read T12 and the first rib-bearing one C7.
     A disc missed between two upper thoracic bodies (thin discs on 3 mm slices) gives the same count, and
@@ -401,15 +400,30 @@ def _lumbar_sized(body: BodyFinding) -> bool:
     return body.whole and body.bottom_disc - body.top_disc >= T.LUMBAR_MIN_PITCH_MM  # type: ignore[operator]
 
 
-def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool]) -> int | None:
-    """Index of T1: the first of a run of unmistakably rib-bearing bodies, below a whole, small body
-    without one (C7: short, and its transverse processes end well inside RIB_SURE_MM). A body cut by
-    the field above it could be T1 with its rib out of view, so the body above must be complete; a
-    lumbar-sized one above means the "ribs" are an ilium and the sacral alae."""
+def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool], own_reach: list[float] | None = None
+                       ) -> int | None:
+    """Index of T1: the first rib-bearing body below a whole, small body without a rib (C7), the two below
+    it with unmistakable ribs. A body cut by the field above it could be T1 with its rib out of view, so
+    the body above must be complete; a lumbar-sized one above means the "ribs" are an ilium and the
+    sacral alae.
+
+    Without ``own_reach``: T1 is the first of three with unmistakable ribs (RIB_SURE_MM, read with the
+    rows below each body, where a rib sloping down runs). With ``own_reach`` (per body, how far its bone
+    reaches within its own rows, none below, on its shorter side): T1 is the first reaching past any
+    cervical vertebra there on both sides (CERVICAL_REACH_MM). The first rib is short and drops steeply:
+    on phantoms T1's read 48-58 mm with the rows below on 4 of 18 chest fields (no unmistakable rib: T2
+    was taken for T1), and C7 reached T1's rib through their facet joints, 60-68 mm on one side, on 4
+    others (C7 was taken for T1); within their own rows, on the shorter side, C7 reached 26-30 mm and T1
+    42-58 (30 on one small chest).
+    """
     for i in range(1, len(bodies) - 2):
         above = bodies[i - 1]
-        if sure[i] and sure[i + 1] and sure[i + 2] and not sure[i - 1] and above.whole \
-                and not _lumbar_sized(above):
+        if not (sure[i + 1] and sure[i + 2] and above.whole and not _lumbar_sized(above)):
+            continue
+        if own_reach is None:
+            if sure[i] and not sure[i - 1]:
+                return i
+        elif own_reach[i] > T.CERVICAL_REACH_MM and own_reach[i - 1] <= T.CERVICAL_REACH_MM:
             return i
     return None
 
