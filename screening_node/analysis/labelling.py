@@ -246,9 +246,11 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
             break
     s1 = _sacrum(bodies, pelvis, rib, t12, both_sides, alae)  # always below T12 when both are found
     own_reach = [e["own_rows_reach"] for e in evidence]
+    # T1 is read within each body's own rows; where the reading with the rows below names another body, the
+    # first rib-bearing vertebra is not clear (where it names one and the own rows none, it is no anchor: a
+    # trunk phantom whose C7 the field cut had T1's short rib read as no unmistakable one, T2 taken for T1).
     t1, t1_with_rows_below = _first_rib_bearing(bodies, sure, own_reach), _first_rib_bearing(bodies, sure)
-    t1 = t1 if t1 is not None else t1_with_rows_below
-    t1_unsure = t1_with_rows_below is not None and t1_with_rows_below != t1
+    t1_unsure = t1 is not None and t1_with_rows_below is not None and t1_with_rows_below != t1
     rib_count = _rib_count_conflict([t1] + ([t1_with_rows_below] if t1_unsure else []) if t1 is not None else [],
                                     t12, s1)
     if rib_count is not None:
