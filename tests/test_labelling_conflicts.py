@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from screening_node.analysis.labelling import _rib_count_conflict
+from screening_node.analysis.labelling import _first_rib_candidates, _rib_count_conflict
 from screening_node.analysis.pipeline import analyze_path
 from screening_node.phantom import fast_options, generate_phantom
 
@@ -27,6 +27,14 @@ def test_the_rib_bearing_vertebrae_are_counted_where_both_ends_show(t1, t12, s1,
     assert (note is not None) == conflict
     if conflict:
         assert note.startswith("labelling conflict")
+
+
+def test_every_reading_of_the_first_rib_is_a_candidate_for_the_count() -> None:
+    rib = [False, False, True, True, True, True]
+    assert _first_rib_candidates(3, 3, rib) == [3, 2]  # T1's short rib: the body above shows a rib's length
+    assert _first_rib_candidates(3, 2, [False, True, True, True, True]) == [2, 1, 3]
+    assert _first_rib_candidates(2, None, rib) == []  # only the own-rows reading: no count
+    assert _first_rib_candidates(None, None, rib) == []
 
 
 @pytest.mark.parametrize(("rib_pairs", "lumbar", "conflict"), [
