@@ -143,7 +143,7 @@ def test_first_rib_bearing_body_is_t1_only_below_a_whole_rib_free_one() -> None:
 def test_the_first_rib_is_read_within_each_bodys_own_rows() -> None:
     # 1 mm chest phantoms (C5-T10): read with the rows below, C7 reached T1's first rib through their facet
     # joints (64 mm: an unmistakable "rib", every level one too high), or T1's short, steep first rib reached
-    # 58 mm only (T2 taken for T1). Within their own rows, on the shorter side, C7 reaches 26-30 mm, T1 42-58.
+    # 58 mm only (T2 taken for T1). Within their own rows, on the shorter side, C7 reaches 26-30 mm, T1 38-58.
     #         C5 (cut)               C6            C7            T1            T2             T3              T4
     bodies = [_body(None, 10, cut=True), _body(10, 28), _body(28, 47), _body(47, 67), _body(67, 88), _body(88, 110),
               _body(110, 133)]

@@ -435,7 +435,7 @@ def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool], own_reach: l
     on phantoms T1's read 48-58 mm with the rows below on 4 of 18 chest fields (no unmistakable rib: T2
     was taken for T1), and C7 reached T1's rib through their facet joints, 60-68 mm on one side, on 4
     others (C7 was taken for T1); within their own rows, on the shorter side, C7 reached 26-30 mm and T1
-    42-58 (30 on one small chest).
+    38-58 (30 on one small chest).
     """
     for i in range(1, len(bodies) - 2):
         above = bodies[i - 1]
