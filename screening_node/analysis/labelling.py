@@ -360,16 +360,15 @@ def _first_rib_candidates(t1: int | None, t1_with_rows_below: int | None, rib: l
 def _rib_count_conflict(t1_candidates: list[int], t12: int | None, s1: int | None) -> str | None:
     """The note for a rib count other than the usual one, where the field shows enough to count; else None.
 
-    With the first rib-bearing vertebra (below a rib-free C7; ``t1_candidates``: where _first_rib_bearing's
-    two readings put it, both where they disagree) and the last one (above a rib-free L1) both in view,
-    THORACIC_COUNT bodies should bear ribs; 11 or 13
-    rib pairs (a few per cent of people) make the count from either anchor one off at the other end:
-    counted up from the sacrum, a 13th rib-bearing vertebra is read T12 and the first rib-bearing one C7.
-    A disc missed between two upper thoracic bodies (thin discs on 3 mm slices) gives the same count, and
-    the same levels one off at the far end: a reader is told either way. With T1 and the sacrum in view
-    but no clear last rib, T1-L5 should be THORACIC_COUNT + LUMBAR_COUNT bodies. (Six lumbar vertebrae
-    below twelve ribs are the conflict between T12 and the sacrum, noted where the anchors are chosen.)
-    No conflict is told where any candidate for the first rib gives the usual count.
+    With the first rib-bearing vertebra (below a rib-free C7; ``t1_candidates``, _first_rib_candidates,
+    the likeliest first) and the last one (above a rib-free L1) both in view, THORACIC_COUNT bodies should
+    bear ribs; 11 or 13 rib pairs (a few per cent of people) make the count from either anchor one off at
+    the other end: counted up from the sacrum, a 13th rib-bearing vertebra is read T12 and the first
+    rib-bearing one C7. A disc missed between two upper thoracic bodies (thin discs on 3 mm slices) gives
+    the same count, and the same levels one off at the far end: a reader is told either way. With T1 and
+    the sacrum in view but no clear last rib, T1-L5 should be THORACIC_COUNT + LUMBAR_COUNT bodies. (Six
+    lumbar vertebrae below twelve ribs are the conflict between T12 and the sacrum, noted where the
+    anchors are chosen.) No conflict is told where any candidate for the first rib gives the usual count.
     """
     if not t1_candidates:
         return None
