@@ -1,5 +1,6 @@
 """Transitional anatomy: 11 or 13 rib pairs, six lumbar vertebrae (issue 4: the result says so and lowers the
-label confidence instead of guessing silently). Phantoms of the whole trunk, C7 to the sacrum, in view."""
+label confidence instead of guessing silently), on phantoms of the whole trunk, C7 to the sacrum, in view;
+and chest fields whose only anchor is the first rib (T1)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from screening_node.analysis.labelling import _first_rib_candidates, _rib_count_conflict
 from screening_node.analysis.pipeline import analyze_path
-from screening_node.phantom import fast_options, generate_phantom
+from screening_node.phantom import PhantomOptions, fast_options, generate_phantom
 
 
 @pytest.mark.parametrize(("t1", "t12", "s1", "conflict"), [
@@ -54,3 +55,42 @@ def test_a_trunk_with_other_than_twelve_ribs_or_five_lumbar_vertebrae_says_so(tm
     else:
         assert any(conflict in n for n in notes), result.notes
         assert max(confidences) <= 0.5
+
+
+def _nearest_truth_levels(case: Path, result) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    """(our label, the level of the nearest visible truth body) for every labelled body the field does not cut
+    (a body cut at the field's end lies nearer its neighbour's centre)."""
+    import json
+
+    import numpy as np
+
+    truth = [v for v in json.loads((case / "truth.json").read_text())["vertebrae"] if v["visible"]]
+    pairs = []
+    for v in result.vertebrae:
+        if v.label is None or "cut by the field" in (v.reason or ""):
+            continue
+        c = np.array(v.centroid_lps_mm)
+        near = min(truth, key=lambda t: float(np.linalg.norm(np.array(t["centroid_lps_mm"]) - c)))
+        pairs.append((v.label, near["label"]))
+    return pairs
+
+
+@pytest.mark.parametrize("options", [
+    # 3 mm: T1's short first rib reaches 58 mm with the rows below, no unmistakable rib: T2 was taken for T1
+    fast_options(seed=5, fov="chest", levels=("C5", "T10"), format="nifti", kyphosis=36.64579963182824,
+                 lordosis=51.09013480518644, scoliosis=0.23502884061471363, patient_size="large",
+                 bone_density="osteoporotic", noise=14.418965181854277),
+    # 1 mm: C7 reaches T1's first rib through their facet joints with the rows below (64 mm): C7 was taken for T1
+    PhantomOptions(seed=3, fov="chest", levels=("C5", "T10"), format="nifti", kyphosis=25.849893504340223,
+                   lordosis=56.33596320579278, scoliosis=-7.63232389768833, patient_size="large",
+                   bone_density="osteopenic", noise=13.096088454766416, matrix=400, pixel_spacing=1.0,
+                   slice_thickness=1.0),
+], ids=["short-first-rib-3mm", "c7-reaching-the-first-rib-1mm"])
+def test_a_chest_field_without_the_lowest_ribs_is_labelled_from_its_first_rib(tmp_path: Path,
+                                                                               options: PhantomOptions) -> None:
+    generate_phantom(options, tmp_path)
+    result = analyze_path(tmp_path / "ct.nii.gz", None)
+    assert any("counted down from the first rib-bearing vertebra" in n for n in result.notes), result.notes
+    pairs = _nearest_truth_levels(tmp_path, result)
+    right = [ours == truth for ours, truth in pairs if ours.startswith("T")]
+    assert len(right) >= 8 and all(right), pairs
