@@ -152,7 +152,8 @@ def failed_traces(heights: list[dict[str, float] | None], graded: list[bool],
                   crossed: list[str | None] | None = None) -> tuple[list[str | None], list[list[float]]]:
     """Per body: why its heights are a failed trace (None: they can be graded), and its crush reference.
 
-    ``graded``: per body, whether it is one Genant grades apply to (T1-L5); only those are references.
+    ``graded``: per body, whether it may be a neighbour's reference: one Genant grades apply to (T1-L5), and
+    C7 above T1 (pipeline._measure).
     ``crossed``: per body, a failed trace found between neighbours (crossed_endplates), judged first.
 
     A failed trace is judged against every measured neighbour (the median outvotes one failed
