@@ -344,8 +344,8 @@ def _first_rib_candidates(t1: int | None, t1_with_rows_below: int | None, rib: l
 
     On the usual spines of nine phantom batches (270 scans) the own-rows reading alone, counted to T12,
     gave 11 on 17 scans whose levels were right (T1 38-40 mm on its shorter side there, at the edge of
-    CERVICAL_REACH_MM); with the reading with the rows below required, 2 scans, both with an upper disc
-    missed and their upper levels one off.
+    CERVICAL_REACH_MM, then required to be passed); with the reading with the rows below required, 2 scans,
+    both with an upper disc missed and their upper levels one off.
     """
     if t1_with_rows_below is None:
         return []
@@ -429,8 +429,8 @@ def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool], own_reach: l
 
     Without ``own_reach``: T1 is the first of three with unmistakable ribs (RIB_SURE_MM, read with the
     rows below each body, where a rib sloping down runs). With ``own_reach`` (per body, how far its bone
-    reaches within its own rows, none below, on its shorter side): T1 is the first reaching past any
-    cervical vertebra there on both sides (CERVICAL_REACH_MM). The first rib is short and drops steeply:
+    reaches within its own rows, none below, on its shorter side): T1 is the first reaching further than
+    any cervical vertebra there on both sides (CERVICAL_REACH_MM). The first rib is short and drops steeply:
     on phantoms T1's read 48-58 mm with the rows below on 4 of 18 chest fields (no unmistakable rib: T2
     was taken for T1), and C7 reached T1's rib through their facet joints, 60-68 mm on one side, on 4
     others (C7 was taken for T1); within their own rows, on the shorter side, C7 reached 26-30 mm and T1
@@ -443,7 +443,7 @@ def _first_rib_bearing(bodies: list[BodyFinding], sure: list[bool], own_reach: l
         if own_reach is None:
             if sure[i] and not sure[i - 1]:
                 return i
-        elif own_reach[i] > T.CERVICAL_REACH_MM and own_reach[i - 1] <= T.CERVICAL_REACH_MM:
+        elif own_reach[i] >= T.CERVICAL_REACH_MM and own_reach[i - 1] < T.CERVICAL_REACH_MM:
             return i
     return None
 

@@ -266,12 +266,12 @@ RIB_HEAD_VIEW_MM = 28.0  # a body cut by the field's lower edge is rib-free evid
                          # does, 40; cut 29 mm below it, 60)
 RIB_SURE_MM = 60.0      # one side this far is a rib whatever the other side shows (a transverse process
                         # never reaches it; the other rib may be outside the field or short)
-CERVICAL_REACH_MM = 40.0  # within its own rows (none below) a cervical vertebra's bone ends within this of the
-                          # midline on its shorter side (C7's transverse process, the longest, ~35-38 mm; phantoms
-                          # 26-30); T1's first rib pair reaches past it on both sides there (a real first rib
-                          # ~50-60 mm; phantoms 38-58 on the shorter side, 30 on one small chest, so 38-40 is
-                          # not past it). With the rows below (rows_below), C7 reaches T1's rib through their
-                          # facet joints (phantoms up to 68 mm on one side)
+CERVICAL_REACH_MM = 40.0  # within its own rows (none below) a cervical vertebra's bone ends short of this on its
+                          # shorter side (C7's transverse process, the longest, ~35-38 mm from the midline;
+                          # phantoms 26-30); T1's first rib pair reaches it on both sides there (a real first rib
+                          # ~50-60 mm; phantoms 38-58 on the shorter side, 30 on one small chest). With the rows
+                          # below (rows_below), C7 reaches T1's rib through their facet joints (phantoms up to
+                          # 68 mm on one side)
 FIRST_RIB_UNSURE_CONFIDENCE = 0.4  # label confidence at most, where the levels are counted from T1 and the two
                                    # readings of the first rib-bearing vertebra disagree
 PELVIS_HU = 150.0
