@@ -77,6 +77,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+def draw_patient(rng: np.random.Generator) -> dict[str, Any]:
+    """A patient's curvature (scoliosis up to +-20 degrees), size, bone density and noise, drawn in this order
+    from ``rng`` (PhantomOptions fields; benchmarks/transitional.py draws its trunks so too)."""
+    return {"kyphosis": float(rng.uniform(20, 60)), "lordosis": float(rng.uniform(30, 65)),
+            "scoliosis": float(rng.uniform(-20, 20)), "patient_size": str(rng.choice(["small", "medium", "large"])),
+            "bone_density": str(rng.choice(["normal", "osteopenic", "osteoporotic"])),
+            "noise": float(rng.uniform(6, 20))}
+
+
 def draw_options(i: int, seed: int, preset: str, degeneration: str = "none", roll: float = 0.0,
                  settings: dict[str, Any] | None = None) -> PhantomOptions:
     """Options of case i: reproducible from (seed, i); the degeneration and the roll drawn last, so the rest
@@ -98,10 +107,7 @@ def draw_options(i: int, seed: int, preset: str, degeneration: str = "none", rol
             break
     p = PRESETS[preset]
     options = PhantomOptions(
-        seed=seed * 1000 + i, fov=fov, fractures=tuple(fractures),
-        kyphosis=float(rng.uniform(20, 60)), lordosis=float(rng.uniform(30, 65)),
-        scoliosis=float(rng.uniform(-20, 20)), patient_size=str(rng.choice(["small", "medium", "large"])),
-        bone_density=str(rng.choice(["normal", "osteopenic", "osteoporotic"])), noise=float(rng.uniform(6, 20)),
+        seed=seed * 1000 + i, fov=fov, fractures=tuple(fractures), **draw_patient(rng),
         feet_first=bool(rng.random() < 0.25), slice_thickness=p["slice_thickness"], pixel_spacing=p["pixel_spacing"],
         matrix=p["matrix"][fov], format="nifti",
         degeneration=str(rng.choice(DEGENERATIONS)) if degeneration == "mixed" else degeneration)

@@ -17,49 +17,42 @@ then counted down from the first rib-bearing vertebra (T1) alone, and a wrong T1
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+from phantom_eval import PRESETS, draw_patient  # run as a script: benchmarks/ is on the path
 
+from screening_node.analysis.evaluate_metrics import IDENTIFICATION_MM, nearest_truth
+from screening_node.analysis.evaluate_truth import Truth, load_truth
 from screening_node.analysis.pipeline import analyze_path
+from screening_node.analysis.results import StudyResult
 from screening_node.phantom import PhantomOptions, generate_phantom
 
 ANATOMIES = {"12 ribs, 5 lumbar": (12, 5), "13 ribs, 5 lumbar": (13, 5), "11 ribs, 5 lumbar": (11, 5),
              "12 ribs, 6 lumbar": (12, 6)}
-PRESETS = {"fast": dict(matrix=256, pixel_spacing=1.5, slice_thickness=3.0),
-           "1mm": dict(matrix=400, pixel_spacing=1.0, slice_thickness=1.0)}
 
 
-def anatomy_options(seed: int, rib_pairs: int, lumbar: int, preset: str) -> PhantomOptions:
-    """A trunk phantom whose curvature, size, bone and noise are drawn from ``seed`` (as phantom_eval.py draws
-    them), the same for every anatomy of that seed: only the rib pairs and lumbar count differ."""
-    rng = np.random.default_rng([seed, 77])
-    return PhantomOptions(
-        seed=seed, fov="trunk", format="nifti", rib_pairs=rib_pairs, lumbar=lumbar,
-        kyphosis=float(rng.uniform(20, 60)), lordosis=float(rng.uniform(30, 65)),
-        scoliosis=float(rng.uniform(-20, 20)), patient_size=str(rng.choice(["small", "medium", "large"])),
-        bone_density=str(rng.choice(["normal", "osteopenic", "osteoporotic"])), noise=float(rng.uniform(6, 20)),
-        **PRESETS[preset])
+def anatomy_options(seed: int, rib_pairs: int, lumbar: int, preset: str, fov: str = "trunk") -> PhantomOptions:
+    """A phantom whose curvature, size, bone and noise are drawn from ``seed`` (phantom_eval.draw_patient),
+    the same for every anatomy of that seed: only the rib pairs and lumbar count differ."""
+    p = PRESETS[preset]
+    return PhantomOptions(seed=seed, fov=fov, format="nifti", rib_pairs=rib_pairs, lumbar=lumbar,
+                          **draw_patient(np.random.default_rng([seed, 77])), matrix=p["matrix"][fov],
+                          pixel_spacing=p["pixel_spacing"], slice_thickness=p["slice_thickness"])
 
 
-def labels_right(case: Path, result_path: Path) -> tuple[int, int]:
-    """(right, labelled): our labelled bodies whose nearest truth body within 20 mm has the same level."""
-    truth = [v for v in json.loads((case / "truth.json").read_text())["vertebrae"] if v["visible"]]
-    ours = [v for v in json.loads(result_path.read_text())["vertebrae"] if v["label"] is not None]
-    right = 0
-    for v in ours:
-        c = np.array(v["centroid_lps_mm"])
-        near = min(truth, key=lambda t: float(np.linalg.norm(np.array(t["centroid_lps_mm"]) - c)))
-        right += int(np.linalg.norm(np.array(near["centroid_lps_mm"]) - c) <= 20 and near["label"] == v["label"])
-    return right, len(ours)
+def labels_right(result: StudyResult, truth: Truth) -> tuple[int, int]:
+    """(right, labelled): our labelled bodies whose nearest truth body lies within IDENTIFICATION_MM and has
+    the same level."""
+    pairs = nearest_truth(result, truth)
+    return sum(d <= IDENTIFICATION_MM and tv.label == v.label for v, tv, d in pairs), len(pairs)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5])
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="fast")
+    ap.add_argument("--preset", choices=("fast", "1mm"), default="fast")
     ap.add_argument("--out", type=Path, default=Path("/tmp/transitional"))
     ap.add_argument("--chest", action="store_true", help="chest fields C5-T10 of the usual anatomy (the T1 anchor)")
     args = ap.parse_args(argv)
@@ -70,14 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             field = "chest" if args.chest else "trunk"
             case = args.out / f"{args.preset}_{field}_r{rib_pairs}_l{lumbar}_s{seed}"
-            options = anatomy_options(seed, rib_pairs, lumbar, args.preset)
+            options = anatomy_options(seed, rib_pairs, lumbar, args.preset, field)
             if args.chest:
-                options = options.with_(fov="chest", levels=("C5", "T10"))
+                options = options.with_(levels=("C5", "T10"))
             generate_phantom(options, case)
             result = analyze_path(case / "ct.nii.gz", case / "result")
             conflicts = [n for n in result.notes if n.startswith("labelling conflict")]
             confidence = max((v.label_confidence for v in result.vertebrae if v.label is not None), default=0.0)
-            right, labelled = labels_right(case, case / "result" / "results.json")
+            right, labelled = labels_right(result, load_truth(case))
             flagged = bool(conflicts)
             t = totals.setdefault(name, [0, 0, 0, 0])
             t[0] += 1

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from screening_node.analysis.evaluate_metrics import nearest_truth
+from screening_node.analysis.evaluate_truth import load_truth
 from screening_node.analysis.labelling import _first_rib_candidates, _rib_count_conflict
 from screening_node.analysis.pipeline import analyze_path
+from screening_node.analysis.results import StudyResult
 from screening_node.phantom import PhantomOptions, fast_options, generate_phantom
 
 
@@ -57,22 +60,11 @@ def test_a_trunk_with_other_than_twelve_ribs_or_five_lumbar_vertebrae_says_so(tm
         assert max(confidences) <= 0.5
 
 
-def _nearest_truth_levels(case: Path, result) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def _nearest_truth_levels(case: Path, result: StudyResult) -> list[tuple[str, str]]:
     """(our label, the level of the nearest visible truth body) for every labelled body the field does not cut
     (a body cut at the field's end lies nearer its neighbour's centre)."""
-    import json
-
-    import numpy as np
-
-    truth = [v for v in json.loads((case / "truth.json").read_text())["vertebrae"] if v["visible"]]
-    pairs = []
-    for v in result.vertebrae:
-        if v.label is None or "cut by the field" in (v.reason or ""):
-            continue
-        c = np.array(v.centroid_lps_mm)
-        near = min(truth, key=lambda t: float(np.linalg.norm(np.array(t["centroid_lps_mm"]) - c)))
-        pairs.append((v.label, near["label"]))
-    return pairs
+    return [(v.label, tv.label) for v, tv, _ in nearest_truth(result, load_truth(case))
+            if "cut by the field" not in (v.reason or "")]
 
 
 @pytest.mark.parametrize("options", [

@@ -106,6 +106,22 @@ def match_vertebra(case: str, tv: TruthVertebra, result: StudyResult, truth: Tru
                  truth_loss=tv.height_loss, pred_loss=usable.height_loss if usable is not None else None)
 
 
+def nearest_truth(result: StudyResult, truth: Truth) -> list[tuple[Vertebra, TruthVertebra, float]]:
+    """Each labelled prediction beside the visible truth body nearest its centre, and their distance (mm).
+
+    Identification looks the other way (from each truth body to the prediction carrying its label), and a
+    label one level off on small bodies (~20 mm apart) can still lie within IDENTIFICATION_MM of its truth
+    body; the nearest truth body of a prediction then has another level (benchmarks/transitional.py)."""
+    visible = [tv for tv in truth.vertebrae if tv.visible]
+    pairs = []
+    for v in result.vertebrae:
+        if v.label is None or not visible:
+            continue
+        tv = min(visible, key=lambda t: _dist(t.centroid_lps_mm, v.centroid_lps_mm))
+        pairs.append((v, tv, _dist(tv.centroid_lps_mm, v.centroid_lps_mm)))
+    return pairs
+
+
 def compare(result: StudyResult, truth: Truth, case: str = "") -> tuple[list[Match], CaseOutcome]:
     """Match every visible truth vertebra of one case."""
     visible = [tv for tv in truth.vertebrae if tv.visible]

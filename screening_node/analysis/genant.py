@@ -148,12 +148,12 @@ def crossed_endplates(endplate_rows: list[dict[str, float] | None],
     return reasons
 
 
-def failed_traces(heights: list[dict[str, float] | None], graded: list[bool],
+def failed_traces(heights: list[dict[str, float] | None], referable: list[bool],
                   crossed: list[str | None] | None = None) -> tuple[list[str | None], list[list[float]]]:
     """Per body: why its heights are a failed trace (None: they can be graded), and its crush reference.
 
-    ``graded``: per body, whether it may be a neighbour's reference: one Genant grades apply to (T1-L5), and
-    C7 above T1 (pipeline._measure).
+    ``referable``: per body, whether it may be a neighbour's reference: one Genant grades apply to (T1-L5),
+    and C7 above T1 (pipeline._measure).
     ``crossed``: per body, a failed trace found between neighbours (crossed_endplates), judged first.
 
     A failed trace is judged against every measured neighbour (the median outvotes one failed
@@ -161,16 +161,16 @@ def failed_traces(heights: list[dict[str, float] | None], graded: list[bool],
     made T2 a grade-3 crush.
     """
     crossed = crossed or [None] * len(heights)
-    failed = [None if h is None else crossed[i] or implausible_heights(h, _neighbour_posteriors(heights, graded, i))
+    failed = [None if h is None else crossed[i] or implausible_heights(h, _neighbour_posteriors(heights, referable, i))
               for i, h in enumerate(heights)]
     kept = [None if reason is not None else h for h, reason in zip(heights, failed)]
-    return failed, [_neighbour_posteriors(kept, graded, i) for i in range(len(heights))]
+    return failed, [_neighbour_posteriors(kept, referable, i) for i in range(len(heights))]
 
 
-def _neighbour_posteriors(heights: list[dict[str, float] | None], graded: list[bool], i: int) -> list[float]:
-    """Posterior heights of the measured, graded bodies nearest body i: up to CRUSH_REFERENCE_PER_SIDE on
-    each side, looked for within that many places (a body in between may be unmeasured), as many above
-    as below where both sides have one.
+def _neighbour_posteriors(heights: list[dict[str, float] | None], referable: list[bool], i: int) -> list[float]:
+    """Posterior heights of the measured, referable bodies (failed_traces) nearest body i: up to
+    CRUSH_REFERENCE_PER_SIDE on each side, looked for within that many places (a body in between may be
+    unmeasured), as many above as below where both sides have one.
 
     Two per side, not one: with a median over them (genant) a single neighbour measured as two bodies
     does not turn a normal body into a crush fracture, and neither does a fractured neighbour. As many
@@ -179,7 +179,7 @@ def _neighbour_posteriors(heights: list[dict[str, float] | None], graded: list[b
     """
     reach = T.CRUSH_REFERENCE_PER_SIDE
     sides = [[heights[j]["posterior"] for j in range(i + step, i + step * (reach + 1), step)  # type: ignore[index]
-              if 0 <= j < len(heights) and heights[j] is not None and graded[j]]
+              if 0 <= j < len(heights) and heights[j] is not None and referable[j]]
              for step in (-1, 1)]
     if all(sides):
         n = min(len(side) for side in sides)
