@@ -450,3 +450,27 @@ def test_a_dip_of_the_marrows_mottle_past_the_endplate_is_not_its_edge() -> None
     grad = np.gradient(ndimage.gaussian_filter1d(floored, 0.8))
     assert 22 <= _edge(grad, 9, 27, +1) <= 23  # without the profile: the spot's far side
     assert abs(_edge(grad, 9, 27, +1, prof=floored, disc=11) - 13.5) <= 1.0  # with it: the endplate
+
+
+def test_a_rise_out_of_a_shallow_dip_of_bright_marrow_is_not_the_endplate() -> None:
+    """Contrast-bright marrow (330 HU) over a thin, blurred thoracic disc (210 HU at its middle), with noise:
+    a shallow dip of the marrow 5 mm inside the body (270 HU) rises as steeply as the endplate's edge, and
+    no cortex brighter than the marrow lies between them (tcia with 30 HU of noise added, T7: the middle
+    edge taken 6 mm in, a false grade 3). That rise starts from a foot nearer the marrow than the disc; it
+    gives way to the edge that rises out of the disc."""
+    from screening_node.analysis.endplates import _edge, _rises_from_marrow
+    prof = np.full(40, 330.0)
+    prof[9:12] = [240.0, 210.0, 240.0]  # the disc, blurred, its middle row 10
+    prof[12:15] = [285.0, 305.0, 300.0]  # this body's endplate, no brighter than the marrow within
+    prof[15:18] = [275.0, 270.0, 290.0]  # a shallow dip of the marrow, 5-7 mm inside
+    floored = np.maximum(prof, 0.0)
+    grad = np.gradient(ndimage.gaussian_filter1d(floored, 0.8))
+    innermost = _edge(grad, 8, 24, +1)
+    assert innermost is not None and innermost > 16  # without the profile: the dip's far side
+    assert _rises_from_marrow(floored, int(round(innermost)), +1, 10)
+    found = _edge(grad, 8, 24, +1, prof=floored, disc=10)
+    assert found is not None and abs(found - 11.5) <= 1.0  # with it: the edge out of the disc
+    assert not _rises_from_marrow(floored, int(round(found)), +1, 10)
+    # Osteoporotic marrow as dark as the disc: no foot is told apart, the innermost edge stays.
+    dark = np.where(prof > 250, prof - 100, prof)
+    assert not _rises_from_marrow(np.maximum(dark, 0.0), 17, +1, 10)

@@ -235,6 +235,8 @@ PIT_SIDE_MISREAD_MM = 1.0   # an endplate beside the middle read this far outsid
                             # (beside true nodes on 1 mm phantoms: -0.1 to 0.4 mm, once 1.6 beside a 1.6 mm node)
 EDGE_RIDGE_HU = 30.0        # an endplate edge with bone this much brighter than its inner side between it and the disc
                             # lies past the endplate's cortex, at a dip of the marrow's mottle
+EDGE_FOOT_SHARE = 0.4       # an edge whose foot (the low point just outside it) lies more than this share of the way
+                            # from the disc's darkest row up to its inner side rises from a dip of the marrow
 EDGE_SHARE = 0.5            # an edge at least this fraction as steep as the steepest in its window is an endplate
                             # candidate (osteoporotic: a neighbour's cortex across a thin disc is as steep)
 DISC_MIDDLE_MARGIN_MM = 2.0  # a corner endplate lies on its own side of the disc's middle row, give or take the
