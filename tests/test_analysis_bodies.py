@@ -184,38 +184,6 @@ def test_rib_of_the_vertebra_above_is_not_this_bodys_rib() -> None:
     assert left == pytest.approx(40.0, abs=2.0)
 
 
-def test_noise_neither_bridges_a_transverse_process_to_the_iliac_crest_nor_shortens_a_rib_at_the_crop_edge() -> None:
-    """Between L5's transverse process (to 40 mm) and the iliac crest beside it (from 52 mm) lies soft
-    tissue at 120 HU (partial volume on 3 mm voxels). The labelling volume samples the CT at points, so its
-    voxels keep the CT's noise: with 30 HU of it, voxels over the bone threshold join the two (ts-example
-    with 30 HU added: L5 read flanked by pelvis, taken for S1, every level one off). Read on the block
-    smoothed within the field, the process reaches its 40 mm, and a rib-like shadow running into the
-    field's edge still reaches the edge and is told to run into it."""
-    from screening_node.analysis.labelling import lateral_reach
-    from screening_node.analysis.straighten import Straightened
-
-    rows, n_ap, n_lat, h = 40, 30, 111, 2.0
-    half_ap, half_lat = 10, 55
-    body = BodyFinding(5.0, 35.0, 20.0, (-10.0, 20.0), 20.0, None, None)
-    eye = np.tile(np.eye(3), (rows, 1, 1))
-    bridged_raw = 0
-    for seed in range(5):
-        v = np.full((rows, n_ap, n_lat), 120.0, np.float32)
-        v[:, 5:20, half_lat - 6:half_lat + 7] = 400.0                     # the column
-        v[:, 12:16, half_lat - 20:half_lat + 21] = 400.0                  # transverse processes: 40 mm
-        v[:, 8:20, half_lat + 26:half_lat + 56] = 400.0                   # iliac crest, 52-110 mm, right
-        v[:, 8:20, :half_lat - 45] = -1024.0                               # left: the field ends 90 mm out
-        v[:, 12:16, half_lat - 45:half_lat - 20] = 260.0                   # a rib-like shadow to the edge
-        v += np.where(v > -1024, np.random.default_rng(seed).normal(0.0, 30.0, v.shape), 0.0).astype(np.float32)
-        st = Straightened(v, np.zeros((rows, 3)), eye[:, 2], eye[:, 1], eye[:, 0], half_ap, half_lat, h)
-        left, right, edge_left, edge_right = lateral_reach(st, body, (-10.0, 30.0), 150.0)
-        assert right == pytest.approx(40.0, abs=4.0), seed  # the process, not the crest beyond the tissue
-        assert left == pytest.approx(89.0, abs=3.0) and edge_left and not edge_right
-        labels, _ = ndimage.label(v[5:35] > 150.0)  # the noisy samples as they are: joined in some scans
-        bridged_raw += bool(labels[0, 14, half_lat] == labels[0, 14, half_lat + 40])
-    assert bridged_raw >= 1
-
-
 def _vertebra_beside_the_curve(offset_mm: float) -> tuple["Straightened", list[BodyFinding]]:
     """A labelling volume (2 mm samples) of three lumbar vertebrae whose midline lies offset_mm beside
     the curve, as on a tight crop where the curve runs in a facet column: body ring, canal ring,

@@ -97,25 +97,11 @@ def _connected_bone(st: Straightened, body: BodyFinding, ap: tuple[float, float]
     block = body_block(st, body, ap, rows_below)
     if block.size == 0:
         return None
-    lab, _ = ndimage.label(_smoothed_in_field(block) > hu)
+    lab, _ = ndimage.label(block > hu)
     cl = st.half_lat + int(round(centre_mm / h))
     near = int(round(12 / h))
     seeds = np.unique(lab[:, :, max(0, cl - near):cl + near + 1])
     return _ConnectedBone(block, np.isin(lab, seeds[seeds > 0]), cl, h)
-
-
-def _smoothed_in_field(block: np.ndarray) -> np.ndarray:
-    """The block smoothed over BONE_SMOOTH_VOXELS within the scanned field (samples outside it neither count
-    nor change), so that noise neither bridges soft tissue to bone nor breaks a thin rib.
-
-    Bone is told by a threshold and joined to the vertebra by connectivity. The labelling volume samples the
-    CT at points 2 mm apart, so every voxel keeps the CT's full noise: ts-example with 30 HU of noise added
-    joined L5's transverse process to the iliac crests through the soft tissue between (104 / 116 mm, flanked
-    over all its rows), L5 was taken for S1 and every level was one off."""
-    inside = (block > T.OUTSIDE_FOV_HU).astype(np.float32)
-    weight = ndimage.gaussian_filter(inside, T.BONE_SMOOTH_VOXELS)
-    smoothed = ndimage.gaussian_filter(block * inside, T.BONE_SMOOTH_VOXELS) / np.maximum(weight, 1e-3)
-    return np.where(inside > 0, smoothed, block)
 
 
 def _reach(bone: _ConnectedBone | None) -> tuple[float, float, bool, bool]:

@@ -259,8 +259,6 @@ LUNG_BAND_MM = (30.0, 110.0)  # lungs lie beside a thoracic body, this far out f
 LUNG_HALF_AP_MM = 40.0       # ... within this of the body's centre, front to back
 LUNG_SIDE_SHARE = 0.2        # ... air in at least this share of the band on each side (tcia T5-T9 0.66-0.76,
                              # T10 0.21 / 0.68, T11 0.02 / 0.12, lumbar spine and sacrum 0)
-BONE_SMOOTH_VOXELS = 0.7  # the labelling volume is smoothed over this (a Gaussian's sigma, voxels of LABEL_STEP_MM)
-                          # before its bone threshold: its point samples keep the CT's full noise
 RIB_HU = 150.0          # ribs are thin: their cortex after 1 mm sampling of 1-3 mm slices
 RIB_REACH_MM = 52.0     # a rib runs on laterally past this; lumbar transverse processes end at ~35-50 mm (L3)
 RIB_OTHER_SIDE_MM = 40.0  # ... and the other side at least this far (or into the edge of a tight crop)
