@@ -7,7 +7,7 @@ head/feet first, 0-2 fractures cycling through every grade x morphology), analys
 
     .venv/bin/python benchmarks/phantom_eval.py --n 30 --out /tmp/phantom_eval [--preset 1mm|fast|3mm] [--jobs 2]
         [--degeneration none|moderate|severe|mixed] [--roll DEGREES] [--prevalence P] [--texture HU] [--noise HU]
-        [--schmorl-nodes P]
+        [--schmorl-nodes P] [--contrast-phase venous|arterial]
 
 --roll DEGREES turns each patient about the long axis by an angle drawn from +-DEGREES (phantom/roll.py:
 the square rendering turned slice by slice, truth with it), drawn after everything else.
@@ -21,6 +21,10 @@ kept two levels apart.
 (phantom/texture.py; the scanner's blur leaves about 0.6 of it on 1 mm voxels: --texture 80 gives the
 45-80 HU spread that the real bodies in ../shared/data show), and --noise HU replaces the drawn noise
 (6-20 HU) of every case; the rest of each case is the same.
+
+--contrast-phase arterial renders every case in a late arterial phase (phantom/body.py HU_ARTERIAL: the aorta
+at 420 HU, as bright as cortex blurred by 3 mm slices, the heart at 350, the veins below the kidneys not yet
+opacified), as in a CT angiogram; the default, venous, gives the same phantoms as before the option existed.
 
 --schmorl-nodes P puts a Schmorl's node (a pit of disc tissue through the endplate, 5-10 mm wide and 2-5
 mm deep, rimmed with sclerotic bone; phantom/degeneration.py) at each T6-L5 endplate with chance P. No
@@ -52,7 +56,7 @@ import numpy as np
 from screening_node.analysis.evaluate_metrics import evaluate_pairs, format_report
 from screening_node.phantom import FractureSpec, PhantomOptions, generate_phantom
 from screening_node.phantom.generate import phantom_uids
-from screening_node.phantom.options import DEGENERATIONS
+from screening_node.phantom.options import CONTRAST_PHASES, DEGENERATIONS
 
 # Levels safely inside each field of view (the phantom's choose_grid decides the real extent).
 FRACTURE_LEVELS = {
@@ -161,13 +165,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="noise of every case (default: drawn from 6-20 HU)")
     ap.add_argument("--schmorl-nodes", type=float, default=0.0, metavar="P",
                     help="a Schmorl's node at each T6-L5 endplate with chance P (default 0)")
+    ap.add_argument("--contrast-phase", choices=CONTRAST_PHASES, default="venous",
+                    help="the contrast phase of every case: venous (aorta ~250 HU, default) or arterial (~420 HU)")
     ap.add_argument("--regenerate", action="store_true", help="render phantoms again even if present")
     ap.add_argument("--json", action="store_true", help="print report.json instead of the table")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     settings = {field: value for field, value in (("fracture_prevalence", args.prevalence), ("texture", args.texture),
-                                                  ("noise", args.noise), ("schmorl_nodes", args.schmorl_nodes))
+                                                  ("noise", args.noise), ("schmorl_nodes", args.schmorl_nodes),
+                                                  ("contrast_phase", args.contrast_phase))
                 if value is not None}  # a 0 is each option's default: the same phantoms as without it
     jobs = [(i, args.seed, args.preset, args.out, args.regenerate, args.degeneration, args.roll, settings)
             for i in range(args.n)]
@@ -182,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                             [c["case"] for c in cases])
     report["batch"] = {"n": args.n, "seed": args.seed, "preset": args.preset, "degeneration": args.degeneration,
                        "roll": args.roll, "prevalence": args.prevalence, "texture": args.texture,
-                       "noise": args.noise, "schmorl_nodes": args.schmorl_nodes,
+                       "noise": args.noise, "schmorl_nodes": args.schmorl_nodes, "contrast_phase": args.contrast_phase,
                        "wall_s": round(time.perf_counter() - t0, 1),
                        "median_analyze_s": float(np.median([c["analyze_s"] for c in cases]))}
     (args.out / "report.json").write_text(json.dumps(report, indent=1))

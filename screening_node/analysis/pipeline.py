@@ -28,6 +28,7 @@ from screening_node.analysis.roll import turned_note
 from screening_node.analysis.stages import Engine, get_engine
 from screening_node.analysis.straighten import Straightened, voxel_extent_along
 from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
+from screening_node.analysis.vessels import blood_note
 from screening_node.errors import NotAssessable
 from screening_node.imaging.geometry import as_lps
 
@@ -185,6 +186,8 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     # series stored RPI instead of LPS read T6's posterior height 13.5 mm instead of 19.4 (grade 1, not 0).
     # Every storage of a scan is read in LPS index order; the body mask is written on the input's own grid.
     source, image = image, as_lps(image)
+    with timer.stage("blood"):
+        image, blood = eng.blood(image)
     array = sitk.GetArrayViewFromImage(image)
     st, bodies = measured_spine(eng, image, array, timer)
     pts = st.points
@@ -216,6 +219,8 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     status = "reported" if reported else "not_assessable"
     reason = None if reported else too_coarse or "no thoracic or lumbar vertebra could be measured"
     notes = list(lab.notes) + [treated_note(lab.labels[i], volume) for i, volume in treated.items()]
+    if blood:
+        notes.append(blood_note(blood))
     turned = turned_note(st, [int(round(b.centre_row)) for b in bodies])
     if turned is not None:
         notes.append(turned)

@@ -14,12 +14,18 @@ from typing import Protocol
 import numpy as np
 import SimpleITK as sitk
 
-from screening_node.analysis import body_axis, body_centre, centreline, labelling, roll, segment, straighten, vertebrae
+from screening_node.analysis import (body_axis, body_centre, centreline, labelling, roll, segment, straighten, vertebrae,
+                                     vessels)
 from screening_node.errors import ScreeningNodeError
 
 
 class EngineNotAvailable(ScreeningNodeError):
     """The configured analysis engine is not installed in this build."""
+
+
+class BloodStage(Protocol):
+    """The image with contrast-filled blood that could pass for bone read as unenhanced blood, and the pools."""
+    def __call__(self, image: sitk.Image) -> tuple[sitk.Image, list[vessels.BloodPool]]: ...
 
 
 class CentrelineStage(Protocol):
@@ -65,6 +71,7 @@ class MaskStage(Protocol):
 @dataclass(frozen=True)
 class Engine:
     name: str
+    blood: BloodStage
     centreline: CentrelineStage
     straighten: StraightenStage
     roll: RollStage
@@ -77,6 +84,7 @@ class Engine:
 
 ANALYTIC = Engine(
     name="analytic",
+    blood=vessels.without_contrast_blood,
     centreline=centreline.find_centreline,
     straighten=straighten.straighten,
     roll=roll.roll_angles,

@@ -48,6 +48,19 @@ AIR_HU = -500.0         # outside the patient / lungs
 CORTEX_LOW_HU = 250.0   # the spine search counts cortical bone only: a contrast-filled aorta (portal venous
 CORTEX_HIGH_HU = 550.0  # ~150-250 HU) adds nothing, osteoporotic marrow (~80 HU) neither; cortex is 400-1000 HU
 
+# --- Contrast-filled blood (vessels.py) ---
+VESSEL_GRID_MM = 2.0        # blood is looked for on the CT binned to at least this (noise averaged; a pool is >= 8 mm)
+VESSEL_MIN_RADIUS_MM = 4.0  # a pool holds a ball this thick at the cortical level: the aorta (radius 8-15 mm), the
+                            # heart's chambers, a pulmonary trunk; cortex, laminae, ribs and processes are thinner
+VESSEL_MIN_EXTENT_MM = 60.0  # ... and is longer than this along some axis: no vertebral body is (a lumbar body is
+                             # <= ~55 mm wide, 25-35 mm tall); a dense body's marrow ends at its discs
+VESSEL_MAX_SPREAD_HU = 45.0  # ... and uniform: robust standard deviation of its binned values at most this. Blood
+                             # varies with the noise alone: 14-22 HU on tcia's aorta and heart, 12-34 HU on the
+                             # aortas and vena cavas of 30 phantoms at 450 HU; bone regions as long and thick spread
+                             # 53 HU or more on phantoms (flat marrow and cortex), 130 or more on the real scans
+VESSEL_CAP_SPREADS = 4.0    # only values up to a pool's median + this many VESSEL_MAX_SPREAD_HU are replaced
+BLOOD_UNENHANCED_HU = 40.0  # blood without contrast: what a set-aside pool reads as
+
 # --- Spine search ---
 SPINE_SMOOTH_MM = 9.0   # in-plane smoothing of the bone indicator: favours the thick column over
                         # thin ribs / sternum and a contrast-filled aorta (25 mm, no arch around it)

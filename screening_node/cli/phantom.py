@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from screening_node.phantom.options import (BONE_DENSITIES, DEGENERATIONS, FORMATS, FOVS, PATIENT_SIZES,
+from screening_node.phantom.options import (BONE_DENSITIES, CONTRAST_PHASES, DEGENERATIONS, FORMATS, FOVS, PATIENT_SIZES,
                                             TRANSFER_SYNTAXES, FractureSpec, PhantomOptions, parse_level_range)
 
 
@@ -56,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--lumbar", type=int, choices=(5, 6), default=5, help="lumbar vertebrae: 5 or 6 (L6)")
     p.add_argument("--contrast", action=argparse.BooleanOptionalAction, default=True,
                    help="contrast-enhanced vessels and organs (default on)")
+    p.add_argument("--contrast-phase", choices=CONTRAST_PHASES, default="venous",
+                   help="portal venous (aorta ~250 HU, the default) or late arterial (aorta ~420 HU, as in a CT "
+                        "angiogram)")
     p.add_argument("--preview", action="store_true", help="also write preview.png")
     p.set_defaults(func=run)
 
@@ -69,7 +72,7 @@ def options_from_args(args: argparse.Namespace) -> PhantomOptions:
         degeneration=args.degeneration, schmorl_nodes=args.schmorl_nodes,
         noise=args.noise, texture=args.texture, slice_thickness=args.slice_thickness, slice_spacing=args.slice_spacing,
         pixel_spacing=args.pixel_spacing, matrix=args.matrix, feet_first=args.feet_first,
-        contrast=args.contrast, rib_pairs=args.rib_pairs, lumbar=args.lumbar,
+        contrast=args.contrast, contrast_phase=args.contrast_phase, rib_pairs=args.rib_pairs, lumbar=args.lumbar,
         transfer_syntax=args.transfer_syntax, format=args.format, preview=args.preview)
 
 

@@ -24,6 +24,9 @@ SIZE_XY = {"small": (0.86, 0.86), "medium": (1.0, 1.0), "large": (1.15, 1.28)}
 HU = {"air": -1000.0, "skin": 30.0, "fat": -100.0, "muscle": 45.0, "lung": -850.0, "liver": 58.0,
       "spleen": 50.0, "kidney": 35.0, "blood": 42.0, "bladder": 8.0, "table": 150.0, "heart": 45.0}
 HU_CONTRAST = {"liver": 105.0, "spleen": 120.0, "kidney": 170.0, "blood": 250.0, "heart": 200.0}
+# Late arterial phase (a CT angiogram, a pancreas or liver protocol): the aorta at 300-500 HU, the heart's
+# chambers bright, the organs only starting to enhance; the veins below the kidneys not yet opacified.
+HU_ARTERIAL = {"liver": 70.0, "spleen": 110.0, "kidney": 150.0, "blood": 420.0, "vein": 90.0, "heart": 350.0}
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ def paint_organs(volume: np.ndarray, grid: Grid, torso: Torso, plan: SpinePlan, 
                  width: float) -> None:
     """Liver, spleen, kidneys, heart, bladder, aorta and inferior vena cava."""
     hu = {**HU, **(HU_CONTRAST if options.contrast else {})}
+    hu = {**hu, "vein": hu["blood"], **(HU_ARTERIAL if options.contrast and options.contrast_phase == "arterial" else {})}
     last_t = [v.label for v in plan.vertebrae if v.region == "T"][-1]
     z_t12, z_t8 = plan.z_of(last_t), plan.z_of("T8")
     z_t10 = z_t12 + 2 * (z_t8 - plan.z_of("T9"))
@@ -173,7 +177,7 @@ def paint_organs(volume: np.ndarray, grid: Grid, torso: Torso, plan: SpinePlan, 
         radius = vessel.radius
         canvas = Canvas(grid, points.min(0) - radius - 2, points.max(0) + radius + 2)
         canvas.add_polyline(points, radius)
-        paint(volume, canvas.box, canvas.d, hu["blood"], width)
+        paint(volume, canvas.box, canvas.d, hu["blood" if vessel is AORTA else "vein"], width)
     del z_l1
 
 

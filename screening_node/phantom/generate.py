@@ -40,7 +40,7 @@ def render_phantom(options: PhantomOptions) -> PhantomVolume:
     return render_volume(options)
 
 
-ADDED_OPTIONS = ("degeneration", "roll", "texture", "schmorl_nodes")  # options that came after the first phantoms were made
+ADDED_OPTIONS = ("degeneration", "roll", "texture", "schmorl_nodes", "contrast_phase")  # options that came after the first phantoms were made
 # Raised whenever the same options render other pixels, so that other images never carry the same UIDs
 # (DICOM: a changed image is a new instance). 2: the heads of ribs 2-9 sit across the disc above.
 # 3: no arch bone in front of the canal: the body's back wall faces the canal on the midline.

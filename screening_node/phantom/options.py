@@ -17,6 +17,7 @@ MORPHOLOGIES = ("wedge", "biconcave", "crush")
 BONE_DENSITIES = ("normal", "osteopenic", "osteoporotic")
 DEGENERATIONS = ("none", "moderate", "severe")  # osteophytes, vacuum discs, aortic plaques (degeneration.py)
 PATIENT_SIZES = ("small", "medium", "large")
+CONTRAST_PHASES = ("venous", "arterial")  # portal venous (the aorta ~250 HU) or late arterial (~420 HU)
 TRANSFER_SYNTAXES = ("explicit", "implicit", "rle", "jpeg-ls", "jpeg2000")
 FORMATS = ("dicom", "nifti", "both")
 
@@ -82,6 +83,7 @@ class PhantomOptions:
     matrix: int | None = None  # default: 512 for body fields of view, 128 for spine-crop
     feet_first: bool = False
     contrast: bool = True
+    contrast_phase: str = "venous"  # with contrast: the phase the scan was taken in (CONTRAST_PHASES)
     rib_pairs: int = 12
     lumbar: int = 5
     transfer_syntax: str = "explicit"
@@ -94,6 +96,7 @@ class PhantomOptions:
             (self.patient_size in PATIENT_SIZES, f"patient size must be one of {', '.join(PATIENT_SIZES)}"),
             (self.bone_density in BONE_DENSITIES, f"bone density must be one of {', '.join(BONE_DENSITIES)}"),
             (self.degeneration in DEGENERATIONS, f"degeneration must be one of {', '.join(DEGENERATIONS)}"),
+            (self.contrast_phase in CONTRAST_PHASES, f"contrast phase must be one of {', '.join(CONTRAST_PHASES)}"),
             (self.transfer_syntax in TRANSFER_SYNTAXES,
              f"transfer syntax must be one of {', '.join(TRANSFER_SYNTAXES)}"),
             (self.format in FORMATS, f"format must be one of {', '.join(FORMATS)}"),
