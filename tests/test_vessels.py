@@ -90,7 +90,7 @@ def test_an_arterial_phase_phantom_is_read_as_in_the_portal_venous_phase(arteria
     the spine search follows it and no level is identified."""
     truth = load_truth(arterial_phantom / "truth.json")
     result = analyze_path(arterial_phantom / "ct.nii.gz", tmp_path / "with")
-    assert any("contrast-filled vessels" in note for note in result.notes)
+    assert any("contrast-filled blood" in note for note in result.notes)
     matches, outcome = compare(result, truth, "phantom")
     assert summarize(matches, [outcome])["identification_rate"] >= 0.85
 

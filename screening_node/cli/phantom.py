@@ -12,8 +12,9 @@ import json
 import sys
 from pathlib import Path
 
-from screening_node.phantom.options import (BONE_DENSITIES, CONTRAST_PHASES, DEGENERATIONS, FORMATS, FOVS, PATIENT_SIZES,
-                                            TRANSFER_SYNTAXES, FractureSpec, PhantomOptions, parse_level_range)
+from screening_node.phantom.options import (BONE_DENSITIES, CONTRAST_PHASES, DEGENERATIONS, FORMATS, FOVS,
+                                            PATIENT_SIZES, TRANSFER_SYNTAXES, FractureSpec, PhantomOptions,
+                                            parse_level_range)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -134,7 +134,8 @@ def paint_organs(volume: np.ndarray, grid: Grid, torso: Torso, plan: SpinePlan, 
                  width: float) -> None:
     """Liver, spleen, kidneys, heart, bladder, aorta and inferior vena cava."""
     hu = {**HU, **(HU_CONTRAST if options.contrast else {})}
-    hu = {**hu, "vein": hu["blood"], **(HU_ARTERIAL if options.contrast and options.contrast_phase == "arterial" else {})}
+    arterial = options.contrast and options.contrast_phase == "arterial"
+    hu = {**hu, "vein": hu["blood"], **(HU_ARTERIAL if arterial else {})}
     last_t = [v.label for v in plan.vertebrae if v.region == "T"][-1]
     z_t12, z_t8 = plan.z_of(last_t), plan.z_of("T8")
     z_t10 = z_t12 + 2 * (z_t8 - plan.z_of("T9"))
