@@ -58,6 +58,8 @@ VESSEL_MAX_SPREAD_HU = 45.0  # ... and uniform: robust standard deviation of its
                              # varies with the noise alone: 14-22 HU on tcia's aorta and heart, 12-34 HU on the
                              # aortas and vena cavas of 30 phantoms at 450 HU; bone regions as long and thick spread
                              # 53 HU or more on phantoms (flat marrow and cortex), 130 or more on the real scans
+VESSEL_MAX_BANDS = 3        # a region that is not uniform is looked at again a band of its values at a time (the
+                            # aorta, the heart and bone it touches: three)
 VESSEL_CAP_SPREADS = 4.0    # only values up to a pool's median + this many VESSEL_MAX_SPREAD_HU are replaced
 BLOOD_UNENHANCED_HU = 40.0  # blood without contrast: what a set-aside pool reads as
 
