@@ -40,7 +40,9 @@ def find_contrast_blood(image: sitk.Image) -> tuple[list[tuple[Box, np.ndarray]]
     """Where the contrast-filled blood at the cortical level lies on the image's grid (numpy z, y, x), as
     boxes and the blood's mask in each (its blurred edge included), and the pools found."""
     factors = [max(1, int(np.ceil(T.VESSEL_GRID_MM / s - 1e-6))) for s in image.GetSpacing()]
-    binned = sitk.BinShrink(sitk.Cast(image, sitk.sitkFloat32), factors)
+    binned = sitk.BinShrink(image, factors)  # averaged in the image's own type (a cast first copies the whole CT)
+    if binned.GetPixelID() != sitk.sitkFloat32:
+        binned = sitk.Cast(binned, sitk.sitkFloat32)
     hu = sitk.GetArrayViewFromImage(binned)
     spacing = np.array(binned.GetSpacing(), dtype=float)[::-1]  # z, y, x
     # A pool is where a cube as thick as a large vessel fits inside the cortical level: cortex, laminae and
