@@ -13,7 +13,9 @@ from screening_node.analysis.evaluate_metrics import compare, summarize
 from screening_node.analysis.evaluate_truth import load_truth
 from screening_node.analysis.pipeline import analyze_path
 from screening_node.analysis.stages import ENGINES, get_engine
-from screening_node.analysis.vessels import without_contrast_blood
+from screening_node.analysis.vessels import find_contrast_blood, without_contrast_blood
+from screening_node.imaging.geometry import as_lps
+from screening_node.imaging.volume import load_volume
 from screening_node.phantom import fast_options, generate_phantom
 
 SPACING = (1.0, 1.0, 2.0)  # x, y, z mm
@@ -89,6 +91,8 @@ def test_an_arterial_phase_phantom_is_read_as_in_the_portal_venous_phase(arteria
     """The aorta at 420 HU runs beside the bodies as bright as their blurred cortex: without the blood stage
     the spine search follows it and no level is identified."""
     truth = load_truth(arterial_phantom / "truth.json")
+    pools = find_contrast_blood(as_lps(load_volume(arterial_phantom / "ct.nii.gz").image))[1]
+    assert 400 <= max(p.median_hu for p in pools) <= 440  # the aorta, rendered at 420 HU
     result = analyze_path(arterial_phantom / "ct.nii.gz", tmp_path / "with")
     assert any("contrast-filled blood" in note for note in result.notes)
     matches, outcome = compare(result, truth, "phantom")
