@@ -684,7 +684,7 @@ def _rises_from_marrow(prof: np.ndarray, row: int, sign: int, disc: int) -> bool
     if (row - disc) * sign <= 1:
         return False
     n = len(prof)
-    inner = float(prof[int(np.clip(row + 2 * sign, 0, n - 1))])
+    inner = _inner_side(prof, row, sign)
     darkest = float(prof[min(disc, row):max(disc, row) + 1].min())
     if inner - darkest < T.EDGE_RIDGE_HU:
         return False
@@ -699,6 +699,11 @@ def _past_the_cortex(prof: np.ndarray, row: int, sign: int, disc: int) -> bool:
     middle row ``disc`` from below, sign +1, or above, -1) lies between the edge and the disc."""
     if (row - disc) * sign <= 1:
         return False
-    inner = prof[int(np.clip(row + 2 * sign, 0, len(prof) - 1))]
     between = prof[min(disc, row - sign):max(disc, row - sign) + 1]
-    return bool(between.max() > inner + T.EDGE_RIDGE_HU)
+    return bool(between.max() > _inner_side(prof, row, sign) + T.EDGE_RIDGE_HU)
+
+
+def _inner_side(prof: np.ndarray, row: int, sign: int) -> float:
+    """The profile two rows inside an edge at ``row`` (sign +1: the body lies below it, -1: above): the bone
+    the edge rises to, clear of its own slope."""
+    return float(prof[int(np.clip(row + 2 * sign, 0, len(prof) - 1))])

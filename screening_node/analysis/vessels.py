@@ -54,7 +54,7 @@ def find_contrast_blood(image: sitk.Image) -> tuple[list[tuple[Box, np.ndarray]]
     regions, _ = ndimage.label(_thick((hu >= T.CORTEX_LOW_HU), cube))
     pools: list[BloodPool] = []
     where: list[tuple[Box, np.ndarray]] = []  # per pool: its box and mask (POOL, EDGE) on the full grid
-    full_shape = sitk.GetArrayViewFromImage(image).shape
+    full_shape = tuple(image.GetSize()[::-1])
     margin = [int(np.ceil(max(spacing) / h)) for h in spacing]  # one binned voxel's reach, at least
     for k, box in enumerate(ndimage.find_objects(regions), start=1):
         for part, median in _blood_parts(hu[box], regions[box] == k, cube, spacing):
@@ -80,16 +80,20 @@ def without_contrast_blood(image: sitk.Image) -> tuple[sitk.Image, list[BloodPoo
     where, pools = find_contrast_blood(image)
     if not pools:
         return image, []
-    hu = sitk.GetArrayFromImage(image)
+    out = sitk.Image(image)  # shares the CT's buffer until its first write: the CT is copied once, not twice
     for (box, mask), pool in zip(where, pools):
-        region = hu[box]  # a view: written in place
+        region = sitk.GetArrayFromImage(out[_xyz(box)])  # as written so far: pools' boxes may overlap
         dense = region >= T.CORTEX_LOW_HU
         in_pool = (mask == POOL) & (region <= pool.median_hu + T.VESSEL_CAP_SPREADS * T.VESSEL_MAX_SPREAD_HU)
         on_edge = (mask == EDGE) & (region <= pool.median_hu + T.VESSEL_MAX_SPREAD_HU)
         region[dense & (in_pool | on_edge)] = T.BLOOD_UNENHANCED_HU
-    out = sitk.GetImageFromArray(hu)
-    out.CopyInformation(image)
+        out[_xyz(box)] = sitk.GetImageFromArray(region)  # pasted in place
     return out, pools
+
+
+def _xyz(box: Box) -> tuple[slice, ...]:
+    """A numpy (z, y, x) box as SimpleITK's (x, y, z) slices."""
+    return box[::-1]
 
 
 def _thick(mask: np.ndarray, cube: tuple[int, ...]) -> np.ndarray:
