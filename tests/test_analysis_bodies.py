@@ -215,7 +215,7 @@ def _vertebra_beside_the_curve(offset_mm: float) -> tuple["Straightened", list[B
 
 
 def test_midlines_are_the_vertebrae_mirror_axes_where_neighbours_agree() -> None:
-    from screening_node.analysis.labelling import midlines
+    from screening_node.analysis.mirror import midlines
 
     st, bodies = _vertebra_beside_the_curve(18.0)
     assert midlines(st, bodies) == pytest.approx([18.0, 18.0, 18.0], abs=2.0)

@@ -374,9 +374,10 @@ def _fill_smooth(x: np.ndarray) -> np.ndarray:
 
 
 def offsets_through_bodies(rows: int, centres: list[tuple[float, float]]) -> np.ndarray | None:
-    """Per row: ap offset (mm) of a track through measured body centres, or None when it would not move.
+    """Per row: offset (mm, in depth or to the side) of a track through measured body centres, or None
+    when it would not move.
 
-    ``centres`` holds (row, ap mm) of the bodies whose outline was measured, cranial to caudal. The
+    ``centres`` holds (row, offset mm) of the bodies whose outline was measured, cranial to caudal. The
     first track follows cross-sections (or density profiles on thick slices) smoothed over several
     bodies; in a strong lordosis it lags behind the bodies (ts-example L3-L5: 7-11 mm behind their
     centres), the planes cut the lower lumbar bodies obliquely and fan out across them. The measured

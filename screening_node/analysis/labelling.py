@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.mirror import masked_ncc
+from screening_node.analysis.mirror import midlines
 from screening_node.analysis.results import LEVELS
 from screening_node.analysis.straighten import Straightened
 from screening_node.analysis.vertebrae import BodyFinding, body_block
@@ -31,49 +31,6 @@ class Labelling:
     # flanked by the pelvis, or it lies between two such bodies), so it is graded even where no anchor names
     # its level; where an anchor names the levels, only the bodies it names can be (the count overrules)
     thoracolumbar: list[bool]
-
-
-def midlines(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
-    """Lateral offset (mm from the curve) of each vertebra's own midline: its axis of mirror symmetry.
-
-    A vertebra (body, canal, pedicles, arch) mirrors itself about its midline. On a tight crop the
-    curve can run in a facet column, 15-25 mm off it, and a transverse process measured from there
-    looks like an ilium. A body's offset is its mirror axis when that symmetry is clear
-    (MIRROR_MIN_NCC), lies more than MIRROR_MIN_SHIFT_MM from the curve, and a neighbour's clear
-    axis agrees within MIRROR_AGREE_MM (the curve is smooth: when it runs beside the column it does
-    so over several vertebrae; an axis on one body alone, such as a sacral section at the end of the
-    field, is not trusted); otherwise 0.0, the curve.
-    """
-    mids = [b.ap_centre for b in bodies]
-    axes = [mirror_axis(st, b, (mid - 25, mid + 45)) for b, mid in zip(bodies, mids)]
-    clear = [ncc >= T.MIRROR_MIN_NCC for _, ncc in axes]
-    out = []
-    for i, (shift, _) in enumerate(axes):
-        agreed = any(0 <= j < len(axes) and clear[j] and abs(axes[j][0] - shift) <= T.MIRROR_AGREE_MM
-                     for j in (i - 1, i + 1))
-        out.append(shift if clear[i] and agreed and abs(shift) > T.MIRROR_MIN_SHIFT_MM else 0.0)
-    return out
-
-
-def mirror_axis(st: Straightened, body: BodyFinding, ap: tuple[float, float]) -> tuple[float, float]:
-    """The lateral shift (mm from the curve, within MIRROR_MAX_SHIFT_MM) that best correlates the
-    vertebra's section (averaged over its rows, MIRROR_HALF_WIDTH_MM to each side) with its mirror
-    image, and that correlation (-1 when none could be judged)."""
-    block = body_block(st, body, ap)
-    if block.size == 0:
-        return 0.0, -1.0
-    h = st.step_mm
-    valid = (block > T.OUTSIDE_FOV_HU).all(axis=0)  # (ap, lat) inside the field in every row
-    seen = np.where(valid, np.clip(block, T.AIR_HU, T.MIRROR_CLIP_HU).mean(axis=0), np.nan)
-    half = int(round(T.MIRROR_HALF_WIDTH_MM / h))
-    reach = int(round(T.MIRROR_MAX_SHIFT_MM / h))
-    centres = [c for c in range(st.half_lat - reach, st.half_lat + reach + 1) if half <= c < seen.shape[1] - half]
-    if not centres:
-        return 0.0, -1.0
-    ncc = masked_ncc(np.stack([seen[:, c - half:c][:, ::-1] for c in centres]),
-                     np.stack([seen[:, c + 1:c + half + 1] for c in centres]))  # -1: mostly outside the field
-    i = int(np.argmax(ncc))
-    return (float((centres[i] - st.half_lat) * h), float(ncc[i])) if ncc[i] > -1.0 else (0.0, -1.0)
 
 
 @dataclass(frozen=True)

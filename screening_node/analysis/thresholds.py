@@ -157,8 +157,9 @@ BODY_TILT_MARGIN_MM = 20.0  # the local frame reaches this far beyond each disc 
 DISC_LOCAL_REACH_MM = 7.0  # on the body's own frame its disc is the darkest row this close to where the tilted disc crosses its axis
 SAME_DISCS_MIN_SPAN = 0.75  # the second straightening's discs hold no body shorter than this share of the first's shortest
 RECENTRE_MIN_MM = 4.0       # a body whose measured outline is centred further than this from the curve (phantoms:
-                            # within 3 mm; ts-example's lordotic L3-L5 7-11 mm) has the spine straightened again
-                            # through the measured body centres
+                            # within 3 mm; ts-example's lordotic L3-L5 7-11 mm), or whose mirror axis lies further
+                            # to the side (tcia L5 and S1: 10 mm), has the spine straightened again through the
+                            # measured body centres
 BODY_RING_MIN_SHARE = 0.3  # rows needed on the body-centre track or showing the canal behind a body whose ring
                            # is open (discs and cut ends make up the rest)
 WALL_RIDGE_HU = 40.0        # a cortical wall stands at least this far above the marrow next to it and is a ridge
