@@ -143,10 +143,16 @@ def _tcia_slab(z_min: float, z_max: float):
 
 
 def _whole_scan_label(whole, centroid) -> str | None:
-    """The whole series' label of the body within 12 mm of centroid, or None."""
+    """The whole series' label of the body within 12 mm of centroid along the long axis (z), or None.
+
+    The level is where a body lies along the spine; across it, where it is read depends on the planes: a
+    slab whose one measured body cannot re-centre them reads its bodies where its first curve runs, and
+    since the whole series is re-centred on the bodies' mirror axes its L4 and L5 lie 8 mm to the side of
+    the slab's (12.3 mm in all from the slab's L4, cut at its centre).
+    """
     import numpy as np
 
-    label, distance = min(((lab, float(np.linalg.norm(np.array(centroid) - c))) for lab, c in whole),
+    label, distance = min(((lab, abs(float(np.asarray(centroid)[2] - c[2]))) for lab, c in whole),
                           key=lambda t: t[1])
     return label if distance <= 12.0 else None
 
