@@ -25,10 +25,8 @@ from collections.abc import Callable
 
 import SimpleITK as sitk
 
-from patient_roll import CASES, DATA, compare
+from patient_roll import CASES, DATA, as_it_came, compare
 from screening_node.analysis.pipeline import analyze_volume
-from screening_node.imaging.geometry import as_lps
-from screening_node.imaging.volume import load_volume
 
 
 def _shifted(image: sitk.Image, offset_mm: tuple[float, float, float]) -> sitk.Image:
@@ -65,8 +63,7 @@ def main() -> int:
         return 2
     same_place = sitk.Euler3DTransform()  # nothing turned: bodies are matched where they lie
     for case in args.cases:
-        image = as_lps(load_volume(DATA / case / CASES.get(case, "")).image)
-        native = list(analyze_volume(image, None).vertebrae)
+        image, native = as_it_came(case)
         measured = sum(v.heights_mm is not None for v in native)
         print(f"{case}: " + " ".join(f"{v.label or '?'}:{v.grade}" for v in native), flush=True)
         totals = dict(right=0, wrong=0, changed_grade=0, moved=0)

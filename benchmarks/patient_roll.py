@@ -50,6 +50,13 @@ def estimated_roll(image: sitk.Image) -> str:
     return f"{largest:+.0f}" if abs(largest) >= T.ROLL_MIN_DEG else f"none ({largest:+.0f})"
 
 
+def as_it_came(case: str) -> tuple[sitk.Image, list[Vertebra]]:
+    """A real case's image (LPS) and its bodies read as the scan came, the peer every variant is compared with
+    (this benchmark's turns, real_noise.py's noise, grid_phase.py's crops and shifts)."""
+    image = as_lps(load_volume(DATA / case / CASES.get(case, "")).image)
+    return image, list(analyze_volume(image, None).vertebrae)
+
+
 def compare(native: list[Vertebra], turned: list[Vertebra], back: sitk.Euler3DTransform,
             tolerance: float) -> tuple[dict[str, int], list[str]]:
     """Counts and the notable changes of the turned analysis against the native one."""
@@ -89,8 +96,7 @@ def main() -> int:
         print(f"{DATA} not found (../shared/data is not checked out here)", file=sys.stderr)
         return 2
     for case in args.cases:
-        image = as_lps(load_volume(DATA / case / CASES.get(case, "")).image)
-        native = list(analyze_volume(image, None).vertebrae)
+        image, native = as_it_came(case)
         print(f"{case}: " + " ".join(f"{v.label or '?'}:{v.grade}" for v in native)
               + f"  (roll {estimated_roll(image)})")
         measured = sum(v.heights_mm is not None for v in native)

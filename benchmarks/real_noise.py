@@ -23,11 +23,9 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from patient_roll import CASES, DATA, compare  # the same three real cases (verse19-006, on which nothing is
+from patient_roll import CASES, DATA, as_it_came, compare  # the same three real cases (verse19-006, on which nothing is
                                                 # measured as it comes, is left out there too)
 from screening_node.analysis.pipeline import analyze_volume
-from screening_node.imaging.geometry import as_lps
-from screening_node.imaging.volume import load_volume
 
 NOISE_BLUR_MM = 0.7  # in-plane blur of the added noise (a Gaussian's sigma), so it is correlated over about a pixel
 
@@ -62,8 +60,7 @@ def main() -> int:
         return 2
     same_place = sitk.Euler3DTransform()  # nothing moved: bodies are matched where they lie
     for case in args.cases:
-        image = as_lps(load_volume(DATA / case / CASES.get(case, "")).image)
-        native = list(analyze_volume(image, None).vertebrae)
+        image, native = as_it_came(case)
         measured = sum(v.heights_mm is not None for v in native)
         print(f"{case}: " + " ".join(f"{v.label or '?'}:{v.grade}" for v in native), flush=True)
         for sd in args.noise:
