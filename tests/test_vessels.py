@@ -95,6 +95,11 @@ def test_an_arterial_phase_phantom_is_read_as_in_the_portal_venous_phase(arteria
     assert 400 <= max(p.median_hu for p in pools) <= 440  # the aorta, rendered at 420 HU
     result = analyze_path(arterial_phantom / "ct.nii.gz", tmp_path / "with")
     assert any("contrast-filled blood" in note for note in result.notes)
+    # The summary's straightened view shows the scan as it came: the heart and aorta in front of the spine
+    # as bright as they were (drawn from the image with the blood set aside: 3 voxels of 300 HU or more).
+    view = np.load(tmp_path / "with" / "sagittal_view.npz")
+    front = view["image"][:, :int(view["centre_col"]) - 20]
+    assert (front >= 300).sum() >= 100
     matches, outcome = compare(result, truth, "phantom")
     assert summarize(matches, [outcome])["identification_rate"] >= 0.85
 

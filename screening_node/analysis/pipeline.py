@@ -27,7 +27,7 @@ from screening_node.analysis.mirror import midlines
 from screening_node.analysis.results import GRADED_LEVELS, KEYPOINT_NAMES, StudyResult, Vertebra, keypoint_heights
 from screening_node.analysis.roll import turned_note
 from screening_node.analysis.stages import Engine, get_engine
-from screening_node.analysis.straighten import Straightened, voxel_extent_along
+from screening_node.analysis.straighten import Straightened, sample_planes, voxel_extent_along
 from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
 from screening_node.analysis.vessels import blood_note
 from screening_node.errors import NotAssessable
@@ -195,6 +195,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     # series stored RPI instead of LPS read T6's posterior height 13.5 mm instead of 19.4 (grade 1, not 0).
     # Every storage of a scan is read in LPS index order; the body mask is written on the input's own grid.
     source, image = image, as_lps(image)
+    received = image
     with timer.stage("blood"):
         image, blood = eng.blood(image)
     array = sitk.GetArrayViewFromImage(image)
@@ -223,7 +224,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
             sitk.WriteImage(mask, str(out_dir / BODY_MASK_NAME), useCompression=True)
             body_mask_path = BODY_MASK_NAME
         with timer.stage("sagittal_view"):
-            write_sagittal_view(st, out_dir / SAGITTAL_NAME)
+            write_sagittal_view(st, out_dir / SAGITTAL_NAME, received if blood else None)
     reported = [v for v in vertebrae if v.assessable]  # only T1-L5 (named or by their own evidence) are assessable
     status = "reported" if reported else "not_assessable"
     reason = None if reported else too_coarse or "no thoracic or lumbar vertebra could be measured"
@@ -324,11 +325,21 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> lis
     return out
 
 
-def write_sagittal_view(st: Straightened, path: Path) -> None:
-    """The straightened mid-sagittal view (contract in the issue: 1 mm, row 0 cranial, cols A->P)."""
+def write_sagittal_view(st: Straightened, path: Path, received: sitk.Image | None = None) -> None:
+    """The straightened mid-sagittal view (contract in the issue: 1 mm, row 0 cranial, cols A->P).
+
+    ``received``: the CT as it came (in LPS) where the analysis read another image (contrast-filled blood
+    set aside as unenhanced): the view is sampled from it on the same planes, so the summary image shows
+    the scan the radiologist knows, its aorta and heart as bright as they were, under the keypoints.
+    """
+    if received is None:
+        plane = st.volume[:, :, st.half_lat]
+    else:
+        plane = sample_planes(received, st.points, st.tangents, st.col_dirs, st.lat_dirs, st.half_ap, 0,
+                              step_mm=st.step_mm).volume[:, :, 0]
     np.savez_compressed(
         path,
-        image=st.volume[:, :, st.half_lat].astype(np.float32),
+        image=plane.astype(np.float32),
         centre_lps=st.points.astype(np.float32),
         col_dir_lps=st.col_dirs.astype(np.float32),
         row_dir_lps=st.tangents.astype(np.float32),
