@@ -91,7 +91,7 @@ def test_an_arterial_phase_phantom_is_read_as_in_the_portal_venous_phase(arteria
     """The aorta at 420 HU runs beside the bodies as bright as their blurred cortex: without the blood stage
     the spine search follows it and no level is identified."""
     truth = load_truth(arterial_phantom / "truth.json")
-    pools = find_contrast_blood(as_lps(load_volume(arterial_phantom / "ct.nii.gz").image))[1]
+    pools = [f.pool for f in find_contrast_blood(as_lps(load_volume(arterial_phantom / "ct.nii.gz").image))]
     assert 400 <= max(p.median_hu for p in pools) <= 440  # the aorta, rendered at 420 HU
     result = analyze_path(arterial_phantom / "ct.nii.gz", tmp_path / "with")
     assert any("contrast-filled blood" in note for note in result.notes)

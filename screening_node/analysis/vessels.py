@@ -37,10 +37,18 @@ Box = tuple[slice, ...]
 POOL, EDGE = 2, 1  # a pool's binned voxels, and the binned voxel's reach around them (the lumen's blurred edge)
 
 
-def find_contrast_blood(image: sitk.Image) -> tuple[list[tuple[Box, np.ndarray]], list[BloodPool]]:
-    """Where the contrast-filled blood at the cortical level lies on the image's grid (numpy z, y, x): per pool
-    a box and a mask in it (POOL where the binned blood lies, EDGE for the binned voxel's reach around it, 0
-    elsewhere), and the pools found (in the same order)."""
+@dataclass(frozen=True)
+class PoolOnGrid:
+    """A pool found, and where it lies on the image's grid (numpy z, y, x): a box and a mask in it (POOL where
+    the binned blood lies, EDGE for the binned voxel's reach around it, 0 elsewhere)."""
+
+    pool: BloodPool
+    box: Box
+    mask: np.ndarray
+
+
+def find_contrast_blood(image: sitk.Image) -> list[PoolOnGrid]:
+    """The contrast-filled blood at the cortical level: each pool and where it lies on the image's grid."""
     factors = [max(1, int(np.ceil(T.VESSEL_GRID_MM / s - 1e-6))) for s in image.GetSpacing()]
     binned = sitk.BinShrink(image, factors)  # averaged in the image's own type (a cast first copies the whole CT)
     if binned.GetPixelID() != sitk.sitkFloat32:
@@ -52,21 +60,20 @@ def find_contrast_blood(image: sitk.Image) -> tuple[list[tuple[Box, np.ndarray]]
     # dilation are separable, three times faster than a ball's on a 512 x 512 x 134 scan.)
     cube = tuple(int(2 * max(1, round(T.VESSEL_MIN_RADIUS_MM / h)) + 1) for h in spacing)
     regions, _ = ndimage.label(_thick((hu >= T.CORTEX_LOW_HU), cube))
-    pools: list[BloodPool] = []
-    where: list[tuple[Box, np.ndarray]] = []  # per pool: its box and mask (POOL, EDGE) on the full grid
+    found: list[PoolOnGrid] = []
     full_shape = tuple(image.GetSize()[::-1])
     margin = [int(np.ceil(max(spacing) / h)) for h in spacing]  # one binned voxel's reach, at least
     for k, box in enumerate(ndimage.find_objects(regions), start=1):
         for part, median in _blood_parts(hu[box], regions[box] == k, cube, spacing):
-            pools.append(BloodPool(round(float(part.sum() * spacing.prod()) / 1000.0, 1), round(median, 1)))
+            pool = BloodPool(round(float(part.sum() * spacing.prod()) / 1000.0, 1), round(median, 1))
             # The lumen's edge, blurred between blood and wall, lies up to one binned voxel outside.
             grown = tuple(slice(max(0, s.start - m), min(n, s.stop + m)) for s, m, n in zip(box, margin, hu.shape))
             inside = np.zeros([s.stop - s.start for s in grown], dtype=bool)
             inside[tuple(slice(s.start - g.start, s.stop - g.start) for s, g in zip(box, grown))] = part
             reach = ndimage.binary_dilation(inside, np.ones([2 * m + 1 for m in margin], dtype=bool))
             local = np.where(inside, POOL, np.where(reach, EDGE, 0)).astype(np.uint8)
-            where.append(_on_full_grid(local, grown, factors, full_shape))
-    return where, pools
+            found.append(PoolOnGrid(pool, *_on_full_grid(local, grown, factors, full_shape)))
+    return found
 
 
 def without_contrast_blood(image: sitk.Image) -> tuple[sitk.Image, list[BloodPool]]:
@@ -77,18 +84,18 @@ def without_contrast_blood(image: sitk.Image) -> tuple[sitk.Image, list[BloodPoo
     falls to the wall, only up to one spread above it, so that a body's cortex touching the vessel stays. (A 3
     mm phantom series of 0.75 mm pixels, rolled: replacing whatever lay up to 4 spreads above the median in
     both took 1-6 mL of vertebral bone per scan, and with the front of rolled bodies, their levels.)"""
-    where, pools = find_contrast_blood(image)
-    if not pools:
+    found = find_contrast_blood(image)
+    if not found:
         return image, []
     out = sitk.Image(image)  # shares the CT's buffer until its first write: the CT is copied once, not twice
-    for (box, mask), pool in zip(where, pools):
-        region = sitk.GetArrayFromImage(out[_xyz(box)])  # as written so far: pools' boxes may overlap
+    for f in found:
+        region = sitk.GetArrayFromImage(out[_xyz(f.box)])  # as written so far: pools' boxes may overlap
         dense = region >= T.CORTEX_LOW_HU
-        in_pool = (mask == POOL) & (region <= pool.median_hu + T.VESSEL_CAP_SPREADS * T.VESSEL_MAX_SPREAD_HU)
-        on_edge = (mask == EDGE) & (region <= pool.median_hu + T.VESSEL_MAX_SPREAD_HU)
+        in_pool = (f.mask == POOL) & (region <= f.pool.median_hu + T.VESSEL_CAP_SPREADS * T.VESSEL_MAX_SPREAD_HU)
+        on_edge = (f.mask == EDGE) & (region <= f.pool.median_hu + T.VESSEL_MAX_SPREAD_HU)
         region[dense & (in_pool | on_edge)] = T.BLOOD_UNENHANCED_HU
-        out[_xyz(box)] = sitk.GetImageFromArray(region)  # pasted in place
-    return out, pools
+        out[_xyz(f.box)] = sitk.GetImageFromArray(region)  # pasted in place
+    return out, [f.pool for f in found]
 
 
 def _xyz(box: Box) -> tuple[slice, ...]:
