@@ -19,25 +19,20 @@ labels right / wrong, grades same / changed, bodies measured, every height moved
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable
 
 import SimpleITK as sitk
 
-from patient_roll import CASES, DATA, as_it_came, compare
+from patient_roll import as_it_came, compare, comparison_parser, data_missing, reading_line
 from screening_node.analysis.pipeline import analyze_volume
 
 
-def _shifted(image: sitk.Image, offset_mm: tuple[float, float, float]) -> sitk.Image:
-    """The anatomy moved by -offset_mm on the same grid (B-spline), outside the scan -1024 HU."""
-    return sitk.Resample(image, image, sitk.TranslationTransform(3, offset_mm), sitk.sitkBSpline, -1024.0,
+def _half_voxel_on(image: sitk.Image, axes: tuple[int, ...]) -> sitk.Image:
+    """The anatomy moved by half a voxel back along ``axes`` (x, y, z indices) on the same grid (B-spline),
+    outside the scan -1024 HU."""
+    offset = [0.5 * s if d in axes else 0.0 for d, s in enumerate(image.GetSpacing())]
+    return sitk.Resample(image, image, sitk.TranslationTransform(3, offset), sitk.sitkBSpline, -1024.0,
                          sitk.sitkFloat32)
-
-
-def _half(image: sitk.Image, axes: tuple[int, ...]) -> tuple[float, float, float]:
-    spacing = image.GetSpacing()
-    return tuple(0.5 * spacing[d] if d in axes else 0.0 for d in range(3))  # type: ignore[return-value]
 
 
 VARIANTS: dict[str, Callable[[sitk.Image], sitk.Image]] = {
@@ -47,25 +42,22 @@ VARIANTS: dict[str, Callable[[sitk.Image], sitk.Image]] = {
     "top1": lambda im: im[:, :, :im.GetSize()[2] - 1],
     "bottom2": lambda im: im[:, :, 2:],
     "top2": lambda im: im[:, :, :im.GetSize()[2] - 2],
-    "half-pixel": lambda im: _shifted(im, _half(im, (0, 1))),
-    "half-slice": lambda im: _shifted(im, _half(im, (2,))),
+    "half-pixel": lambda im: _half_voxel_on(im, (0, 1)),
+    "half-slice": lambda im: _half_voxel_on(im, (2,)),
 }
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", nargs="+", default=list(CASES))
+    ap = comparison_parser(__doc__)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    ap.add_argument("--tolerance", type=float, default=2.0)
     args = ap.parse_args()
-    if not DATA.exists():
-        print(f"{DATA} not found (../shared/data is not checked out here)", file=sys.stderr)
+    if data_missing():
         return 2
     same_place = sitk.Euler3DTransform()  # nothing turned: bodies are matched where they lie
     for case in args.cases:
         image, native = as_it_came(case)
         measured = sum(v.heights_mm is not None for v in native)
-        print(f"{case}: " + " ".join(f"{v.label or '?'}:{v.grade}" for v in native), flush=True)
+        print(reading_line(case, native), flush=True)
         totals = dict(right=0, wrong=0, changed_grade=0, moved=0)
         for name in args.variants:
             found = list(analyze_volume(VARIANTS[name](image), None).vertebrae)

@@ -50,6 +50,27 @@ def estimated_roll(image: sitk.Image) -> str:
     return f"{largest:+.0f}" if abs(largest) >= T.ROLL_MIN_DEG else f"none ({largest:+.0f})"
 
 
+def comparison_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The command line every real-case comparison takes (--cases, --tolerance); each adds its own variants."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cases", nargs="+", default=list(CASES))
+    ap.add_argument("--tolerance", type=float, default=2.0)
+    return ap
+
+
+def data_missing() -> bool:
+    """Whether ../shared/data is absent (said on stderr): the comparisons then have nothing to read."""
+    if DATA.exists():
+        return False
+    print(f"{DATA} not found (../shared/data is not checked out here)", file=sys.stderr)
+    return True
+
+
+def reading_line(case: str, native: list[Vertebra]) -> str:
+    """The case's labels and grades as it came: the head of its block of comparisons."""
+    return f"{case}: " + " ".join(f"{v.label or '?'}:{v.grade}" for v in native)
+
+
 def as_it_came(case: str) -> tuple[sitk.Image, list[Vertebra]]:
     """A real case's image (LPS) and its bodies read as the scan came, the peer every variant is compared with
     (this benchmark's turns, real_noise.py's noise, grid_phase.py's crops and shifts)."""
@@ -87,18 +108,14 @@ def compare(native: list[Vertebra], turned: list[Vertebra], back: sitk.Euler3DTr
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", nargs="+", default=list(CASES))
+    ap = comparison_parser(__doc__)
     ap.add_argument("--degrees", nargs="+", type=float, default=[-30, -20, -10, 10, 20, 30])
-    ap.add_argument("--tolerance", type=float, default=2.0)
     args = ap.parse_args()
-    if not DATA.exists():
-        print(f"{DATA} not found (../shared/data is not checked out here)", file=sys.stderr)
+    if data_missing():
         return 2
     for case in args.cases:
         image, native = as_it_came(case)
-        print(f"{case}: " + " ".join(f"{v.label or '?'}:{v.grade}" for v in native)
-              + f"  (roll {estimated_roll(image)})")
+        print(reading_line(case, native) + f"  (roll {estimated_roll(image)})")
         measured = sum(v.heights_mm is not None for v in native)
         for degrees in args.degrees:
             turned_image, back = rolled_image(image, degrees)

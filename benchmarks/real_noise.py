@@ -16,15 +16,13 @@ voxels of tcia and ts-example, 50 HU on verse19-007's 1 x 1 x 3 mm; README, Know
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
-from patient_roll import CASES, DATA, as_it_came, compare  # the same three real cases (verse19-006, on which nothing is
-                                                # measured as it comes, is left out there too)
+# the same three real cases as patient_roll.py (verse19-006, on which nothing is measured as it comes, is
+# left out there too)
+from patient_roll import as_it_came, compare, comparison_parser, data_missing, reading_line
 from screening_node.analysis.pipeline import analyze_volume
 
 NOISE_BLUR_MM = 0.7  # in-plane blur of the added noise (a Gaussian's sigma), so it is correlated over about a pixel
@@ -49,20 +47,17 @@ def with_noise(image: sitk.Image, sd_hu: float, seed: int) -> sitk.Image:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", nargs="+", default=list(CASES))
+    ap = comparison_parser(__doc__)
     ap.add_argument("--noise", nargs="+", type=float, default=[15, 30, 45])
     ap.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
-    ap.add_argument("--tolerance", type=float, default=2.0)
     args = ap.parse_args()
-    if not DATA.exists():
-        print(f"{DATA} not found (../shared/data is not checked out here)", file=sys.stderr)
+    if data_missing():
         return 2
     same_place = sitk.Euler3DTransform()  # nothing moved: bodies are matched where they lie
     for case in args.cases:
         image, native = as_it_came(case)
         measured = sum(v.heights_mm is not None for v in native)
-        print(f"{case}: " + " ".join(f"{v.label or '?'}:{v.grade}" for v in native), flush=True)
+        print(reading_line(case, native), flush=True)
         for sd in args.noise:
             for seed in args.seeds:
                 noisy = list(analyze_volume(with_noise(image, sd, seed), None).vertebrae)

@@ -167,11 +167,11 @@ def _recentred_on_bodies(eng: Engine, image: sitk.Image, array: np.ndarray, st: 
     measured = [b for b in bodies if b.whole and b.keypoints is not None]
     rows = np.arange(len(st.points))
     ap_c = offsets_through_bodies(len(rows), [(b.centre_row, b.ap_centre) for b in measured])
-    lat_c = offsets_through_bodies(len(rows), list(zip([b.centre_row for b in measured], midlines(st, measured))))
+    lat_c = offsets_through_bodies(len(rows), [(b.centre_row, m) for b, m in zip(measured, midlines(st, measured))])
     if ap_c is None and lat_c is None:
         return st, bodies
-    track = st.to_lps(rows, np.zeros(len(rows)) if ap_c is None else ap_c,
-                      np.zeros(len(rows)) if lat_c is None else lat_c)
+    on_curve = np.zeros(len(rows))
+    track = st.to_lps(rows, on_curve if ap_c is None else ap_c, on_curve if lat_c is None else lat_c)
     with timer.stage("straighten"):
         again = eng.straighten(image, resample_by_arclength(track, T.STRAIGHT_MM),
                                T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array, guide=st.guide())
@@ -194,10 +194,9 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     # so a volume stored feet-first or sagittally was binned at another phase and read otherwise: the tcia
     # series stored RPI instead of LPS read T6's posterior height 13.5 mm instead of 19.4 (grade 1, not 0).
     # Every storage of a scan is read in LPS index order; the body mask is written on the input's own grid.
-    source, image = image, as_lps(image)
-    received = image
+    source, received = image, as_lps(image)
     with timer.stage("blood"):
-        image, blood = eng.blood(image)
+        image, blood = eng.blood(received)
     array = sitk.GetArrayViewFromImage(image)
     st, bodies = measured_spine(eng, image, array, timer)
     pts = st.points
