@@ -58,7 +58,7 @@ def main() -> int:
         image, native = as_it_came(case)
         measured = sum(v.heights_mm is not None for v in native)
         print(reading_line(case, native), flush=True)
-        totals = dict(right=0, wrong=0, changed_grade=0, moved=0)
+        totals = dict(right=0, wrong=0, changed_grade=0, changed_in_range=0, moved=0)
         for name in args.variants:
             found = list(analyze_volume(VARIANTS[name](image), None).vertebrae)
             c, changes = compare(native, found, same_place, args.tolerance)
@@ -70,9 +70,13 @@ def main() -> int:
             totals["right"] += c["right"]
             totals["wrong"] += c["wrong"]
             totals["changed_grade"] += c["changed_grade"]
+            totals["changed_in_range"] += c["changed_in_range"]
             totals["moved"] += sum("/" in s for s in changes)
+        uncertain = sum(v.grade_uncertain for v in native)
         print(f"  all {len(args.variants)}: labels right {totals['right']} wrong {totals['wrong']}, grades changed "
-              f"{totals['changed_grade']}, bodies with a height moved > {args.tolerance:g} mm {totals['moved']}",
+              f"{totals['changed_grade']} ({totals['changed_in_range']} within the first reading's grade range; "
+              f"{uncertain} of {sum(v.grade is not None for v in native)} grades span more than one), "
+              f"bodies with a height moved > {args.tolerance:g} mm {totals['moved']}",
               flush=True)
     return 0
 

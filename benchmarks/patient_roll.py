@@ -81,7 +81,7 @@ def as_it_came(case: str) -> tuple[sitk.Image, list[Vertebra]]:
 def compare(native: list[Vertebra], turned: list[Vertebra], back: sitk.Euler3DTransform,
             tolerance: float) -> tuple[dict[str, int], list[str]]:
     """Counts and the notable changes of the turned analysis against the native one."""
-    counts = dict(matched=0, right=0, wrong=0, same_grade=0, changed_grade=0, measured=0)
+    counts = dict(matched=0, right=0, wrong=0, same_grade=0, changed_grade=0, changed_in_range=0, measured=0)
     changes = []
     for v in turned:
         centre = np.array(back.TransformPoint(v.centroid_lps_mm))
@@ -97,7 +97,11 @@ def compare(native: list[Vertebra], turned: list[Vertebra], back: sitk.Euler3DTr
             same = other.grade == v.grade
             counts["same_grade" if same else "changed_grade"] += 1
             if not same:
-                changes.append(f"{other.label} grade {other.grade}->{v.grade}")
+                # the new grade lies within the grades the first reading's sampling spread spans
+                in_range = other.grade_range is not None and v.grade is not None \
+                    and other.grade_range[0] <= v.grade <= other.grade_range[1]
+                counts["changed_in_range"] += in_range
+                changes.append(f"{other.label} grade {other.grade}->{v.grade}" + (" (in range)" if in_range else ""))
         if v.heights_mm and other.heights_mm:
             moved = {k: v.heights_mm[k] - other.heights_mm[k] for k in v.heights_mm}
             if max(abs(d) for d in moved.values()) > tolerance:

@@ -56,6 +56,10 @@ def test_outputs_follow_the_contract(analysed, phantom):
             assert tuple(v.keypoints_lps_mm) == KEYPOINT_NAMES
         if v.height_loss is not None:
             assert 0 <= v.height_loss <= 1
+            # its spread at the fast preset's 3 mm slices: about 1.2 mm a height, 3-10 points of loss
+            low, high = v.height_loss_range
+            assert low <= v.height_loss <= high and 0.02 < high - v.height_loss < 0.12
+            assert v.grade_range[0] <= v.grade <= v.grade_range[1]
 
 
 def test_mask_lies_on_the_truth_bodies(analysed, phantom):

@@ -38,7 +38,8 @@ def phantom_truth_dict() -> dict:
 
 
 def result_from(truth: dict, *, shift=(0.0, 0.0, 0.0), relabel: dict | None = None, grades: dict | None = None,
-                heights_delta: float = 0.0, unassessable: tuple[str, ...] = (), status: str = "reported") -> StudyResult:
+                heights_delta: float = 0.0, unassessable: tuple[str, ...] = (), status: str = "reported",
+                grade_ranges: dict | None = None) -> StudyResult:
     out = []
     for i, tv in enumerate(truth["vertebrae"]):
         if not tv["visible"]:
@@ -52,7 +53,8 @@ def result_from(truth: dict, *, shift=(0.0, 0.0, 0.0), relabel: dict | None = No
             heights_mm={k: h + heights_delta for k, h in tv["heights_mm"].items()} if assessable else None,
             height_loss=tv["height_loss"] if assessable else None,
             grade=(grades or GRADES).get(tv["label"]) if assessable else None, morphology="normal",
-            assessable=assessable, reason=None if assessable else "cut by the field of view", mask_label=i + 1))
+            assessable=assessable, reason=None if assessable else "cut by the field of view", mask_label=i + 1,
+            grade_range=(grade_ranges or {}).get(tv["label"]) if assessable else None))
     return StudyResult(status=status, reason=None, engine="analytic", vertebrae=tuple(out))  # type: ignore[arg-type]
 
 
@@ -101,6 +103,18 @@ def test_heights_grades_and_unassessed_bodies() -> None:
     assert b["sensitivity"] == 0.5 and b["specificity"] == 0.0
     assert b["unassessed_negatives"] == 1 and r["grades"]["not_graded_by_truth_grade"] == [1, 0, 0, 0]
     assert r["grades"]["exact_agreement"] == 0.25
+
+
+def test_grade_ranges_are_scored_against_the_truth_grade() -> None:
+    truth = phantom_truth_dict()
+    wrong = {"T11": 1, "T12": 1, "L1": 1, "L2": 2, "L3": 0}  # T11, T12 and L2 wrong
+    ranges = {"T11": (0, 1), "T12": (1, 1), "L1": (1, 1), "L2": (2, 3), "L3": (0, 0)}
+    matches, o = compare(result_from(truth, grades=wrong, grade_ranges=ranges), phantom_truth(truth))
+    report = summarize(matches, [o])
+    assert report["grade_range"] == {"n": 5, "spanning_more_than_one": 2, "holding_truth": 4, "wrong": 3,
+                                     "wrong_spanning": 2, "wrong_holding_truth": 2}
+    report["per_vertebra"] = []
+    assert "wrong grades flagged 2/3, truth within their range 2/3" in format_report(report)
 
 
 def test_not_assessable_study_is_left_out_of_patient_metrics() -> None:

@@ -22,6 +22,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from screening_node import __version__
 from screening_node.analysis.results import StudyResult, Vertebra
+from screening_node.analysis.uncertainty import grade_range, loss_range
 from screening_node.reporting import write_report_objects
 from screening_node.reporting.common import PATIENT_STUDY_KEYWORDS
 from screening_node.reporting.seg import build_seg
@@ -122,10 +123,12 @@ def _result() -> StudyResult:
         value, xs, ys, zs = BOXES[label]
         kp = _keypoints(xs, ys, zs, squash)
         h = _heights(kp)
+        loss = 1 - min(h.values()) / max(h.values())
+        spread = loss_range(loss, 0.05)  # the loss's spread at the CT's sampling, as analysis/uncertainty.py gives
         vertebrae.append(Vertebra(
             label=label, label_confidence=0.9, centroid_lps_mm=tuple(np.mean([xs, ys, zs], axis=1)),
-            keypoints_lps_mm=kp, heights_mm=h, height_loss=1 - min(h.values()) / max(h.values()),
-            grade=grade, morphology=morph, assessable=True, mask_label=value))
+            keypoints_lps_mm=kp, heights_mm=h, height_loss=loss, grade=grade, morphology=morph, assessable=True,
+            mask_label=value, height_loss_range=spread, grade_range=grade_range(*spread)))
     value, xs, ys, zs = BOXES["L2"]
     vertebrae.append(Vertebra(
         label="L2", label_confidence=0.8, centroid_lps_mm=tuple(np.mean([xs, ys, zs], axis=1)),
@@ -222,6 +225,9 @@ def test_sr_values_equal_results_json(study):
         if expected.assessable:
             assert got.heights_mm == pytest.approx(expected.heights_mm, abs=1e-6)
             assert got.height_loss_percent == pytest.approx(100 * expected.height_loss, abs=1e-3)
+            low, high = expected.height_loss_range
+            assert got.height_loss_uncertainty_percent == pytest.approx(
+                (100 * (expected.height_loss - low), 100 * (high - expected.height_loss)), abs=1e-3)
             assert got.grade == expected.grade and got.morphology == expected.morphology
             for name, (top, bottom) in {"anterior": ("superior_anterior", "inferior_anterior"),
                                         "middle": ("superior_middle", "inferior_middle"),

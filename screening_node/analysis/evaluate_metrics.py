@@ -52,6 +52,7 @@ class Match:
     pred_grade: int | None  # None: not graded (no identified, assessable prediction)
     truth_loss: float | None
     pred_loss: float | None
+    pred_grade_range: tuple[int, int] | None = None  # the grades the loss's sampling spread spans
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,8 @@ def match_vertebra(case: str, tv: TruthVertebra, result: StudyResult, truth: Tru
                  identified_vs_vertebra_centroid=vs_whole, label_distance_mm=label_d, nearest_distance_mm=nearest,
                  height_errors_mm=h_err, peer_height_errors_mm=peer_err, keypoint_error_mm=kp_err,
                  truth_grade=tv.grade if graded else None, pred_grade=pred_grade,
-                 truth_loss=tv.height_loss, pred_loss=usable.height_loss if usable is not None else None)
+                 truth_loss=tv.height_loss, pred_loss=usable.height_loss if usable is not None else None,
+                 pred_grade_range=usable.grade_range if usable is not None and graded else None)
 
 
 def nearest_truth(result: StudyResult, truth: Truth) -> list[tuple[Vertebra, TruthVertebra, float]]:
@@ -211,10 +213,28 @@ def summarize(matches: Sequence[Match], outcomes: Sequence[CaseOutcome]) -> dict
                    "n_graded": len(pairs), "n_truth_graded": len(graded),
                    "exact_agreement": _ratio(sum(1 for t, p in pairs if t == p), len(pairs))},
         "grade_ge2": binary,
+        "grade_range": _grade_range_coverage([m for m in graded if m.pred_grade is not None]),
         "graded_without_level": sum(o.graded_without_level for o in outcomes),
         "patients": {**_binary(patient_pairs), "not_assessable_with_truth_fracture": sum(
             1 for o in outcomes if o.status != "reported" and (o.truth_max_grade or 0) >= POSITIVE_GRADE)},
     }
+
+
+def _grade_range_coverage(graded: list[Match]) -> dict[str, Any]:
+    """How the grade ranges (analysis/uncertainty.py) stand against the truth: how often a range spans more
+    than one grade, holds the truth grade, and how many of the wrong grades it flagged and held."""
+    ranged = [m for m in graded if m.pred_grade_range is not None]
+    wrong = [m for m in ranged if m.pred_grade != m.truth_grade]
+
+    def holds(m: Match) -> bool:
+        return m.pred_grade_range[0] <= m.truth_grade <= m.pred_grade_range[1]  # type: ignore[index,operator]
+
+    def spans(m: Match) -> bool:
+        return m.pred_grade_range[0] != m.pred_grade_range[1]  # type: ignore[index]
+
+    return {"n": len(ranged), "spanning_more_than_one": sum(spans(m) for m in ranged),
+            "holding_truth": sum(holds(m) for m in ranged), "wrong": len(wrong),
+            "wrong_spanning": sum(spans(m) for m in wrong), "wrong_holding_truth": sum(holds(m) for m in wrong)}
 
 
 def find_pairs(pairs_dir: Path) -> list[tuple[Path, Path, str]]:
@@ -293,6 +313,11 @@ def format_report(report: dict[str, Any]) -> str:
     lines.append(f"grade >= 2 sensitivity {_f(b['sensitivity'], '{:.3f}')} specificity {_f(b['specificity'], '{:.3f}')}"
                  f" (tp {b['tp']} fn {b['fn']} tn {b['tn']} fp {b['fp']}; truth grade 1 left out: "
                  f"{b['excluded_truth_grade1']}; not graded positives {b['unassessed_positives']})")
+    r = report.get("grade_range") or {}
+    if r.get("n"):
+        lines.append(f"grade ranges (sampling)  span more than one grade {r['spanning_more_than_one']}/{r['n']}, hold "
+                     f"the truth grade {r['holding_truth']}/{r['n']}; wrong grades flagged {r['wrong_spanning']}/"
+                     f"{r['wrong']}, truth within their range {r['wrong_holding_truth']}/{r['wrong']}")
     if report.get("graded_without_level"):
         lines.append(f"graded without a level   {report['graded_without_level']} bodies (no labelling anchor: matched to "
                      "no truth vertebra above; their grades count at the patient level)")

@@ -52,6 +52,19 @@ def genant(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()
     normal body a crush fracture when the others agree with it. At L5 the shape reduction discounts
     the normal L5's shorter back (shape_heights).
     """
+    loss, lowest = height_loss(heights, neighbour_posteriors, level)
+    grade = grade_from_loss(loss)
+    morphology = MORPHOLOGY_OF[lowest] if grade > 0 else "normal"
+    return GenantRead(height_loss=round(loss, 4), grade=grade, morphology=morphology)
+
+
+MORPHOLOGY_OF = {"anterior": "wedge", "middle": "biconcave", "posterior": "crush", "neighbours": "crush"}
+
+
+def height_loss(heights: dict[str, float], neighbour_posteriors: Sequence[float] = (), level: str | None = None
+                ) -> tuple[float, str]:
+    """The height loss genant grades, and which height sets it ("neighbours": all of the body's heights
+    against its neighbours' posterior ones). Unrounded, so loss_spread can difference it."""
     h = {k: float(heights[k]) for k in ("anterior", "middle", "posterior")}
     hmax = max(h.values())
     if hmax <= 0:
@@ -64,13 +77,8 @@ def genant(heights: dict[str, float], neighbour_posteriors: Sequence[float] = ()
         if ref > 0:
             crush_loss = max(0.0, 1.0 - hmax / ref)
     if crush_loss > shape_loss:
-        loss, morph = crush_loss, "crush"
-    else:
-        loss = shape_loss
-        lowest = min(shape, key=shape.get)  # type: ignore[arg-type]
-        morph = {"anterior": "wedge", "middle": "biconcave", "posterior": "crush"}[lowest]
-    grade = grade_from_loss(loss)
-    return GenantRead(height_loss=round(loss, 4), grade=grade, morphology=morph if grade > 0 else "normal")
+        return crush_loss, "neighbours"
+    return shape_loss, min(shape, key=shape.get)  # type: ignore[arg-type]
 
 
 def shape_heights(heights: dict[str, float], level: str | None) -> dict[str, float]:

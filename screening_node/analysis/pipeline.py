@@ -28,6 +28,7 @@ from screening_node.analysis.results import GRADED_LEVELS, KEYPOINT_NAMES, Study
 from screening_node.analysis.roll import turned_note
 from screening_node.analysis.stages import Engine, get_engine
 from screening_node.analysis.straighten import Straightened, sample_planes, voxel_extent_along
+from screening_node.analysis.uncertainty import grade_range, height_sampling_sd, loss_range, loss_spread
 from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
 from screening_node.analysis.vessels import blood_note
 from screening_node.errors import NotAssessable
@@ -213,7 +214,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
                               guide=st.guide())
         lab = eng.label(wide, bodies)
     with timer.stage("grading"):
-        vertebrae = _measure(st, bodies, lab)
+        vertebrae = _measure(st, bodies, lab, image)
     body_mask_path = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -269,8 +270,9 @@ def _disc_min_gaps(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
     return gaps
 
 
-def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> list[Vertebra]:
-    """Keypoints to LPS, heights, Genant grades (crush against assessable neighbours).
+def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling, image: sitk.Image) -> list[Vertebra]:
+    """Keypoints to LPS, heights, Genant grades (crush against assessable neighbours), and the loss's range
+    at the CT's sampling (``image``'s grid; analysis/uncertainty.py).
 
     Grades are for T1-L5: a body labelled so, or, where no anchor names the levels, one whose evidence
     puts it there (lab.thoracolumbar: a rib, lumbar size beside no pelvis, or a place between two such
@@ -310,17 +312,22 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling) -> lis
             assessable, reason = False, failed[i]
         if assessable and label is None and not graded[i]:
             assessable, reason = False, "level could not be labelled"
-        grade = loss = morph = None
+        grade = loss = morph = loss_bounds = grades = None
         if assessable and hts is not None:
             g = genant(hts, references[i], label)
             grade, loss, morph = g.grade, g.height_loss, g.morphology
+            sd = height_sampling_sd(image, kps_lps[i])  # type: ignore[arg-type]
+            # the neighbours' posterior heights lie along nearly the same direction on the same grid
+            loss_bounds = loss_range(loss, loss_spread(hts, sd, references[i], sd["posterior"], label))
+            grades = grade_range(*loss_bounds)
         mask_label = None
         if b.keypoints is not None:
             mask_label, next_mask = next_mask, next_mask + 1
         out.append(Vertebra(label=label, label_confidence=confidence if label else 0.0,
                             centroid_lps_mm=centroid, keypoints_lps_mm=kps_lps[i], heights_mm=hts,  # type: ignore[arg-type]
                             height_loss=loss, grade=grade, morphology=morph, assessable=assessable,
-                            reason=None if assessable else reason, mask_label=mask_label))
+                            reason=None if assessable else reason, mask_label=mask_label,
+                            height_loss_range=loss_bounds, grade_range=grades))
     return out
 
 

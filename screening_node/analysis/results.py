@@ -53,6 +53,11 @@ def level_index(label: str) -> int:
     return LEVELS.index(label)
 
 
+def _pair(value: Any, kind: type) -> Any:
+    """A stored [low, high] pair as a tuple of ``kind``, or None (results written before it existed)."""
+    return None if value is None else (kind(value[0]), kind(value[1]))
+
+
 @dataclass(frozen=True)
 class Vertebra:
     label: str | None
@@ -66,6 +71,10 @@ class Vertebra:
     assessable: bool
     reason: str | None = None
     mask_label: int | None = None  # value of this body in the body-mask volume, if one was written
+    # the loss one standard deviation either side from the CT's sampling alone, and the grades that spans
+    # (analysis/uncertainty.py); None where no grade is given
+    height_loss_range: tuple[float, float] | None = None
+    grade_range: tuple[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,7 +94,14 @@ class Vertebra:
             assessable=bool(data.get("assessable", False)),
             reason=data.get("reason"),
             mask_label=data.get("mask_label"),
+            height_loss_range=_pair(data.get("height_loss_range"), float),
+            grade_range=_pair(data.get("grade_range"), int),
         )
+
+    @property
+    def grade_uncertain(self) -> bool:
+        """The grade could read one other at the CT's sampling (its range spans more than one grade)."""
+        return self.grade_range is not None and self.grade_range[0] != self.grade_range[1]
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,14 @@ class StudyResult:
         return max(grades) if grades else None
 
     @property
+    def max_grade_range(self) -> tuple[int, int] | None:
+        """The worst grade's range at the CT's sampling: the largest low end and the largest high end."""
+        ranges = [v.grade_range for v in self.vertebrae if v.assessable and v.grade_range is not None]
+        if not ranges:
+            return None
+        return max(r[0] for r in ranges), max(r[1] for r in ranges)
+
+    @property
     def fracture_suspected(self) -> bool:
         return (self.max_grade or 0) >= 1
 
@@ -116,7 +140,8 @@ class StudyResult:
             "reason": self.reason,
             "engine": self.engine,
             "vertebrae": [v.to_dict() for v in self.vertebrae],
-            "patient": {"max_grade": self.max_grade, "fracture_suspected": self.fracture_suspected},
+            "patient": {"max_grade": self.max_grade, "max_grade_range": self.max_grade_range,
+                        "fracture_suspected": self.fracture_suspected},
             "notes": list(self.notes),
             "body_mask_path": self.body_mask_path,
             "timings_s": dict(self.timings_s),

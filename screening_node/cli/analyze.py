@@ -65,19 +65,32 @@ def _fmt(x: float | None, spec: str = ".1f") -> str:
     return "-" if x is None else format(x, spec)
 
 
+def _grade_cell(grade: int | None, grades: tuple[int, int] | None) -> str:
+    """The grade, with the grades its sampling spread spans where that is more than one: "2 (1-2)"."""
+    if grade is None:
+        return "-"
+    if grades is None or grades[0] == grades[1]:
+        return str(grade)
+    return f"{grade} ({grades[0]}-{grades[1]})"
+
+
 def format_table(result: StudyResult) -> str:
-    """A table a person reads at a glance."""
+    """A table a person reads at a glance. Beside the loss, its spread at the CT's sampling (one standard
+    deviation, analysis/uncertainty.py); beside a grade, the grades that spread spans where they differ."""
     lines = [f"status: {result.status}" + (f" ({result.reason})" if result.reason else ""),
-             f"max grade: {_fmt(result.max_grade, 'd')}   fracture suspected: {result.fracture_suspected}"]
+             f"max grade: {_grade_cell(result.max_grade, result.max_grade_range)}   "
+             f"fracture suspected: {result.fracture_suspected}"]
     lines += [f"note: {n}" for n in result.notes]
-    lines.append(f"{'level':<6}{'conf':>5} {'ant':>6}{'mid':>6}{'post':>6} {'loss%':>6} {'grade':>5}  "
+    lines.append(f"{'level':<6}{'conf':>5} {'ant':>6}{'mid':>6}{'post':>6} {'loss%':>6}{'+-':>5} {'grade':<8} "
                  f"{'morphology':<10} reason")
     for v in result.vertebrae:
         h = v.heights_mm or {}
         loss = None if v.height_loss is None else 100 * v.height_loss
+        spread = None if v.height_loss_range is None or v.height_loss is None \
+            else 100 * (v.height_loss_range[1] - v.height_loss)
         lines.append(f"{v.label or '?':<6}{v.label_confidence:>5.2f} {_fmt(h.get('anterior')):>6}"
-                     f"{_fmt(h.get('middle')):>6}{_fmt(h.get('posterior')):>6} {_fmt(loss):>6} "
-                     f"{_fmt(v.grade, 'd'):>5}  {v.morphology or '-':<10} {v.reason or ''}")
+                     f"{_fmt(h.get('middle')):>6}{_fmt(h.get('posterior')):>6} {_fmt(loss):>6}{_fmt(spread):>5} "
+                     f"{_grade_cell(v.grade, v.grade_range):<8} {v.morphology or '-':<10} {v.reason or ''}")
     total = sum(result.timings_s.values())
     lines.append(f"time: {total:.1f} s")
     return "\n".join(lines)

@@ -82,6 +82,17 @@ def _evaluations(v: Vertebra) -> list[hd.sr.QualitativeEvaluation]:
     return out
 
 
+def _loss_uncertainty(v: Vertebra) -> hd.sr.MeasurementProperties | None:
+    """The height loss's spread at the CT's sampling (analysis/uncertainty.py) as TID 310's ranges of lower and
+    upper measurement uncertainty, in the loss's own percentage points."""
+    if v.height_loss_range is None or v.height_loss is None:
+        return None
+    low, high = v.height_loss_range
+    return hd.sr.MeasurementProperties(
+        lower_measurement_uncertainty=round(100.0 * (float(v.height_loss) - low), 3),
+        upper_measurement_uncertainty=round(100.0 * (high - float(v.height_loss)), 3))
+
+
 def _add_reason(group: hd.sr.MeasurementsAndQualitativeEvaluations, reason: str) -> None:
     """Free-text reason (TID 1501 qualitative evaluations may be TEXT; highdicom builds CODE only)."""
     group[0].ContentSequence.append(hd.sr.TextContentItem(
@@ -97,7 +108,7 @@ def vertebra_groups(v: Vertebra, engine: str, frame_of_reference_uid: str, serie
     if v.assessable and v.height_loss is not None:
         measurements.append(hd.sr.Measurement(
             name=sn.HEIGHT_LOSS, value=round(100.0 * float(v.height_loss), 3), unit=sn.PERCENT,
-            finding_sites=[site]))
+            finding_sites=[site], properties=_loss_uncertainty(v)))
     values = hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=tracking, finding_sites=[site], algorithm_id=algorithm(engine),
         measurements=measurements or None, qualitative_evaluations=_evaluations(v) or None)

@@ -24,6 +24,8 @@ class VertebraValues:
     heights_mm: dict[str, float] = field(default_factory=dict)
     endpoints_lps_mm: dict[str, np.ndarray] = field(default_factory=dict)  # height name -> (2, 3)
     height_loss_percent: float | None = None
+    # (lower, upper) measurement uncertainty of the loss, percentage points (TID 310)
+    height_loss_uncertainty_percent: tuple[float, float] | None = None
     grade: int | None = None
     morphology: str | None = None
     reason: str | None = None
@@ -51,6 +53,20 @@ def _evaluation(group, concept):
     return found[0].value if found else None
 
 
+LOWER_UNCERTAINTY, UPPER_UNCERTAINTY = "371885007", "371886008"  # SCT: ranges of lower / upper measurement uncertainty
+
+
+def _uncertainty(measurement) -> tuple[float, float] | None:
+    """(lower, upper) from a measurement's TID 310 properties (content items of its NUM item); None where it
+    has none."""
+    found = {item.ConceptNameCodeSequence[0].CodeValue: float(item.MeasuredValueSequence[0].NumericValue)
+             for item in getattr(measurement[0], "ContentSequence", [])
+             if item.ValueType == "NUM" and item.ConceptNameCodeSequence[0].CodingSchemeDesignator == "SCT"}
+    if LOWER_UNCERTAINTY in found and UPPER_UNCERTAINTY in found:
+        return found[LOWER_UNCERTAINTY], found[UPPER_UNCERTAINTY]
+    return None
+
+
 def read_sr_values(path: Path) -> ReportValues:
     sr = hd.sr.srread(path)
     groups = sr.content.get_image_measurement_groups()
@@ -73,6 +89,7 @@ def read_sr_values(path: Path) -> ReportValues:
                     v.endpoints_lps_mm[name] = np.asarray(coords[0].value, float)
         loss = g.get_measurements(name=sn.HEIGHT_LOSS)
         v.height_loss_percent = float(loss[0].value) if loss else None
+        v.height_loss_uncertainty_percent = _uncertainty(loss[0]) if loss else None
         grade = _evaluation(g, sn.GENANT_GRADE)
         v.grade = None if grade is None else sn.grade_from_code(grade)
         morph = _evaluation(g, sn.MORPHOLOGY)

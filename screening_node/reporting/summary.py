@@ -86,7 +86,11 @@ def _describe(v: Vertebra) -> str:
     if not v.assessable:
         return f"{name}: not assessable - {v.reason or 'no reason given'}"
     grade = "?" if v.grade is None else f"{v.grade} {GRADE_NAMES[int(v.grade)]}"
+    if v.grade_uncertain:  # the grades the loss's spread at the CT's sampling spans (analysis/uncertainty.py)
+        grade += f" (reads {v.grade_range[0]}-{v.grade_range[1]} at these slices)"  # type: ignore[index]
     loss = "" if v.height_loss is None else f", loss {100 * v.height_loss:.0f}%"
+    if v.height_loss is not None and v.height_loss_range is not None:
+        loss += f" +-{100 * (v.height_loss_range[1] - v.height_loss):.0f}"
     morph = "" if not v.morphology or v.morphology == "normal" else f", {v.morphology}"
     return f"{name}: grade {grade}{loss}{morph}"
 

@@ -1,0 +1,79 @@
+"""How far a body's height loss, and so its Genant grade, can be trusted at the CT's sampling.
+
+An endplate lies anywhere between two samples of the CT along the body's axis, and where it lies within
+that step (the grid's phase) no reading recovers once the slices are coarser than the endplate's blur:
+its position is uncertain by the step over sqrt(12) (a uniform spread over one step). A height spans two
+endplates. On 3 mm slices that is 1.2 mm a height, about 7 points of height loss on a 25 mm body, wider
+than the 5 points of Genant's grade 1; on 1 mm voxels 0.4 mm. The loss is given with the spread that
+follows, and the grades it spans: a reading whose spread crosses a grade's edge could have read the next
+grade on a scan whose grid began a little further on (benchmarks/grid_phase.py).
+
+Nothing here is fitted. It covers the sampling alone: anatomy that misleads a trace (a blob on an
+endplate, a rib head over a corner) is not in it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import SimpleITK as sitk
+
+from screening_node.analysis.genant import grade_from_loss, height_loss
+from screening_node.analysis.results import HEIGHT_KEYPOINTS
+from screening_node.analysis.straighten import voxel_extent_along
+
+PHASE_SD_PER_STEP = 1.0 / math.sqrt(12.0)  # a position spread uniformly over one sampling step
+
+
+def height_sampling_sd(image: sitk.Image, keypoints_lps: dict[str, Sequence[float]]) -> dict[str, float]:
+    """Per height (anterior, middle, posterior), its standard deviation (mm) from the CT's sampling: the
+    sampling step along the height's own direction (straighten.voxel_extent_along, the slice spacing, not
+    the thickness: a thick slice blurs an edge but does not hide where it lies between samples) for each
+    of its two endplates."""
+    out = {}
+    for name, (upper, lower) in HEIGHT_KEYPOINTS.items():
+        along = np.subtract(keypoints_lps[upper], keypoints_lps[lower]).astype(float)
+        length = float(np.linalg.norm(along))
+        step = float(voxel_extent_along(image, along / length)[0]) if length > 0 else max(image.GetSpacing())
+        out[name] = math.sqrt(2.0) * step * PHASE_SD_PER_STEP
+    return out
+
+
+def loss_spread(heights: dict[str, float], height_sd: dict[str, float], neighbour_posteriors: Sequence[float] = (),
+                neighbour_sd: float = 0.0, level: str | None = None) -> float:
+    """One standard deviation of genant's height loss from independent spreads of its inputs: each
+    height by its own, each neighbour's posterior height by ``neighbour_sd``.
+
+    Each input's share is the larger of the loss's changes when it moves one standard deviation up or down:
+    where the lowest height changes places with another (a body of nearly equal heights) the loss bends and
+    rises either way, which a derivative or a secant across both would read as no change at all.
+    """
+    names = ("anterior", "middle", "posterior")
+    values = [float(heights[n]) for n in names] + [float(p) for p in neighbour_posteriors]
+    sds = [float(height_sd[n]) for n in names] + [float(neighbour_sd)] * len(neighbour_posteriors)
+
+    def loss_of(x: list[float]) -> float:
+        return height_loss(dict(zip(names, x[:3])), x[3:], level)[0]
+
+    loss = loss_of(values)
+    variance = 0.0
+    for i, sd in enumerate(sds):
+        if sd <= 0:
+            continue
+        up, down = list(values), list(values)
+        up[i] += sd
+        down[i] = max(1e-3, down[i] - sd)
+        variance += max(abs(loss_of(up) - loss), abs(loss_of(down) - loss)) ** 2
+    return math.sqrt(variance)
+
+
+def loss_range(loss: float, spread: float) -> tuple[float, float]:
+    """The loss one spread either side (never below 0), rounded as the loss is."""
+    return round(max(0.0, loss - spread), 4), round(loss + spread, 4)
+
+
+def grade_range(loss_low: float, loss_high: float) -> tuple[int, int]:
+    """The Genant grades a loss within these bounds reads."""
+    return grade_from_loss(loss_low), grade_from_loss(loss_high)
