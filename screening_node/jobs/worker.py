@@ -126,6 +126,7 @@ class AnalysisWorker:
         result = analyze_volume(volume, result_dir, engine=self.settings.analysis.engine)
         self._record(job, "analysis.finished", "ok", {"status": result.status, "reason": result.reason,
                                                        "max_grade": result.max_grade,
+                                                       "max_grade_range": result.max_grade_range,
                                                        "vertebrae": len(result.vertebrae)})
         objects = write_report_objects(result, result_dir, volume.reference_datasets, volume.image)
         files_to_send = list(objects.dicom_paths)
