@@ -1,5 +1,6 @@
 """Genant rules: every band edge, each morphology, crush against the neighbours."""
 
+import numpy as np
 import pytest
 
 from screening_node.analysis.genant import genant, grade_from_loss
@@ -239,3 +240,39 @@ def test_t1_is_judged_for_crush_against_c7_as_well_as_t2(tmp_path):
     result = analyze_path(tmp_path / "ct.nii.gz", None)
     t1 = next(v for v in result.vertebrae if v.label == "T1")
     assert t1.grade is not None and t1.grade < 2, (t1.heights_mm, t1.height_loss, t1.morphology)
+
+
+def _lps_body(superior_z: tuple[float, float, float], inferior_z: tuple[float, float, float],
+              tilt_deg: float = 0.0) -> dict[str, tuple[float, float, float]]:
+    """Six LPS keypoints of a body 30 mm deep (anterior y = -15, middle 0, posterior +15) whose endplate points
+    lie at these heights along its axis, the body turned by tilt_deg about the left-right axis."""
+    t = np.radians(tilt_deg)
+    turn = np.array([[1, 0, 0], [0, np.cos(t), -np.sin(t)], [0, np.sin(t), np.cos(t)]])
+    out = {}
+    for side, heights in (("superior", superior_z), ("inferior", inferior_z)):
+        for name, y, z in zip(("anterior", "middle", "posterior"), (-15.0, 0.0, 15.0), heights):
+            out[f"{side}_{name}"] = tuple(float(c) for c in turn @ np.array([0.0, y, z]))
+    return out
+
+
+@pytest.mark.parametrize("tilt_deg", [0.0, 25.0])
+def test_an_endplate_bulges_by_its_middle_beyond_the_line_through_its_corners(tilt_deg):
+    from screening_node.analysis.genant import endplate_bulge
+
+    concave = _lps_body((12.0, 10.5, 12.0), (-12.0, -10.0, -12.0), tilt_deg)  # both middles sunk: biconcave
+    assert endplate_bulge(concave) == pytest.approx(-1.5)
+    wedge = _lps_body((6.0, 9.0, 12.0), (-12.0, -12.0, -12.0), tilt_deg)  # a wedge's upper endplate slopes
+    assert endplate_bulge(wedge) == pytest.approx(0.0, abs=1e-9)
+    # ts-example cropped by one column: L1's upper back corner read 8 mm below its middle
+    misread = _lps_body((12.0, 11.0, 4.0), (-12.0, -12.5, -13.0), tilt_deg)
+    assert endplate_bulge(misread) == pytest.approx(11.0 - 8.0)
+
+
+def test_a_bulging_endplate_is_a_failed_trace():
+    from screening_node.analysis.genant import bulging_endplates
+
+    flat = _lps_body((12.0, 11.5, 12.0), (-12.0, -11.5, -12.0))
+    bulging = _lps_body((12.0, 12.0, 12.0), (-12.0, -14.6, -12.0))  # the lower middle 2.6 mm into the disc
+    reasons = bulging_endplates([flat, None, bulging])
+    assert reasons[:2] == [None, None]
+    assert reasons[2] is not None and "bulging 2.6 mm" in reasons[2]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Sequence
 
+import numpy as np
+
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.results import HEIGHT_KEYPOINTS
 
@@ -22,6 +24,8 @@ MERGED_BODIES_REASON = ("as tall as two of its neighbours: probably two bodies w
                         "not found")
 CROSSED_ENDPLATE_REASON = ("an endplate was read past the neighbouring body's facing endplate, or closer to it than "
                            "the slices can tell apart, across the disc between them: the trace ran into the neighbour")
+BULGING_ENDPLATE_REASON = ("an endplate read bulging {:.1f} mm towards its disc beyond the line through its corners "
+                           "(endplates are flat or concave): a corner or its middle was misread")
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,39 @@ def crossed_endplates(endplate_rows: list[dict[str, float] | None],
             out_of_lower = sum(lower[s] for s, _ in others) / len(others) - top
             reasons[i if out_of_upper > out_of_lower else i + 1] = CROSSED_ENDPLATE_REASON
     return reasons
+
+
+def endplate_bulge(keypoints_lps: dict[str, Sequence[float]]) -> float:
+    """How far (mm) an endplate's middle keypoint stands out towards its disc beyond the line through its two
+    corners, the larger of the body's two endplates (negative: concave), along the body's axis (the mean
+    of its three heights' directions, so a body tilted against the planes reads as upright)."""
+    k = {name: np.asarray(p, dtype=float) for name, p in keypoints_lps.items()}
+    axis = sum(k[s] - k[i] for s, i in HEIGHT_KEYPOINTS.values())
+    axis = axis / max(float(np.linalg.norm(axis)), 1e-9)
+    bulges = []
+    for side, outward in (("superior", 1.0), ("inferior", -1.0)):
+        front, middle, back = (k[f"{side}_{name}"] for name in ("anterior", "middle", "posterior"))
+        span = back - front
+        across = span - axis * float(span @ axis)  # the corner-to-corner run square to the axis
+        share = float((middle - front) @ across) / max(float(across @ across), 1e-9)
+        bulges.append(outward * float((middle - (front + share * span)) @ axis))
+    return max(bulges)
+
+
+def bulging_endplates(keypoints_lps: list[dict[str, Sequence[float]] | None]) -> list[str | None]:
+    """Per body, BULGING_ENDPLATE_REASON where an endplate bulges ENDPLATE_MAX_BULGE_MM or more towards its
+    disc (endplate_bulge), else None (also for a body not measured).
+
+    An endplate is flat or concave, and a fracture sinks its middle: a middle standing out towards the disc
+    means a corner read inside the body (the ts-example scan cropped by one column read L1's upper back
+    corner 8 mm below its middle, its back 24.3 mm instead of 30.1, and the wedge graded 0) or a middle
+    read short of its endplate."""
+    out: list[str | None] = []
+    for kp in keypoints_lps:
+        bulge = endplate_bulge(kp) if kp is not None else None
+        out.append(BULGING_ENDPLATE_REASON.format(bulge) if bulge is not None and bulge >= T.ENDPLATE_MAX_BULGE_MM
+                   else None)
+    return out
 
 
 def failed_traces(heights: list[dict[str, float] | None], referable: list[bool],

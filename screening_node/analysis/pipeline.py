@@ -20,7 +20,7 @@ from screening_node.analysis import thresholds as T
 from screening_node.analysis.body_centre import offsets_through_bodies
 from screening_node.analysis.centreline import resample_by_arclength
 from screening_node.analysis.endplates import slice_blur
-from screening_node.analysis.genant import crossed_endplates, failed_traces, genant
+from screening_node.analysis.genant import bulging_endplates, crossed_endplates, failed_traces, genant
 from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.labelling import Labelling
 from screening_node.analysis.mirror import midlines
@@ -297,7 +297,9 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling, image:
     # C7 is no graded level, but it is T1's neighbour above: heights grow down the spine, and against T2 and T3
     # alone a normal T1 reads 10-15 % short of its reference (a 3 mm phantom's T1 was graded a grade 2 crush).
     referable = [g or label == "C7" for g, label in zip(graded, labels)]
-    failed, references = failed_traces(heights, referable, crossed_endplates(rows, _disc_min_gaps(st, bodies)))
+    misread = [crossed or bulging for crossed, bulging in zip(crossed_endplates(rows, _disc_min_gaps(st, bodies)),
+                                                           bulging_endplates(kps_lps))]  # type: ignore[arg-type]
+    failed, references = failed_traces(heights, referable, misread)
     out = []
     next_mask = 1
     for i, b in enumerate(bodies):

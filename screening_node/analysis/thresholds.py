@@ -14,6 +14,12 @@ CRUSH_MIN_NEIGHBOURS = 1  # at least one assessable neighbour is needed to judge
 MIDDLE_MAX_EXCESS = 0.2  # endplates are flat or concave, and a fracture lowers the middle first: a middle height more
                          # than 20 % above both wall heights is a middle endplate not traced (3 mm phantoms: 5 of 6
                          # such bodies graded >= 2 had truth grade 0), not a shape to grade
+ENDPLATE_MAX_BULGE_MM = 2.5  # an endplate is flat or concave: its middle keypoint standing this far out towards the disc
+                             # beyond the line through its corners is a misread corner or middle. 3 mm slices place each
+                             # point within +-0.87 mm (uncertainty.py), the bulge mixes three (~1.1 mm): this is beyond
+                             # two of that from flat. Phantom truth -0.2 to -0.5 mm, the real scans' readings <= 0.4; on
+                             # seven batches of 3 mm phantoms every body read beyond it (10 with a truth) had a height
+                             # 3.4-12 mm off
 ANTERIOR_MAX_EXCESS = 0.3  # only L5 is taller in front than at the back (by ~10 %; phantom truth <= 9 %, a strongly
                            # lordotic real L5 ~20 %): an anterior height 30 % above the posterior is an endplate at the
                            # back not traced (3 mm phantoms: 11 of 13 such bodies graded >= 2 had truth grade 0)
