@@ -194,19 +194,20 @@ def bulging_endplates(keypoints_lps: list[dict[str, Sequence[float]] | None]) ->
 
 
 def failed_traces(heights: list[dict[str, float] | None], referable: list[bool],
-                  crossed: list[str | None] | None = None) -> tuple[list[str | None], list[list[float]]]:
+                  misread: list[str | None] | None = None) -> tuple[list[str | None], list[list[float]]]:
     """Per body: why its heights are a failed trace (None: they can be graded), and its crush reference.
 
     ``referable``: per body, whether it may be a neighbour's reference: one Genant grades apply to (T1-L5),
     and C7 above T1 (pipeline._measure).
-    ``crossed``: per body, a failed trace found between neighbours (crossed_endplates), judged first.
+    ``misread``: per body, a failed trace its keypoints show (an endplate read across the disc,
+    crossed_endplates, or bulging towards it, bulging_endplates), judged first.
 
     A failed trace is judged against every measured neighbour (the median outvotes one failed
     neighbour), then left out of the other bodies' crush references: a "T3" measured over T3 and T4
     made T2 a grade-3 crush.
     """
-    crossed = crossed or [None] * len(heights)
-    failed = [None if h is None else crossed[i] or implausible_heights(h, _neighbour_posteriors(heights, referable, i))
+    misread = misread or [None] * len(heights)
+    failed = [None if h is None else misread[i] or implausible_heights(h, _neighbour_posteriors(heights, referable, i))
               for i, h in enumerate(heights)]
     kept = [None if reason is not None else h for h, reason in zip(heights, failed)]
     return failed, [_neighbour_posteriors(kept, referable, i) for i in range(len(heights))]
