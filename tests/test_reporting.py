@@ -365,6 +365,18 @@ def test_a_study_wide_reason_is_listed_once(study):
     assert lines[1].endswith("cut by the field of view")  # a vertebra's own reason is still listed
 
 
+def test_a_grade_that_reads_others_at_the_ct_sampling_says_so(study):
+    from screening_node.reporting.summary import summary_lines
+    l1 = next(v for v in study["result"].vertebrae if v.label == "L1")
+    spread = round(l1.height_loss_range[1] - l1.height_loss, 4)
+    lines = summary_lines(study["result"])
+    line = next(line for line in lines if line.startswith("L1:"))
+    assert f"+-{100 * spread:.0f}" in line
+    assert ("reads" in line) == l1.grade_uncertain
+    uncertain = replace(l1, grade_range=(1, 2))
+    assert "grade 2 moderate (reads 1-2 at these slices)" in summary_lines(replace(study["result"], vertebrae=(uncertain,)))[0]
+
+
 def test_missing_inputs_give_reasons_not_crashes(study, tmp_path):
     empty = StudyResult(status="not_assessable", reason="no spine found in the field of view", engine="analytic",
                         vertebrae=())
