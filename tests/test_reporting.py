@@ -374,7 +374,8 @@ def test_a_grade_that_reads_others_at_the_ct_sampling_says_so(study):
     assert f"+-{100 * spread:.0f}" in line
     assert ("reads" in line) == l1.grade_uncertain
     uncertain = replace(l1, grade_range=(1, 2))
-    assert "grade 2 moderate (reads 1-2 at these slices)" in summary_lines(replace(study["result"], vertebrae=(uncertain,)))[0]
+    only_l1 = replace(study["result"], vertebrae=(uncertain,))
+    assert "grade 2 moderate (reads 1-2 at these slices)" in summary_lines(only_l1)[0]
 
 
 def test_missing_inputs_give_reasons_not_crashes(study, tmp_path):
