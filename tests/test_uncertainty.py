@@ -48,6 +48,13 @@ def test_a_sagittal_series_samples_the_heights_at_its_pixel_not_its_slice_spacin
     assert sd["middle"] == pytest.approx(math.sqrt(2) * 0.8 / math.sqrt(12))
 
 
+def test_slices_reconstructed_closer_than_they_are_thick_count_at_their_thickness():
+    overlapping = _grid((0.75, 0.75, 1.5))
+    assert height_sampling_sd(overlapping, _upright())["middle"] == pytest.approx(math.sqrt(2) * 1.5 / math.sqrt(12))
+    thick = height_sampling_sd(overlapping, _upright(), slice_thickness_mm=3.0)
+    assert thick["middle"] == pytest.approx(math.sqrt(2) * 3.0 / math.sqrt(12))
+
+
 def test_a_wedges_loss_spreads_by_its_lowest_and_its_tallest_height():
     sd = math.sqrt(2) * 3.0 / math.sqrt(12)
     heights = {"anterior": 20.0, "middle": 22.5, "posterior": 25.0}

@@ -214,7 +214,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
                               guide=st.guide())
         lab = eng.label(wide, bodies)
     with timer.stage("grading"):
-        vertebrae = _measure(st, bodies, lab, image)
+        vertebrae = _measure(st, bodies, lab, image, slice_thickness_mm)
     body_mask_path = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -270,9 +270,10 @@ def _disc_min_gaps(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
     return gaps
 
 
-def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling, image: sitk.Image) -> list[Vertebra]:
+def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling, image: sitk.Image,
+             slice_thickness_mm: float | None = None) -> list[Vertebra]:
     """Keypoints to LPS, heights, Genant grades (crush against assessable neighbours), and the loss's range
-    at the CT's sampling (``image``'s grid; analysis/uncertainty.py).
+    at the CT's sampling (``image``'s grid and slice thickness; analysis/uncertainty.py).
 
     Grades are for T1-L5: a body labelled so, or, where no anchor names the levels, one whose evidence
     puts it there (lab.thoracolumbar: a rib, lumbar size beside no pelvis, or a place between two such
@@ -318,7 +319,7 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling, image:
         if assessable and hts is not None:
             g = genant(hts, references[i], label)
             grade, loss, morph = g.grade, g.height_loss, g.morphology
-            sd = height_sampling_sd(image, kps_lps[i])  # type: ignore[arg-type]
+            sd = height_sampling_sd(image, kps_lps[i], slice_thickness_mm)  # type: ignore[arg-type]
             # the neighbours' posterior heights lie along nearly the same direction on the same grid
             loss_bounds = loss_range(loss, loss_spread(hts, sd, references[i], sd["posterior"], label))
             grades = grade_range(*loss_bounds)
