@@ -108,11 +108,11 @@ def test_heights_grades_and_unassessed_bodies() -> None:
 def test_grade_ranges_are_scored_against_the_truth_grade() -> None:
     truth = phantom_truth_dict()
     wrong = {"T11": 1, "T12": 1, "L1": 1, "L2": 2, "L3": 0}  # T11, T12 and L2 wrong
-    ranges = {"T11": (0, 1), "T12": (1, 1), "L1": (1, 1), "L2": (2, 3), "L3": (0, 0)}
+    ranges = {"T11": (0, 2), "T12": (1, 1), "L1": (1, 1), "L2": (2, 3), "L3": (0, 0)}  # T11's across the 2 line
     matches, o = compare(result_from(truth, grades=wrong, grade_ranges=ranges), phantom_truth(truth))
     report = summarize(matches, [o])
-    assert report["grade_range"] == {"n": 5, "spanning_more_than_one": 2, "holding_truth": 4, "wrong": 3,
-                                     "wrong_spanning": 2, "wrong_holding_truth": 2}
+    assert report["grade_range"] == {"n": 5, "spanning_more_than_one": 2, "crossing_grade2": 1, "holding_truth": 4,
+                                     "wrong": 3, "wrong_spanning": 2, "wrong_holding_truth": 2}
     report["per_vertebra"] = []
     assert "wrong grades flagged 2/3, truth within their range 2/3" in format_report(report)
 

@@ -232,7 +232,11 @@ def _grade_range_coverage(graded: list[Match]) -> dict[str, Any]:
     def spans(m: Match) -> bool:
         return m.pred_grade_range[0] != m.pred_grade_range[1]  # type: ignore[index]
 
+    def crosses_positive(m: Match) -> bool:  # the range holds grades on both sides of the fracture line (>= 2)
+        return m.pred_grade_range[0] < POSITIVE_GRADE <= m.pred_grade_range[1]  # type: ignore[index]
+
     return {"n": len(ranged), "spanning_more_than_one": sum(spans(m) for m in ranged),
+            "crossing_grade2": sum(crosses_positive(m) for m in ranged),
             "holding_truth": sum(holds(m) for m in ranged), "wrong": len(wrong),
             "wrong_spanning": sum(spans(m) for m in wrong), "wrong_holding_truth": sum(holds(m) for m in wrong)}
 
@@ -315,7 +319,8 @@ def format_report(report: dict[str, Any]) -> str:
                  f"{b['excluded_truth_grade1']}; not graded positives {b['unassessed_positives']})")
     r = report.get("grade_range") or {}
     if r.get("n"):
-        lines.append(f"grade ranges (sampling)  span more than one grade {r['spanning_more_than_one']}/{r['n']}, hold "
+        lines.append(f"grade ranges (sampling)  span more than one grade {r['spanning_more_than_one']}/{r['n']} "
+                     f"(across the grade 2 line {r['crossing_grade2']}), hold "
                      f"the truth grade {r['holding_truth']}/{r['n']}; wrong grades flagged {r['wrong_spanning']}/"
                      f"{r['wrong']}, truth within their range {r['wrong_holding_truth']}/{r['wrong']}")
     if report.get("graded_without_level"):
