@@ -99,6 +99,13 @@ class Vertebra:
         )
 
     @property
+    def height_loss_spread(self) -> float | None:
+        """How far the loss's range reaches above the loss (one spread; the range stops at 0 below), or None."""
+        if self.height_loss is None or self.height_loss_range is None:
+            return None
+        return self.height_loss_range[1] - self.height_loss
+
+    @property
     def grade_uncertain(self) -> bool:
         """The grade could read one other at the CT's sampling (its range spans more than one grade)."""
         return self.grade_range is not None and self.grade_range[0] != self.grade_range[1]

@@ -22,7 +22,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from screening_node.analysis.genant import grade_from_loss, height_loss
-from screening_node.analysis.results import HEIGHT_KEYPOINTS
+from screening_node.analysis.results import HEIGHT_KEYPOINTS, HEIGHT_NAMES
 from screening_node.analysis.straighten import voxel_extent_along
 
 PHASE_SD_PER_STEP = 1.0 / math.sqrt(12.0)  # a position spread uniformly over one sampling step
@@ -37,14 +37,11 @@ def height_sampling_sd(image: sitk.Image, keypoints_lps: dict[str, Sequence[floa
     The thickness counts: slices reconstructed closer than they are thick hold no finer information along
     the spine. The tcia series (3 mm slices) resampled to 1 mm spacing read its native losses within the
     narrower ranges of the resampled reading for 3 of its 12 bodies, within the native 3 mm ones for 9."""
-    out = {}
-    for name, (upper, lower) in HEIGHT_KEYPOINTS.items():
-        along = np.subtract(keypoints_lps[upper], keypoints_lps[lower]).astype(float)
-        length = float(np.linalg.norm(along))
-        direction = along / length if length > 0 else np.array([0.0, 0.0, 1.0])
-        step = float(voxel_extent_along(image, direction, slice_thickness_mm)[0])
-        out[name] = math.sqrt(2.0) * step * PHASE_SD_PER_STEP
-    return out
+    along = np.array([np.subtract(keypoints_lps[upper], keypoints_lps[lower]) for upper, lower in
+                      HEIGHT_KEYPOINTS.values()], dtype=float)
+    directions = along / np.maximum(np.linalg.norm(along, axis=1, keepdims=True), 1e-9)
+    steps = voxel_extent_along(image, directions, slice_thickness_mm)
+    return {name: math.sqrt(2.0) * float(step) * PHASE_SD_PER_STEP for name, step in zip(HEIGHT_KEYPOINTS, steps)}
 
 
 def loss_spread(heights: dict[str, float], height_sd: dict[str, float], neighbour_posteriors: Sequence[float] = (),
@@ -56,12 +53,11 @@ def loss_spread(heights: dict[str, float], height_sd: dict[str, float], neighbou
     where the lowest height changes places with another (a body of nearly equal heights) the loss bends and
     rises either way, which a derivative or a secant across both would read as no change at all.
     """
-    names = ("anterior", "middle", "posterior")
-    values = [float(heights[n]) for n in names] + [float(p) for p in neighbour_posteriors]
-    sds = [float(height_sd[n]) for n in names] + [float(neighbour_sd)] * len(neighbour_posteriors)
+    values = [float(heights[n]) for n in HEIGHT_NAMES] + [float(p) for p in neighbour_posteriors]
+    sds = [float(height_sd[n]) for n in HEIGHT_NAMES] + [float(neighbour_sd)] * len(neighbour_posteriors)
 
     def loss_of(x: list[float]) -> float:
-        return height_loss(dict(zip(names, x[:3])), x[3:], level)[0]
+        return height_loss(dict(zip(HEIGHT_NAMES, x[:3])), x[3:], level)[0]
 
     loss = loss_of(values)
     variance = 0.0

@@ -86,8 +86,7 @@ def format_table(result: StudyResult) -> str:
     for v in result.vertebrae:
         h = v.heights_mm or {}
         loss = None if v.height_loss is None else 100 * v.height_loss
-        spread = None if v.height_loss_range is None or v.height_loss is None \
-            else 100 * (v.height_loss_range[1] - v.height_loss)
+        spread = None if v.height_loss_spread is None else 100 * v.height_loss_spread
         lines.append(f"{v.label or '?':<6}{v.label_confidence:>5.2f} {_fmt(h.get('anterior')):>6}"
                      f"{_fmt(h.get('middle')):>6}{_fmt(h.get('posterior')):>6} {_fmt(loss):>6}{_fmt(spread):>5} "
                      f"{_grade_cell(v.grade, v.grade_range):<8} {v.morphology or '-':<10} {v.reason or ''}")

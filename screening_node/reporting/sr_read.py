@@ -10,6 +10,7 @@ from pathlib import Path
 
 import highdicom as hd
 import numpy as np
+from pydicom.sr.codedict import codes
 
 from screening_node.analysis.results import HEIGHT_NAMES
 from screening_node.reporting import codes as sn
@@ -53,18 +54,19 @@ def _evaluation(group, concept):
     return found[0].value if found else None
 
 
-LOWER_UNCERTAINTY, UPPER_UNCERTAINTY = "371885007", "371886008"  # SCT: ranges of lower / upper measurement uncertainty
-
-
 def _uncertainty(measurement) -> tuple[float, float] | None:
     """(lower, upper) from a measurement's TID 310 properties (content items of its NUM item); None where it
     has none."""
-    found = {item.ConceptNameCodeSequence[0].CodeValue: float(item.MeasuredValueSequence[0].NumericValue)
-             for item in getattr(measurement[0], "ContentSequence", [])
-             if item.ValueType == "NUM" and item.ConceptNameCodeSequence[0].CodingSchemeDesignator == "SCT"}
-    if LOWER_UNCERTAINTY in found and UPPER_UNCERTAINTY in found:
-        return found[LOWER_UNCERTAINTY], found[UPPER_UNCERTAINTY]
-    return None
+    found: dict[str, float] = {}
+    for item in getattr(measurement[0], "ContentSequence", []):
+        if item.ValueType != "NUM":
+            continue
+        name = hd.sr.CodedConcept.from_dataset(item.ConceptNameCodeSequence[0])
+        for side, code in (("lower", codes.SCT.RangeOfLowerMeasurementUncertainty),
+                           ("upper", codes.SCT.RangeOfUpperMeasurementUncertainty)):
+            if sn.same_code(name, code):
+                found[side] = float(item.MeasuredValueSequence[0].NumericValue)
+    return (found["lower"], found["upper"]) if len(found) == 2 else None
 
 
 def read_sr_values(path: Path) -> ReportValues:

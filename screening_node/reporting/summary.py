@@ -89,8 +89,8 @@ def _describe(v: Vertebra) -> str:
     if v.grade_uncertain:  # the grades the loss's spread at the CT's sampling spans (analysis/uncertainty.py)
         grade += f" (reads {v.grade_range[0]}-{v.grade_range[1]} at these slices)"  # type: ignore[index]
     loss = "" if v.height_loss is None else f", loss {100 * v.height_loss:.0f}%"
-    if v.height_loss is not None and v.height_loss_range is not None:
-        loss += f" +-{100 * (v.height_loss_range[1] - v.height_loss):.0f}"
+    if v.height_loss_spread is not None:
+        loss += f" +-{100 * v.height_loss_spread:.0f}"
     morph = "" if not v.morphology or v.morphology == "normal" else f", {v.morphology}"
     return f"{name}: grade {grade}{loss}{morph}"
 
