@@ -104,10 +104,12 @@ def test_two_marrow_centres_in_one_interval_are_two_bodies() -> None:
     assert _between_marrow_centres([d for d in weak if d.row != 164], 141, 189, pitch=24.0) == 165
     # one body: one marrow centre, whatever narrow dips it holds (a vein, a fracture line)
     assert _between_marrow_centres([_Dip(150, 30.0, 1.0, 3.0), _Dip(160, 90.0, 0.95, 12.0)], 141, 176,
-                                   pitch=35.0) is None
+                                   pitch=24.0) is None
     # nor is a split kept that leaves a part shorter than the smallest vertebra's pitch
     assert _between_marrow_centres([_Dip(145, 90.0, 0.95, 9.0), _Dip(149, 40.0, 1.0, 3.0),
-                                    _Dip(165, 90.0, 0.95, 9.0)], 141, 176, pitch=35.0) is None
+                                    _Dip(165, 90.0, 0.95, 9.0)], 141, 176, pitch=24.0) is None
+    # at a lumbar pitch a disc always dips the core: two "marrow centres" there are no evidence of a disc
+    assert _between_marrow_centres(weak, 141, 189, pitch=30.0) is None
 
 
 def test_past_the_last_disc_found_a_disc_lies_between_two_marrow_centres_one_pitch_apart() -> None:
@@ -125,6 +127,19 @@ def test_past_the_last_disc_found_a_disc_lies_between_two_marrow_centres_one_pit
     walls = np.full(480, 300.0)
     found = _fill_gaps(confident, weak, valid, walls)
     assert [r for r in found if r < 110] == [13, 31, 47, 70, 87, 106]
+
+
+def test_past_the_last_lumbar_disc_a_broad_disc_dip_is_not_taken_for_a_marrow_centre() -> None:
+    # tcia with 45 HU noise added (3 mm, seed 2): below L4/L5 (326) the L5/S1 disc, tilted against the
+    # planes, dips 9 rows wide (361) and L5's own mottle 8 (339). Both passed for marrow centres one
+    # (marrow) pitch apart, and the disc was placed halfway between them, 11 mm into L5 (a false crush).
+    confident = [216, 252, 288, 326]
+    weak = [_Dip(216, 150.0, 0.53, 7.0), _Dip(228, 17.0, 0.94, 5.0), _Dip(240, 15.0, 1.02, 5.0),
+            _Dip(252, 177.0, 0.39, 7.0), _Dip(288, 183.0, 0.38, 8.0), _Dip(303, 23.0, 0.96, 8.0),
+            _Dip(326, 148.0, 0.42, 7.0), _Dip(339, 38.0, 1.02, 8.0), _Dip(361, 141.0, 0.86, 9.0)]
+    rows = 400
+    found = _fill_gaps(confident, weak, np.ones(rows, bool), np.full(rows, 300.0))
+    assert 361 in found and not any(330 < r < 361 for r in found)
 
 
 def test_a_span_of_two_pitches_holds_two_vertebrae() -> None:

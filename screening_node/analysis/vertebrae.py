@@ -392,6 +392,8 @@ def _between_marrow_centres(weak: list[_Dip], a: int, b: int, pitch: float) -> i
     dip of its own). It is how a disc shows whose lateral walls osteophytes bridge (3 mm slices of a
     degenerate thoracic spine).
     """
+    if not _thin_discs_possible(pitch):
+        return None
     centres = [d for d in weak if a < d.row < b and d.marrow(pitch)]
     if len(centres) < 2:
         return None
@@ -424,12 +426,24 @@ def _marrow_pitch(weak: list[_Dip], lo: float, hi: float, pitch: float) -> float
 def _marrow_midpoint(weak: list[_Dip], lo: float, hi: float, pitch: float) -> int | None:
     """Halfway between two consecutive marrow centres (marrow-like dips) about one pitch apart, when that
     lies in the window lo..hi, or None."""
+    if not _thin_discs_possible(pitch):
+        return None
     centres = sorted(d.row for d in weak if d.marrow(pitch))
     for u, w in zip(centres[:-1], centres[1:]):
         mid = int(round(0.5 * (u + w)))
         if lo <= mid <= hi and 0.6 * pitch <= w - u <= 1.4 * pitch:
             return mid
     return None
+
+
+def _thin_discs_possible(pitch: float) -> bool:
+    """Whether a disc at this local pitch can be too thin to dip the core (then only the marrow centres on
+    either side place it): upper and mid thoracic discs (3-6 mm) blurred by 3 mm slices. Where the pitch is
+    a lumbar one (LUMBAR_MIN_PITCH_MM) the disc is 8-12 mm tall and dips the core on any slices the heights
+    are measured on; a dip taken there for a marrow centre is the disc itself, broadened by its tilt (tcia
+    with 45 HU noise added, 3 mm: the L5/S1 disc, 9 rows wide and 141 HU deep, and L5's own mottle passed
+    for two marrow centres; the disc placed halfway between them, 11 mm into L5, made L5 a 40 % crush)."""
+    return pitch < T.LUMBAR_MIN_PITCH_MM
 
 
 def _end_pitches(discs: list[int]) -> tuple[float, float]:
