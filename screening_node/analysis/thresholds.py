@@ -346,6 +346,7 @@ RIB_COUNT_CONFIDENCE = 0.5  # label confidence at most, where the first and the 
                             # rib-bearing vertebrae between them are not THORACIC_COUNT (the thoracic levels, or the
                             # lumbar ones, are one off whichever anchor the count starts from)
 LUMBAR_MIN_PITCH_MM = 28.0  # disc to disc of a lumbar vertebra (L1 ~ 30-35 mm); cervical ones are <= ~20 mm
+                            # (a disc at this pitch is 8-12 mm tall and always dips the core: vertebrae._thin_discs_possible)
 SACRUM_TRAILING_BODIES = 3  # sacral segments / coccyx below the pelvis that may end a long field of view
 SACRUM_MAX_BODIES = 6  # a pelvic run holds the five sacral segments (one may split in two on a 3 mm scan): a longer
                        # run of flanked bodies is a chest field's rib cage above them (T1-T11 seen from C7)
