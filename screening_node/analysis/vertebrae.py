@@ -390,7 +390,7 @@ def _between_marrow_centres(weak: list[_Dip], a: int, b: int, pitch: float) -> i
     centre; two of them, MARROW_CENTRES_APART of the interval apart, are two bodies, and
     the sharpest narrow dip between them is their disc (halfway between them when the disc leaves no
     dip of its own). It is how a disc shows whose lateral walls osteophytes bridge (3 mm slices of a
-    degenerate thoracic spine).
+    degenerate thoracic spine); only at a thoracic pitch (_thin_discs_possible).
     """
     if not _thin_discs_possible(pitch):
         return None
@@ -425,7 +425,7 @@ def _marrow_pitch(weak: list[_Dip], lo: float, hi: float, pitch: float) -> float
 
 def _marrow_midpoint(weak: list[_Dip], lo: float, hi: float, pitch: float) -> int | None:
     """Halfway between two consecutive marrow centres (marrow-like dips) about one pitch apart, when that
-    lies in the window lo..hi, or None."""
+    lies in the window lo..hi, or None; only at a thoracic pitch (_thin_discs_possible)."""
     if not _thin_discs_possible(pitch):
         return None
     centres = sorted(d.row for d in weak if d.marrow(pitch))
