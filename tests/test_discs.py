@@ -142,6 +142,52 @@ def test_past_the_last_lumbar_disc_a_broad_disc_dip_is_not_taken_for_a_marrow_ce
     assert 361 in found and not any(330 < r < 361 for r in found)
 
 
+def test_below_the_last_disc_a_dip_where_the_next_disc_is_expected_is_no_marrow_centre() -> None:
+    # ts-example with 45 HU noise added (3 mm voxels, seed 2), first straightening: its lumbar discs dip
+    # 9-10 rows wide at half depth, as broad as a marrow centre, and set a marrow pitch of 20.5 mm among
+    # discs 37 apart. Below the last disc found (L4/L5, 184) the L5/S1 disc (224, 3 rows from where one
+    # pitch puts it) then passed for a marrow centre and a disc was placed halfway to L5's own (203),
+    # 10 mm into L5: a false 51 % crush.
+    confident = [73, 110, 147, 184]
+    weak = [_Dip(37, 23.7, 0.66, 6.0), _Dip(59, 54.6, 0.99, 9.0), _Dip(73, 60.1, 0.60, 7.0),
+            _Dip(90, 22.3, 0.90, 14.0), _Dip(110, 111.2, 0.50, 9.0), _Dip(147, 102.1, 0.57, 10.0),
+            _Dip(167, 63.4, 0.89, 14.0), _Dip(184, 84.0, 0.58, 10.0), _Dip(203, 64.8, 0.82, 13.0),
+            _Dip(224, 89.1, 0.73, 8.0)]
+    rows = 240
+    found = _fill_gaps(confident, weak, np.ones(rows, bool), np.full(rows, 300.0))
+    assert 224 in found and not any(184 < r < 224 for r in found)
+
+
+def test_below_the_last_disc_two_dark_marrow_centres_still_place_the_disc_between_them() -> None:
+    # A 3 mm osteoporotic chest phantom (fast seed 7, case 28): below T12 (last disc 307, pitch 28) the
+    # next disc leaves no dip between two marrow centres 11-12 rows either side of where it is expected.
+    confident = [10, 30, 90, 108, 132, 152, 175, 223, 249, 277, 307]
+    weak = [_Dip(10, 62.2, 0.63, 3.0), _Dip(21, 74.3, 0.96, 8.0), _Dip(30, 45.0, 0.78, 3.0),
+            _Dip(40, 79.4, 0.99, 8.0), _Dip(49, 16.0, 0.95, 3.0), _Dip(59, 98.0, 0.94, 10.0),
+            _Dip(78, 101.3, 0.97, 10.0), _Dip(90, 61.9, 0.65, 4.0), _Dip(99, 98.9, 0.99, 7.0),
+            _Dip(108, 51.0, 0.65, 4.0), _Dip(120, 114.4, 0.88, 11.0), _Dip(132, 46.8, 0.70, 4.0),
+            _Dip(142, 111.9, 0.97, 9.0), _Dip(152, 32.4, 0.70, 3.0), _Dip(164, 114.4, 0.90, 11.0),
+            _Dip(175, 32.8, 0.72, 3.0), _Dip(186, 117.4, 0.95, 11.0), _Dip(198, 20.0, 0.74, 2.0),
+            _Dip(209, 106.0, 1.01, 13.0), _Dip(223, 65.0, 0.66, 4.0), _Dip(237, 116.4, 0.99, 13.0),
+            _Dip(249, 54.1, 0.76, 3.0), _Dip(277, 75.2, 0.65, 4.0), _Dip(307, 45.2, 0.67, 4.0),
+            _Dip(323, 62.2, 0.90, 13.0), _Dip(345, 80.4, 1.04, 12.0)]
+    rows = 360
+    found = _fill_gaps(confident, weak, np.ones(rows, bool), np.full(rows, 300.0))
+    assert 334 in found
+
+
+def test_below_a_single_disc_the_marrow_centres_are_not_judged_by_a_typical_pitch() -> None:
+    # A 3 mm osteoporotic chest phantom (fast seed 12 with runs of fractures, case 2): the T1/T2 disc (12)
+    # is the only confident one. A mid-spine pitch (30 rows) puts the next disc where T2's lower marrow
+    # centre lies (41), 20 rows below T1's (22): still the two centres place the T2/T3 disc between them.
+    weak = [_Dip(12, 34.2, 0.57, 3.0), _Dip(22, 69.9, 1.00, 10.0), _Dip(41, 63.3, 1.02, 9.0),
+            _Dip(59, 112.3, 0.92, 11.0), _Dip(76, 110.0, 0.96, 9.0), _Dip(86, 39.2, 0.80, 2.0),
+            _Dip(96, 122.3, 0.87, 9.0), _Dip(115, 112.7, 1.00, 10.0), _Dip(125, 28.0, 0.71, 3.0)]
+    rows = 130
+    found = _fill_gaps([12], weak, np.ones(rows, bool), np.full(rows, 300.0))
+    assert found[:3] == [12, 32, 50]
+
+
 def test_a_span_of_two_pitches_holds_two_vertebrae() -> None:
     from screening_node.analysis.vertebrae import _two_vertebrae
     # Upper thoracic spans of a 3 mm chest (fast seed 5, case 24: a T2/T3 disc no evidence showed).
