@@ -177,9 +177,10 @@ def test_below_the_last_disc_two_dark_marrow_centres_still_place_the_disc_betwee
 
 
 def test_below_a_single_disc_the_marrow_centres_are_not_judged_by_a_typical_pitch() -> None:
-    # A 3 mm osteoporotic chest phantom (fast seed 12 with runs of fractures, case 2): the T1/T2 disc (12)
-    # is the only confident one. A mid-spine pitch (30 rows) puts the next disc where T2's lower marrow
-    # centre lies (41), 20 rows below T1's (22): still the two centres place the T2/T3 disc between them.
+    # A 3 mm osteoporotic chest phantom (fast seed 12 with runs of fractures, case 2): its top disc (12) is
+    # the only confident one. A mid-spine pitch (30 rows) expects the next disc at 42, where the second
+    # body's marrow centre below it lies (41), 19 rows below the first's (22): still the two centres place
+    # the disc between them (32).
     weak = [_Dip(12, 34.2, 0.57, 3.0), _Dip(22, 69.9, 1.00, 10.0), _Dip(41, 63.3, 1.02, 9.0),
             _Dip(59, 112.3, 0.92, 11.0), _Dip(76, 110.0, 0.96, 9.0), _Dip(86, 39.2, 0.80, 2.0),
             _Dip(96, 122.3, 0.87, 9.0), _Dip(115, 112.7, 1.00, 10.0), _Dip(125, 28.0, 0.71, 3.0)]

@@ -213,6 +213,9 @@ MARROW_DIP_MIN_WIDTH_MM = 8.0  # a body's fatty marrow centre dips over at least
 MARROW_WIDTH_SHARE = 0.33   # a dip at least this share of the local pitch wide at half depth is a body's marrow
                             # centre (3 mm phantoms, against the true pitch: discs 0.1-0.3, marrow centres 0.35-0.6)
 MARROW_CENTRES_APART = 0.4  # two such dips this share of an interval apart are two bodies' centres
+NEXT_DISC_SHARE = 0.25      # below a caudal end vertebra, a dip within this share of a pitch of where the next disc
+                            # is expected is that disc, not a marrow centre (those lie half a pitch on: a quarter is
+                            # halfway between)
 DISC_WALL_RATIO = 0.62      # at a disc the lateral cortical walls fall below this fraction of their level
                             # around it; inside a body (even a fatty one) they stay above ~0.7
 DISC_GAP_WALL_RATIO = 0.9   # in a pitch gap with no core minimum, a lateral-wall dip to this fraction is the disc

@@ -414,21 +414,21 @@ def _marrow_centre_candidates(weak: list[_Dip], expected: float | None, pitch: f
                               ) -> list[_Dip]:
     """The dips that may be marrow centres: where the window lies below a caudal end vertebra between two
     confident discs (``measured_below``), none nearer the row where the next disc is expected (one pitch on)
-    than a quarter pitch, halfway to where a marrow centre is (half a pitch on).
+    than NEXT_DISC_SHARE of the pitch, halfway to where a marrow centre is (half a pitch on).
 
     On 3 mm slices a lumbar disc the wall test missed dips 8 rows wide, as broad as a marrow centre (ts-example
     with 45 HU noise added: the L5/S1 disc 3 rows from where it was expected); taken for one, it and L5's own
     centre placed a disc halfway between them, 10 mm into L5 (a false 51 % crush). The spine's pitch grows
     caudally, so where the end's own confident discs measure it the expected row is not too near there.
     Cranially the end pitch may come from a taller region; below a single disc it is a mid-spine vertebra's
-    (3 mm chest phantom, fast seed 12, case 2: from the T1/T2 disc alone, 30 rows, where T2's marrow centre
-    lay 29 rows down), and below filled discs it is only as good as the fills (fast seed 4 with 30 HU noise,
+    (3 mm chest phantom, fast seed 12, case 2: from its top disc alone, 30 rows, where the second body's
+    marrow centre below it lay 29 rows down), and below filled discs it is only as good as the fills (fast seed 4 with 30 HU noise,
     case 17: a chain of fills from one disc read a level wrong). The next body's far centre may then lie at
     the row expected for its disc, so no dip is set aside there.
     """
     if not measured_below or expected is None:
         return weak
-    return [d for d in weak if abs(d.row - expected) >= 0.25 * pitch]
+    return [d for d in weak if abs(d.row - expected) >= T.NEXT_DISC_SHARE * pitch]
 
 
 def _marrow_pitch(weak: list[_Dip], lo: float, hi: float, pitch: float) -> float:
