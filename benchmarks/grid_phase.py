@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 import SimpleITK as sitk
 
-from patient_roll import as_it_came, compare, comparison_parser, data_missing, reading_line
+from patient_roll import as_it_came, compare, comparison_parser, data_missing, fracture_line, reading_line
 from screening_node.analysis.pipeline import analyze_volume
 
 
@@ -58,25 +58,29 @@ def main() -> int:
         image, native = as_it_came(case)
         measured = sum(v.heights_mm is not None for v in native)
         print(reading_line(case, native), flush=True)
-        totals = dict(right=0, wrong=0, changed_grade=0, changed_in_range=0, moved=0)
+        totals = dict(right=0, wrong=0, changed_grade=0, changed_in_range=0, moved=0, fracture_raised=0,
+                      fracture_lost=0)
         for name in args.variants:
             found = list(analyze_volume(VARIANTS[name](image), None).vertebrae)
             c, changes = compare(native, found, same_place, args.tolerance)
             unlabelled = c["matched"] - c["right"] - c["wrong"]
             print(f"  {name:10s} matched {c['matched']:2d}/{len(native):2d}  labels right {c['right']:2d} wrong "
                   f"{c['wrong']:2d} none {unlabelled:2d}  grades same {c['same_grade']:2d} changed "
-                  f"{c['changed_grade']:2d}  measured {c['measured']:2d}/{measured:2d} | " + " ".join(changes),
-                  flush=True)
+                  f"{c['changed_grade']:2d}  measured {c['measured']:2d}/{measured:2d}  {fracture_line(c)} | "
+                  + " ".join(changes), flush=True)
             totals["right"] += c["right"]
             totals["wrong"] += c["wrong"]
             totals["changed_grade"] += c["changed_grade"]
             totals["changed_in_range"] += c["changed_in_range"]
             totals["moved"] += sum("/" in s for s in changes)
+            totals["fracture_raised"] += c["fracture_raised"]
+            totals["fracture_lost"] += c["fracture_lost"]
         uncertain = sum(v.grade_uncertain for v in native)
         print(f"  all {len(args.variants)}: labels right {totals['right']} wrong {totals['wrong']}, grades changed "
               f"{totals['changed_grade']} ({totals['changed_in_range']} within the first reading's grade range; "
               f"{uncertain} of {sum(v.grade is not None for v in native)} grades span more than one), "
-              f"bodies with a height moved > {args.tolerance:g} mm {totals['moved']}",
+              f"bodies with a height moved > {args.tolerance:g} mm {totals['moved']}; across the fracture line "
+              f"(grade 2): false alarms {totals['fracture_raised']}, fractures lost {totals['fracture_lost']}",
               flush=True)
     return 0
 

@@ -80,8 +80,15 @@ def as_it_came(case: str) -> tuple[sitk.Image, list[Vertebra]]:
 
 def compare(native: list[Vertebra], turned: list[Vertebra], back: sitk.Euler3DTransform,
             tolerance: float) -> tuple[dict[str, int], list[str]]:
-    """Counts and the notable changes of the turned analysis against the native one."""
-    counts = dict(matched=0, right=0, wrong=0, same_grade=0, changed_grade=0, changed_in_range=0, measured=0)
+    """Counts and the notable changes of the turned analysis against the native one.
+
+    ``fracture_raised`` and ``fracture_lost`` count the grade changes that cross the screening decision (grade
+    2, a moderate fracture, the node's positive): a body read >= 2 that was read below 2 or not graded, and
+    one read >= 2 before that now reads below 2 or is not graded. The first is a false alarm, the second a
+    fracture the reader is no longer told of.
+    """
+    counts = dict(matched=0, right=0, wrong=0, same_grade=0, changed_grade=0, changed_in_range=0, measured=0,
+                  fracture_raised=0, fracture_lost=0)
     changes = []
     for v in turned:
         centre = np.array(back.TransformPoint(v.centroid_lps_mm))
@@ -101,6 +108,9 @@ def compare(native: list[Vertebra], turned: list[Vertebra], back: sitk.Euler3DTr
                 in_range = other.grade_range is not None and v.grade is not None \
                     and other.grade_range[0] <= v.grade <= other.grade_range[1]
                 counts["changed_in_range"] += in_range
+                was, now = _positive(other.grade), _positive(v.grade)
+                counts["fracture_raised"] += now and not was
+                counts["fracture_lost"] += was and not now
                 changes.append(f"{other.label} grade {other.grade}->{v.grade}" + (" (in range)" if in_range else ""))
         if v.heights_mm and other.heights_mm:
             moved = {k: v.heights_mm[k] - other.heights_mm[k] for k in v.heights_mm}
@@ -109,6 +119,16 @@ def compare(native: list[Vertebra], turned: list[Vertebra], back: sitk.Euler3DTr
         elif other.heights_mm and not v.heights_mm:
             changes.append(f"{other.label} unmeasured ({(v.reason or '')[:40]})")
     return counts, changes
+
+
+def _positive(grade: int | None) -> bool:
+    """Whether a grade is the screening's positive: a moderate or severe fracture (Genant 2 or 3)."""
+    return grade is not None and grade >= 2
+
+
+def fracture_line(counts: dict[str, int]) -> str:
+    """The grade changes across the screening decision, for a comparison row: raised (false alarms) and lost."""
+    return f"fracture line +{counts['fracture_raised']} -{counts['fracture_lost']}"
 
 
 def main() -> int:
@@ -127,8 +147,8 @@ def main() -> int:
             c, changes = compare(native, turned, back, args.tolerance)
             print(f"  {degrees:+4.0f} deg  matched {c['matched']:2d}  labels right {c['right']:2d} wrong {c['wrong']:2d}"
                   f"  grades same {c['same_grade']:2d} changed {c['changed_grade']:2d}"
-                  f"  measured {c['measured']:2d}/{measured:2d}  roll {estimated_roll(turned_image):>10s} | "
-                  + " ".join(changes), flush=True)
+                  f"  measured {c['measured']:2d}/{measured:2d}  {fracture_line(c)}"
+                  f"  roll {estimated_roll(turned_image):>10s} | " + " ".join(changes), flush=True)
     return 0
 
 
