@@ -141,6 +141,7 @@ def main() -> int:
         image, native = as_it_came(case)
         print(reading_line(case, native) + f"  (roll {estimated_roll(image)})")
         measured = sum(v.heights_mm is not None for v in native)
+        raised = lost = 0
         for degrees in args.degrees:
             turned_image, back = rolled_image(image, degrees)
             turned = list(analyze_volume(turned_image, None).vertebrae)
@@ -149,6 +150,10 @@ def main() -> int:
                   f"  grades same {c['same_grade']:2d} changed {c['changed_grade']:2d}"
                   f"  measured {c['measured']:2d}/{measured:2d}  {fracture_line(c)}"
                   f"  roll {estimated_roll(turned_image):>10s} | " + " ".join(changes), flush=True)
+            raised += c["fracture_raised"]
+            lost += c["fracture_lost"]
+        print(f"  all {len(args.degrees)}: across the fracture line (grade 2): false alarms {raised}, fractures lost "
+              f"{lost}", flush=True)
     return 0
 
 
