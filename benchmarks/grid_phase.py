@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 import SimpleITK as sitk
 
-from patient_roll import as_it_came, compare, comparison_parser, data_missing, fracture_line, reading_line
+from patient_roll import (as_it_came, compare, comparison_parser, data_missing, fracture_line, fracture_summary,
+                          reading_line)
 from screening_node.analysis.pipeline import analyze_volume
 
 
@@ -58,8 +59,8 @@ def main() -> int:
         image, native = as_it_came(case)
         measured = sum(v.heights_mm is not None for v in native)
         print(reading_line(case, native), flush=True)
-        totals = dict(right=0, wrong=0, changed_grade=0, changed_in_range=0, moved=0, fracture_raised=0,
-                      fracture_lost=0)
+        totals = dict(right=0, wrong=0, changed_grade=0, changed_in_range=0, moved=0)
+        rows = []
         for name in args.variants:
             found = list(analyze_volume(VARIANTS[name](image), None).vertebrae)
             c, changes = compare(native, found, same_place, args.tolerance)
@@ -73,14 +74,12 @@ def main() -> int:
             totals["changed_grade"] += c["changed_grade"]
             totals["changed_in_range"] += c["changed_in_range"]
             totals["moved"] += sum("/" in s for s in changes)
-            totals["fracture_raised"] += c["fracture_raised"]
-            totals["fracture_lost"] += c["fracture_lost"]
+            rows.append(c)
         uncertain = sum(v.grade_uncertain for v in native)
         print(f"  all {len(args.variants)}: labels right {totals['right']} wrong {totals['wrong']}, grades changed "
               f"{totals['changed_grade']} ({totals['changed_in_range']} within the first reading's grade range; "
               f"{uncertain} of {sum(v.grade is not None for v in native)} grades span more than one), "
-              f"bodies with a height moved > {args.tolerance:g} mm {totals['moved']}; across the fracture line "
-              f"(grade 2): false alarms {totals['fracture_raised']}, fractures lost {totals['fracture_lost']}",
+              f"bodies with a height moved > {args.tolerance:g} mm {totals['moved']}; {fracture_summary(rows)}",
               flush=True)
     return 0
 

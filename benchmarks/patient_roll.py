@@ -131,6 +131,12 @@ def fracture_line(counts: dict[str, int]) -> str:
     return f"fracture line +{counts['fracture_raised']} -{counts['fracture_lost']}"
 
 
+def fracture_summary(rows: list[dict[str, int]]) -> str:
+    """The grade changes across the screening decision summed over a case's comparison rows."""
+    return (f"across the fracture line (grade 2): false alarms {sum(c['fracture_raised'] for c in rows)}, "
+            f"fractures lost {sum(c['fracture_lost'] for c in rows)}")
+
+
 def main() -> int:
     ap = comparison_parser(__doc__)
     ap.add_argument("--degrees", nargs="+", type=float, default=[-30, -20, -10, 10, 20, 30])
@@ -141,7 +147,7 @@ def main() -> int:
         image, native = as_it_came(case)
         print(reading_line(case, native) + f"  (roll {estimated_roll(image)})")
         measured = sum(v.heights_mm is not None for v in native)
-        raised = lost = 0
+        rows = []
         for degrees in args.degrees:
             turned_image, back = rolled_image(image, degrees)
             turned = list(analyze_volume(turned_image, None).vertebrae)
@@ -150,10 +156,8 @@ def main() -> int:
                   f"  grades same {c['same_grade']:2d} changed {c['changed_grade']:2d}"
                   f"  measured {c['measured']:2d}/{measured:2d}  {fracture_line(c)}"
                   f"  roll {estimated_roll(turned_image):>10s} | " + " ".join(changes), flush=True)
-            raised += c["fracture_raised"]
-            lost += c["fracture_lost"]
-        print(f"  all {len(args.degrees)}: across the fracture line (grade 2): false alarms {raised}, fractures lost "
-              f"{lost}", flush=True)
+            rows.append(c)
+        print(f"  all {len(rows)}: {fracture_summary(rows)}", flush=True)
     return 0
 
 

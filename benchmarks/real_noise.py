@@ -22,7 +22,8 @@ from scipy import ndimage
 
 # the same three real cases as patient_roll.py (verse19-006, on which nothing is measured as it comes, is
 # left out there too)
-from patient_roll import as_it_came, compare, comparison_parser, data_missing, fracture_line, reading_line
+from patient_roll import (as_it_came, compare, comparison_parser, data_missing, fracture_line, fracture_summary,
+                          reading_line)
 from screening_node.analysis.pipeline import analyze_volume
 
 NOISE_BLUR_MM = 0.7  # in-plane blur of the added noise (a Gaussian's sigma), so it is correlated over about a pixel
@@ -58,7 +59,7 @@ def main() -> int:
         image, native = as_it_came(case)
         measured = sum(v.heights_mm is not None for v in native)
         print(reading_line(case, native), flush=True)
-        raised = lost = 0
+        rows = []
         for sd in args.noise:
             for seed in args.seeds:
                 noisy = list(analyze_volume(with_noise(image, sd, seed), None).vertebrae)
@@ -67,11 +68,8 @@ def main() -> int:
                       f"{c['right']:2d} wrong {c['wrong']:2d}  grades same {c['same_grade']:2d} changed "
                       f"{c['changed_grade']:2d}  measured {c['measured']:2d}/{measured:2d}  {fracture_line(c)} | "
                       + " ".join(changes), flush=True)
-                raised += c["fracture_raised"]
-                lost += c["fracture_lost"]
-        rows = len(args.noise) * len(args.seeds)
-        print(f"  all {rows}: across the fracture line (grade 2): false alarms {raised}, fractures lost {lost}",
-              flush=True)
+                rows.append(c)
+        print(f"  all {len(rows)}: {fracture_summary(rows)}", flush=True)
     return 0
 
 

@@ -324,16 +324,17 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
         # intervals at that end, filled ones included (the pitch changes slowly, and the confident discs
         # may all lie in a taller region of the spine, e.g. the lumbar one of a thin-sliced chest).
         p0, p1 = _end_pitches(out)
-        # (lo, hi, expected row, pitch, whether the window lies below a caudal end vertebra between two
-        # confident discs, whose pitch is measured)
+        # (lo, hi, expected row, pitch, the dips that may be marrow centres there)
+        below = out[-1] + p1
         measured_below = len(out) >= 2 and out[-1] in discs and out[-2] in discs
-        windows = [(out[0] - 1.3 * p0, out[0] - 0.6 * p0, out[0] - p0, p0, False),
-                   (out[-1] + 0.6 * p1, out[-1] + 1.3 * p1, out[-1] + p1, p1, measured_below)]
+        windows = [(out[0] - 1.3 * p0, out[0] - 0.6 * p0, out[0] - p0, p0, weak),
+                   (out[-1] + 0.6 * p1, out[-1] + 1.3 * p1, below, p1,
+                    _clear_of_the_next_disc(weak, below, p1) if measured_below else weak)]
         added = False
         for a, b in zip(out[:-1], out[1:]):
             p = pitch(a, b)
             if b - a > 1.5 * p:
-                windows.append((a + 0.6 * p, b - 0.6 * p, None, p, False))
+                windows.append((a + 0.6 * p, b - 0.6 * p, None, p, weak))
             else:
                 # Thin upper thoracic discs on 3 mm slices are rarely confident, so the pitch may come
                 # from the taller lower spine and hide a missed disc: where a dip breaks the lateral
@@ -350,15 +351,14 @@ def _fill_gaps(discs: list[int], weak: list[_Dip], valid: np.ndarray, walls: np.
                 if split is not None and split not in out:
                     out.append(split)
                     added = True
-        for lo, hi, expected, window_pitch, measured_below in windows:
+        for lo, hi, expected, window_pitch, centre_dips in windows:
             lo, hi = max(lo, first), min(hi, last)
             cands = [d for d in weak if lo <= d.row <= hi and d.row not in out]
             local = _marrow_pitch(weak, lo, hi, window_pitch)
             if not any(not d.marrow(local) and d.wall_ratio <= T.DISC_FILL_WALL_RATIO for d in cands):
                 # No dip of a disc's shape here, but two bodies' marrow centres one pitch apart may straddle
                 # it (thin upper thoracic discs on 3 mm slices): a marrow-like candidate is a marrow centre.
-                between = _marrow_midpoint(_marrow_centre_candidates(weak, expected, window_pitch, measured_below),
-                                           lo, hi, local)
+                between = _marrow_midpoint(centre_dips, lo, hi, local)
                 if between is not None and between not in out:
                     out.append(between)
                     added = True
@@ -410,24 +410,21 @@ def _between_marrow_centres(weak: list[_Dip], a: int, b: int, pitch: float) -> i
     return disc if min(disc - a, b - disc) >= T.DISC_MIN_SPACING_MM else None
 
 
-def _marrow_centre_candidates(weak: list[_Dip], expected: float | None, pitch: float, measured_below: bool
-                              ) -> list[_Dip]:
-    """The dips that may be marrow centres: where the window lies below a caudal end vertebra between two
-    confident discs (``measured_below``), none nearer the row where the next disc is expected (one pitch on)
-    than NEXT_DISC_SHARE of the pitch, halfway to where a marrow centre is (half a pitch on).
+def _clear_of_the_next_disc(weak: list[_Dip], expected: float, pitch: float) -> list[_Dip]:
+    """The dips that may be marrow centres below a caudal end vertebra between two confident discs: none
+    nearer the row where the next disc is expected (one pitch on) than NEXT_DISC_SHARE of the pitch, halfway
+    to where a marrow centre is (half a pitch on).
 
-    On 3 mm slices a lumbar disc the wall test missed dips 8 rows wide, as broad as a marrow centre (ts-example
-    with 45 HU noise added: the L5/S1 disc 3 rows from where it was expected); taken for one, it and L5's own
-    centre placed a disc halfway between them, 10 mm into L5 (a false 51 % crush). The spine's pitch grows
-    caudally, so where the end's own confident discs measure it the expected row is not too near there.
-    Cranially the end pitch may come from a taller region; below a single disc it is a mid-spine vertebra's
-    (3 mm chest phantom, fast seed 12, case 2: from its top disc alone, 30 rows, where the second body's
-    marrow centre below it lay 29 rows down), and below filled discs it is only as good as the fills (fast seed 4 with 30 HU noise,
-    case 17: a chain of fills from one disc read a level wrong). The next body's far centre may then lie at
-    the row expected for its disc, so no dip is set aside there.
+    On 3 mm slices a lumbar disc the wall test missed dips 8 rows wide, as broad as a marrow centre
+    (ts-example with 45 HU noise added: the L5/S1 disc 3 rows from where it was expected); taken for one, it
+    and L5's own centre placed a disc halfway between them, 10 mm into L5 (a false 51 % crush). The spine's
+    pitch grows caudally, so where the end's own confident discs measure it the expected row is not too near
+    there. Not used elsewhere: cranially the end pitch may come from a taller region; below a single disc it
+    is a mid-spine vertebra's (3 mm chest phantom, fast seed 12, case 2: from its top disc alone, 30 rows,
+    where the second body's marrow centre below it lay 29 rows down), and below filled discs it is only as
+    good as the fills (fast seed 4 with 30 HU noise, case 17: a chain of fills from one disc read a level
+    wrong). The next body's far centre may then lie at the row expected for its disc.
     """
-    if not measured_below or expected is None:
-        return weak
     return [d for d in weak if abs(d.row - expected) >= T.NEXT_DISC_SHARE * pitch]
 
 
