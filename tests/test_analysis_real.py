@@ -275,3 +275,47 @@ def test_verse19_007_rolled_without_an_anchor_still_grades_its_fractures():
                 np.array(back.TransformPoint(v.centroid_lps_mm)) - np.array(t.centroid_lps_mm))))
             grades[t.label] = v.grade
     assert grades["T12"] == 2 and grades["L1"] in (1, 2), grades
+
+
+def test_tcia_cut_one_row_reads_t6_under_its_faint_disc_as_a_normal_body():
+    """The tcia series one row shorter (the same voxels, indexed from the next row). Its T5/T6 disc is
+    nearly bony (244 HU against 310-345 HU marrow): below it the profile rises in two steps with no dip
+    between, and the inner step, a little steeper than half the outer one on this grid, was read as T6's
+    middle endplate, 5 mm in. T6 was then only left unmeasured because its back corner was read 12 mm in
+    too (looked for within 5 mm of that middle); with the back read at the disc it was a false grade 3.
+    The inner step is the marrow's, not the endplate: T6 is measured and graded below 2."""
+    image, whole = _tcia_whole()
+    from screening_node.analysis.pipeline import analyze_volume
+    result = analyze_volume(image[:, 1:, :], None)
+    t6 = [v for v in result.vertebrae if _whole_scan_label(whole, v.centroid_lps_mm) == "T6"]
+    assert len(t6) == 1 and t6[0].assessable, [(v.label, v.reason) for v in t6]
+    assert t6[0].grade is not None and t6[0].grade < 2, (t6[0].heights_mm, t6[0].height_loss)
+
+
+@pytest.mark.parametrize("variant", ["as it came", "top slice cut", "half a pixel on"])
+def test_verse19_007_t12_is_read_at_its_rims_on_every_grid(variant):
+    """verse19-007's T12 (an expert's grade 2): its superior endplate is depressed, 6-7 mm deep at the
+    middle, while its back rim lies 1 mm from the disc. The corner endplates were looked for within 5 mm
+    of the middle one only, so the back corner was taken 11 mm in, and with the crop's top slice cut or
+    the anatomy half a pixel on, T12 was refused (its back far shorter than its front). Looked for from
+    the disc, the rim is found on each grid, and T12 reads grade 2 or 3 (41.6 % as it came, range 2-3)."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from screening_node.analysis.pipeline import analyze_volume
+    from screening_node.imaging.geometry import as_lps
+
+    image = as_lps(sitk.ReadImage(str(shared_case("verse19-007") / "ct.nii.gz"), sitk.sitkFloat32))
+    if variant == "top slice cut":
+        image = image[:, :, :image.GetSize()[2] - 1]
+    elif variant == "half a pixel on":
+        offset = [0.5 * s if d < 2 else 0.0 for d, s in enumerate(image.GetSpacing())]
+        image = sitk.Resample(image, image, sitk.TranslationTransform(3, offset), sitk.sitkBSpline, -1024.0,
+                              sitk.sitkFloat32)
+    truth = next(t for t in load_truth(shared_case("verse19-007") / "truth.json").vertebrae if t.label == "T12")
+    result = analyze_volume(image, None)
+    t12 = min(result.vertebrae, key=lambda v: float(np.linalg.norm(np.subtract(v.centroid_lps_mm,
+                                                                                truth.centroid_lps_mm))))
+    assert t12.assessable, t12.reason
+    assert t12.grade is not None and t12.grade >= 2, (t12.heights_mm, t12.height_loss)
+    assert t12.heights_mm is not None and t12.heights_mm["posterior"] > 22.0, t12.heights_mm  # T11's and L1's: 24-25

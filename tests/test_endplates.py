@@ -474,3 +474,22 @@ def test_a_rise_out_of_a_shallow_dip_of_bright_marrow_is_not_the_endplate() -> N
     # Osteoporotic marrow as dark as the disc: no foot is told apart, the innermost edge stays.
     dark = np.where(prof > 250, prof - 100, prof)
     assert not _rises_from_marrow(np.maximum(dark, 0.0), 17, +1, 10)
+
+
+def test_a_rise_in_two_steps_under_a_faint_disc_is_the_endplates_at_its_first_step() -> None:
+    """Under a degenerate, nearly bony disc (244 HU against 310-345 HU marrow; tcia's T5/T6, its middle
+    column cut one row shorter) the profile rises in two steps with no dip between: out of the disc to a
+    plateau (the endplate), then on to brighter marrow 5 mm further in. The inner step stood a little
+    steeper than half the outer one, and as the innermost strong rise it was read as the endplate: the
+    middle height 5 mm short, a false grade 3. It starts from a shoulder most of the way up from the disc,
+    as a rise out of a dip of the marrow starts from its foot; it gives way to the step out of the disc."""
+    from screening_node.analysis.endplates import _edge, _rises_from_marrow
+    prof = np.full(40, 310.0)
+    prof[5:24] = [256, 251, 245, 242, 262, 283, 303, 306, 310, 313, 324, 335, 345, 333, 322, 310, 310, 310, 310]
+    grad = np.gradient(ndimage.gaussian_filter1d(prof, 0.8))
+    innermost = _edge(grad, 6, 16, +1)
+    assert innermost is not None and innermost > 14  # without the profile: the inner step
+    assert _rises_from_marrow(prof, int(round(innermost)), +1, 8)
+    found = _edge(grad, 6, 16, +1, prof=prof, disc=8)
+    assert found is not None and 9.0 <= found <= 11.0  # the rise out of the disc
+    assert not _rises_from_marrow(prof, int(round(found)), +1, 8)
