@@ -69,8 +69,10 @@ def square_tilted_bodies(image: sitk.Image, array: np.ndarray, st: Straightened,
     planes square to its axis (its keypoints mapped back onto ``st``). One that cannot be read there (or
     reads heights no body has: a tcia cut's L4 read its back 18 mm on its own frame, 29 on the first) keeps
     its first reading, unless a disc of it lies DISC_TILT_UNREADABLE_DEG or more off the planes: the
-    corner endplates are looked for within ENDPLATE_TILT_MM of the middle one, ~15 mm away, so beyond
-    ~18 degrees the corner's own endplate lies outside that window and another edge is read (verse19-006
+    corner endplates are looked for between the disc's middle row (give or take DISC_MIDDLE_MARGIN_MM) and
+    ENDPLATE_TILT_MM past the middle one, ~15 mm away, so beyond ~18 degrees one corner's own endplate lies
+    outside that window and another edge is read (reasoned and measured with a window within ENDPLATE_TILT_MM
+    of the middle on both sides, before 2026-12-03; verse19-006
     L4, read across planes 27 degrees off its lower disc while a lateral centring of the track was tried:
     21.0 / 25.5 / 32.3 mm, a false grade 2 wedge); it is then not measured (TILTED_REASON)."""
     out = list(bodies)
