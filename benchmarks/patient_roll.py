@@ -85,10 +85,12 @@ def compare(native: list[Vertebra], turned: list[Vertebra], back: sitk.Euler3DTr
     ``fracture_raised`` and ``fracture_lost`` count the grade changes that cross the screening decision (grade
     2, a moderate fracture, the node's positive): a body read >= 2 that was read below 2 or not graded, and
     one read >= 2 before that now reads below 2 or is not graded. The first is a false alarm, the second a
-    fracture the reader is no longer told of.
+    fracture the reader is no longer told of. ``raised_announced`` and ``lost_announced`` count those the first
+    reading's grade range had announced: it reached 2 (for a false alarm) or below 2 (for a loss), so a reader
+    told "grade 1 (1-2)" or "grade 2 (1-2)" knew the body lay near the line.
     """
     counts = dict(matched=0, right=0, wrong=0, same_grade=0, changed_grade=0, changed_in_range=0, measured=0,
-                  fracture_raised=0, fracture_lost=0)
+                  fracture_raised=0, fracture_lost=0, raised_announced=0, lost_announced=0)
     changes = []
     for v in turned:
         centre = np.array(back.TransformPoint(v.centroid_lps_mm))
@@ -111,6 +113,9 @@ def compare(native: list[Vertebra], turned: list[Vertebra], back: sitk.Euler3DTr
                 was, now = _positive(other.grade), _positive(v.grade)
                 counts["fracture_raised"] += now and not was
                 counts["fracture_lost"] += was and not now
+                reach = other.grade_range
+                counts["raised_announced"] += now and not was and reach is not None and _positive(reach[1])
+                counts["lost_announced"] += was and not now and reach is not None and not _positive(reach[0])
                 changes.append(f"{other.label} grade {other.grade}->{v.grade}" + (" (in range)" if in_range else ""))
         if v.heights_mm and other.heights_mm:
             moved = {k: v.heights_mm[k] - other.heights_mm[k] for k in v.heights_mm}
@@ -128,13 +133,18 @@ def _positive(grade: int | None) -> bool:
 
 def fracture_line(counts: dict[str, int]) -> str:
     """The grade changes across the screening decision, for a comparison row: raised (false alarms) and lost."""
-    return f"fracture line +{counts['fracture_raised']} -{counts['fracture_lost']}"
+    return (f"fracture line +{counts['fracture_raised']} -{counts['fracture_lost']} "
+            f"(in range +{counts['raised_announced']} -{counts['lost_announced']})")
 
 
 def fracture_summary(rows: list[dict[str, int]]) -> str:
     """The grade changes across the screening decision summed over a case's comparison rows."""
-    return (f"across the fracture line (grade 2): false alarms {sum(c['fracture_raised'] for c in rows)}, "
-            f"fractures lost {sum(c['fracture_lost'] for c in rows)}")
+    def total(key: str) -> int:
+        return sum(c[key] for c in rows)
+
+    return (f"across the fracture line (grade 2): false alarms {total('fracture_raised')} "
+            f"({total('raised_announced')} within the first reading's grade range), "
+            f"fractures lost {total('fracture_lost')} ({total('lost_announced')} within it)")
 
 
 def main() -> int:
