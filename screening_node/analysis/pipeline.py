@@ -86,6 +86,9 @@ def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "an
     except NotAssessable as exc:
         result = StudyResult(status="not_assessable", reason=exc.reason, engine=eng.name, vertebrae=(),
                              input=inp, timings_s=timer.timings)
+    if meta.get("slice_thickness_given"):
+        result = dataclasses.replace(result, notes=result.notes + (
+            f"slices taken as {float(meta['slice_thickness']):g} mm thick, as given (the file carries no thickness)",))
     if out_dir is not None:
         result.write(out_dir / RESULTS_NAME)
     return result

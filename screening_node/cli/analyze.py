@@ -21,6 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print results.json instead of the table")
     p.add_argument("--engine", default="analytic", choices=("analytic", "neural"),
                    help="analysis engine (default analytic)")
+    p.add_argument("--slice-thickness", type=float, metavar="MM",
+                   help="the slices' thickness, for a volume file resampled from thicker slices (NIfTI, NRRD and "
+                        "MHA carry none): it widens the grade ranges and the too-coarse check as a DICOM series' "
+                        "SliceThickness does. A DICOM series' own SliceThickness must not be contradicted")
     p.set_defaults(func=run)
 
 
@@ -33,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.path.exists():
         print(f"screening-node analyze: {args.path} does not exist", file=sys.stderr)
         return 2
+    if args.slice_thickness is not None and not args.slice_thickness > 0:
+        print(f"screening-node analyze: --slice-thickness must be a positive number of mm, not {args.slice_thickness}",
+              file=sys.stderr)
+        return 2
     try:
         volume = load_volume(args.path)
     except NotAssessable as exc:
@@ -40,6 +48,14 @@ def run(args: argparse.Namespace) -> int:
                              input={"path": str(args.path)})
         result.write(args.out / RESULTS_NAME)
         volume = None
+    if volume is not None and args.slice_thickness is not None:
+        own = volume.meta.get("slice_thickness")
+        if own is not None and abs(float(own) - args.slice_thickness) > 0.01:
+            print(f"screening-node analyze: the series says its slices are {float(own):g} mm thick; "
+                  f"--slice-thickness {args.slice_thickness:g} contradicts it", file=sys.stderr)
+            return 2
+        volume.meta["slice_thickness"] = args.slice_thickness
+        volume.meta["slice_thickness_given"] = True
     if volume is not None:
         try:
             result = analyze_volume(volume, args.out, engine=args.engine, path=str(args.path))
