@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from screening_node.analysis.endplates import shell_surface
+from screening_node.analysis.shell import shell_surface
 
 
 def _blurred_shell(surface: float, sigma: float, shell: float = 1.0, n: int = 40, step: float = 0.05,
@@ -64,7 +64,7 @@ def test_edges_face_the_disc_where_a_neighbours_cortex_is_as_steep() -> None:
 
 
 def test_fat_in_front_of_a_body_is_not_framed_by_its_endplates() -> None:
-    from screening_node.analysis.endplates import _framed_mask
+    from screening_node.analysis.walls import _framed_mask
     # Mid-sagittal plane (rows, ap) of a 3 mm scan: discs at rows 4 and 36; the body (marrow 110 HU,
     # endplates 400 HU) in columns 20-49; in front of it, fat blurred to -20 HU whose endplate rows
     # catch the blur of the osteophyte-lined corners (+60 HU).
@@ -275,7 +275,7 @@ def _degenerate_body_plane(front: float, posterior_wall: float = 135.0) -> np.nd
 
 
 def test_tissue_framed_by_osteophytes_in_front_of_the_wall_is_not_the_body() -> None:
-    from screening_node.analysis.endplates import ap_extent
+    from screening_node.analysis.walls import ap_extent
     # ts-example L5: soft tissue (45 HU) between osteophytes ran the body's framed columns 5 mm past
     # its anterior wall, the wall was put at the tissue's end and every anterior column fell outside.
     walls = ap_extent(_degenerate_body_plane(front=45.0), 4, 36, 45)
@@ -284,7 +284,7 @@ def test_tissue_framed_by_osteophytes_in_front_of_the_wall_is_not_the_body() -> 
 
 
 def test_fat_between_the_wall_and_framed_tissue_is_not_bridged() -> None:
-    from screening_node.analysis.endplates import _framed_mask
+    from screening_node.analysis.walls import _framed_mask
     # ts-example L4: a 3 mm strip of fat in front of the wall, then tissue framed by osteophytes; the
     # bridging of hidden endplates (FRAME_GAP_MM) joined that tissue to the body.
     plane = _degenerate_body_plane(front=45.0)
@@ -296,7 +296,7 @@ def test_fat_between_the_wall_and_framed_tissue_is_not_bridged() -> None:
 
 
 def test_ridges_wholly_behind_the_curve_frame_the_canal_not_the_body() -> None:
-    from screening_node.analysis.endplates import ap_extent
+    from screening_node.analysis.walls import ap_extent
     # tcia L5 (a dense body, 3 mm slices): its endplates stand only ~25 HU above its 260 HU marrow,
     # so few of its columns read as framed, while behind it the canal (framed at the disc levels by the
     # laminae and ligaments) and the lamina make a framed pair of ridges 16-36 mm behind the curve. That
@@ -337,7 +337,7 @@ def test_a_front_bridged_over_its_discs_is_measured_further_in() -> None:
 
 
 def test_a_pair_of_ridges_with_the_canal_between_them_is_not_the_body() -> None:
-    from screening_node.analysis.endplates import ap_extent
+    from screening_node.analysis.walls import ap_extent
     # tcia L5 resampled to 1.5 mm slices: behind the body's posterior wall (+11) the canal shows only
     # 3-4 mm wide at 16-40 HU, closed at the disc levels, and behind it the lamina's cortex (+24). The
     # ridge pair -16 .. +24 encloses framed columns and was taken for the walls: the back 13 mm into the
@@ -363,7 +363,7 @@ def test_a_pair_of_ridges_with_the_canal_between_them_is_not_the_body() -> None:
 
 
 def test_the_shell_models_jacobian_is_its_derivative() -> None:
-    from screening_node.analysis.endplates import shell_model, shell_model_jacobian
+    from screening_node.analysis.shell import shell_model, shell_model_jacobian
     u = np.linspace(-6.0, 8.0, 15)
     for p in ([80.0, 800.0, 150.0, -0.4, 0.9], [-50.0, 400.0, 60.0, 1.3, 2.2], [100.0, 300.0, 700.0, 0.0, 0.5]):
         p = np.array(p)

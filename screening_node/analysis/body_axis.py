@@ -19,11 +19,12 @@ import SimpleITK as sitk
 from scipy import ndimage, stats
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.endplates import ap_extent, body_keypoints
+from screening_node.analysis.endplates import body_keypoints
 from screening_node.analysis.genant import implausible_heights
 from screening_node.analysis.results import keypoint_heights
 from screening_node.analysis.straighten import Straightened, lps_to_straightened, sample_planes
 from screening_node.analysis.vertebrae import BodyFinding, mid_sagittal
+from screening_node.analysis.walls import ap_extent
 
 
 TILTED_REASON = "a disc tilted {:.0f} degrees against the straightened planes, and no endplates found square to the body's axis"

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.endplates import segments
+from screening_node.analysis.walls import segments
 from screening_node.analysis.straighten import Straightened
 
 

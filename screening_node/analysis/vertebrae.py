@@ -14,9 +14,9 @@ import numpy as np
 from scipy import ndimage, signal
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.endplates import (ENDPLATES_CUT, ENDPLATES_NOT_FOUND, ap_extent, body_keypoints,
-                                               lat_half_width)
+from screening_node.analysis.endplates import ENDPLATES_CUT, ENDPLATES_NOT_FOUND, body_keypoints
 from screening_node.analysis.straighten import Straightened
+from screening_node.analysis.walls import ap_extent, lat_half_width
 
 OUTLINE_NOT_FOUND = "body outline not found on the mid-sagittal plane"
 UNSEEN_DISC = ("one of two vertebrae whose disc was not seen (a span of two pitches, split at its middle "
