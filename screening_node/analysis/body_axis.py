@@ -73,7 +73,9 @@ def square_tilted_bodies(image: sitk.Image, array: np.ndarray, st: Straightened,
     corner endplates are looked for between the disc's middle row (give or take DISC_MIDDLE_MARGIN_MM) and
     ENDPLATE_TILT_MM past the middle one, ~15 mm away, so beyond ~18 degrees one corner's own endplate lies
     outside that window and another edge is read (reasoned and measured with a window within ENDPLATE_TILT_MM
-    of the middle on both sides, before 2026-12-03; verse19-006
+    of the middle on both sides, before 2026-12-03; with the limit lifted since, the four real tables,
+    grid_phase.py, patient_roll.py and two phantom batches read identically: no case here reaches it now, and
+    it stays as a guard; verse19-006
     L4, read across planes 27 degrees off its lower disc while a lateral centring of the track was tried:
     21.0 / 25.5 / 32.3 mm, a false grade 2 wedge); it is then not measured (TILTED_REASON)."""
     out = list(bodies)
