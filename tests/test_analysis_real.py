@@ -319,3 +319,24 @@ def test_verse19_007_t12_is_read_at_its_rims_on_every_grid(variant):
     assert t12.assessable, t12.reason
     assert t12.grade is not None and t12.grade >= 2, (t12.heights_mm, t12.height_loss)
     assert t12.heights_mm is not None and t12.heights_mm["posterior"] > 22.0, t12.heights_mm  # T11's and L1's: 24-25
+
+
+def test_verse19_007_l1s_rims_are_read_nearest_the_wall_with_two_slices_cut():
+    """verse19-007's L1 (an expert's grade 2, biconcave: its middle 18 mm against 23-25 at the corners) with
+    the crop's two top slices cut. Its endplates slope down towards the middle, so a corner read 3-5 mm in
+    stands lower than the rim: the sharpest of the back corner's columns lay 5 mm in, the back read 23.4 mm
+    instead of 25.4 and L1 22 % (grade 1). Where the middle sinks inside the corners' lines, the rims are
+    read on the sharp column nearest the wall: L1 reads grade 2 as it does on the crop as it came."""
+    import numpy as np
+    import SimpleITK as sitk
+
+    from screening_node.analysis.pipeline import analyze_volume
+    from screening_node.imaging.geometry import as_lps
+
+    image = as_lps(sitk.ReadImage(str(shared_case("verse19-007") / "ct.nii.gz"), sitk.sitkFloat32))
+    truth = next(t for t in load_truth(shared_case("verse19-007") / "truth.json").vertebrae if t.label == "L1")
+    result = analyze_volume(image[:, :, :image.GetSize()[2] - 2], None)
+    l1 = min(result.vertebrae, key=lambda v: float(np.linalg.norm(np.subtract(v.centroid_lps_mm,
+                                                                               truth.centroid_lps_mm))))
+    assert l1.assessable and l1.grade is not None and l1.grade >= 2, (l1.heights_mm, l1.height_loss, l1.reason)
+    assert l1.heights_mm is not None and l1.heights_mm["posterior"] > 24.5, l1.heights_mm

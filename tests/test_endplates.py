@@ -493,3 +493,31 @@ def test_a_rise_in_two_steps_under_a_faint_disc_is_the_endplates_at_its_first_st
     found = _edge(grad, 6, 16, +1, prof=prof, disc=8)
     assert found is not None and 9.0 <= found <= 11.0  # the rise out of the disc
     assert not _rises_from_marrow(prof, int(round(found)), +1, 8)
+
+
+def test_the_rims_of_a_wide_bowl_are_read_nearest_the_wall() -> None:
+    """A biconcave body whose superior endplate sinks 8 mm at the middle in a bowl that reaches nearly to
+    its walls (16 mm radius front to back in a 30 mm deep body): the plate still slopes at the corner
+    columns, 2.3 mm down 1.5 mm inside the wall and 4 mm down 5 mm in. The sharpest of the corner columns
+    lay further in, and its lower edge made both corner heights 2.1 mm short (the bowl read shallower). Where
+    the middle sinks inside the corners' lines, the rims are read on the sharp column nearest the wall."""
+    from screening_node.analysis.endplates import body_keypoints
+    cup, radius = 8.0, 16.0
+    v = np.full((100, 81, 61), 40.0)
+    for r0, r1 in ((0, 24), (30, 59), (65, 99)):
+        v[r0:r1 + 1, 25:56, 10:51] = 700.0
+        v[r0 + 1:r1, 26:55, 11:50] = 200.0
+    for a in range(26, 55):
+        for lat in range(11, 50):
+            r2 = ((a - 40) / radius) ** 2 + ((lat - 30) / 22.0) ** 2
+            depth = int(round(cup * (1 - r2))) if r2 < 1 else 0
+            if depth:
+                v[30:30 + depth, a, lat] = 40.0
+                v[30 + depth, a, lat] = 700.0
+    st = _straight_column(ndimage.gaussian_filter(v, 0.8))
+    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
+    assert reason is None and kps is not None
+    h = _heights(st, kps)
+    at_the_rim = 30.0 - cup * (1 - (13.5 / radius) ** 2)  # the plate 1.5 mm inside the wall: 27.7 mm
+    assert abs(h["anterior"] - at_the_rim) <= 0.8 and abs(h["posterior"] - at_the_rim) <= 0.8, (h, at_the_rim)
+    assert abs(h["middle"] - (30.0 - cup)) <= 0.5, h

@@ -50,7 +50,10 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     posterior walls, the middle one halfway. Where a column shows no endplate (an osteophyte or
     ring apophysis at a corner, the basivertebral vein at the back, a focal defect, or a corner
     blurred into the wall on a coarse scan), a reader measures a little further in: of the corner
-    positions tried, the one with the sharpest pair of endplate edges is kept, and where none of them
+    positions tried, the one with the sharpest pair of endplate edges is kept (but where the middle sinks
+    PIT_MIN_DEPTH_MM or more inside the corners' lines, a bowl, the sharp one nearest the wall: the plate
+    still slopes there, and read further in, the rims stood lower and the bowl read shallower; _corners),
+    and where none of them
     shows an endplate on the mid-sagittal plane, the one KEYPOINT_DEEP_INSET_MM in; a corner read further
     in than KEYPOINT_INSETS_MM[0] is then carried out along its endplate to there (_carried_to_the_corners).
     The middle keypoints carry the position where they were measured. The middle column's endplates are
@@ -74,13 +77,31 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     if middle is None:
         return None, reason
     middle = _across_focal_pits(middle, v, st, top, bottom, ap_range)
-    corners = {"anterior": [ant + inset for inset in T.KEYPOINT_INSETS_MM],
-               "posterior": [post - inset for inset in T.KEYPOINT_INSETS_MM]}
-    out = {"middle": middle}
+    corners, bridged, reason = _corners(v, st, top, bottom, ap_range, middle, rims=False)
+    if corners is not None and max(_sunk_middle(middle, corners)) >= T.PIT_MIN_DEPTH_MM:
+        corners, bridged, reason = _corners(v, st, top, bottom, ap_range, middle, rims=True)
+    if corners is None:
+        return None, reason
+    out = {"middle": middle, **corners}
+    keypoints: Keypoints = {f"{side}_{name}": (getattr(out[name], side), out[name].rough.ap_mm, 0.0)
+                            for side in ("superior", "inferior") for name in ("anterior", "middle", "posterior")}
+    return _carried_to_the_corners(keypoints, ap_range, bridged), None
+
+
+def _corners(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: tuple[float, float],
+             middle: _ColumnEdges, rims: bool) -> tuple[dict[str, _ColumnEdges] | None, set[str], str | None]:
+    """The anterior and posterior corner columns' endplates (each the median of three sagittal planes where
+    all show them), the corners that are bridged (read KEYPOINT_DEEP_INSET_MM in on every plane), or None and
+    the reason. ``rims``: the corner read at the candidate nearest the wall among the sharp ones
+    (_best_column), for a body whose middle sank."""
+    ant, post = ap_range
+    candidates = {"anterior": [ant + inset for inset in T.KEYPOINT_INSETS_MM],
+                  "posterior": [post - inset for inset in T.KEYPOINT_INSETS_MM]}
     deepest = {"anterior": ant + T.KEYPOINT_DEEP_INSET_MM, "posterior": post - T.KEYPOINT_DEEP_INSET_MM}
+    out: dict[str, _ColumnEdges] = {}
     bridged: set[str] = set()
-    for name, columns in corners.items():
-        on_mid, reason = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
+    for name, columns in candidates.items():
+        on_mid, reason = _best_column(name, columns, v, st, 0.0, top, bottom, middle, rims)
         if on_mid is None and reason == _not_found(name):
             # No endplate near the wall (a front bony over the discs: DISH): further in, on every plane.
             # Not where the field cuts the corner: such a body is only partly in view.
@@ -88,17 +109,24 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
             on_mid, _ = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
             bridged.add(name)
         if on_mid is None:
-            return None, reason
-        beside = [_best_column(name, columns, v, st, lat, top, bottom, middle)[0]
+            return None, bridged, reason
+        beside = [_best_column(name, columns, v, st, lat, top, bottom, middle, rims)[0]
                   for lat in (-T.PARASAGITTAL_MM, T.PARASAGITTAL_MM)]
         if all(e is not None for e in beside):
             planes = [on_mid] + beside
             on_mid = dataclasses.replace(on_mid, superior=float(np.median([e.superior for e in planes])),
                                          inferior=float(np.median([e.inferior for e in planes])))
         out[name] = on_mid
-    keypoints: Keypoints = {f"{side}_{name}": (getattr(out[name], side), out[name].rough.ap_mm, 0.0)
-                            for side in ("superior", "inferior") for name in ("anterior", "middle", "posterior")}
-    return _carried_to_the_corners(keypoints, ap_range, bridged), None
+    return out, bridged, None
+
+
+def _sunk_middle(middle: _ColumnEdges, corners: dict[str, _ColumnEdges]) -> tuple[float, float]:
+    """How far (mm) the middle's superior and inferior endplates lie inside the lines through the corners'."""
+    front, back = corners["anterior"], corners["posterior"]
+    w = (middle.rough.ap_mm - front.rough.ap_mm) / max(back.rough.ap_mm - front.rough.ap_mm, 1e-6)
+    sup = front.superior + w * (back.superior - front.superior)
+    inf = front.inferior + w * (back.inferior - front.inferior)
+    return middle.superior - sup, inf - middle.inferior
 
 
 def _carried_to_the_corners(keypoints: Keypoints, ap_range: tuple[float, float], bridged: set[str]) -> Keypoints:
@@ -218,7 +246,7 @@ def _depths(rough: _RoughEdges, lines: tuple[_RoughEdges, _RoughEdges]) -> tuple
 
 
 def _best_column(name: str, columns: list[float], v: np.ndarray, st: Straightened, lat_mm: float, top: int,
-                 bottom: int, middle: _ColumnEdges | None) -> tuple[_ColumnEdges | None, str | None]:
+                 bottom: int, middle: _ColumnEdges | None, rims: bool = False) -> tuple[_ColumnEdges | None, str | None]:
     """The endplates of one measuring column (name) among its candidate positions (ap mm), on the
     sagittal plane lat_mm from the curve; or None and the reason.
 
@@ -239,7 +267,11 @@ def _best_column(name: str, columns: list[float], v: np.ndarray, st: Straightene
                 return edges, None  # the middle height is taken halfway whenever it shows there
         else:
             found.append(rough)
-    for rough in sorted(found, key=lambda c: -c.strength):
+    order = sorted(found, key=lambda c: -c.strength)
+    if rims and order:  # the candidates whose edges are sharp, nearest the wall first (``columns``' order)
+        sharp = [c for c in found if c.strength >= T.EDGE_SHARE * order[0].strength]
+        order = sharp + [c for c in order if c not in sharp]
+    for rough in order:
         edges = _surfaces(rough, top, bottom, blur)
         if edges is not None:
             return edges, None
