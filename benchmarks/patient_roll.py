@@ -111,11 +111,12 @@ def compare(native: list[Vertebra], turned: list[Vertebra], back: sitk.Euler3DTr
                     and other.grade_range[0] <= v.grade <= other.grade_range[1]
                 counts["changed_in_range"] += in_range
                 was, now = _positive(other.grade), _positive(v.grade)
-                counts["fracture_raised"] += now and not was
-                counts["fracture_lost"] += was and not now
-                reach = other.grade_range
-                counts["raised_announced"] += now and not was and reach is not None and _positive(reach[1])
-                counts["lost_announced"] += was and not now and reach is not None and not _positive(reach[0])
+                raised, lost = now and not was, was and not now
+                counts["fracture_raised"] += raised
+                counts["fracture_lost"] += lost
+                if other.grade_range is not None:  # did the first reading's range reach across the line?
+                    counts["raised_announced"] += raised and _positive(other.grade_range[1])
+                    counts["lost_announced"] += lost and not _positive(other.grade_range[0])
                 changes.append(f"{other.label} grade {other.grade}->{v.grade}" + (" (in range)" if in_range else ""))
         if v.heights_mm and other.heights_mm:
             moved = {k: v.heights_mm[k] - other.heights_mm[k] for k in v.heights_mm}

@@ -72,14 +72,11 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
     """
     ant, post = ap_range
     middle_ap = 0.5 * (ant + post)
-    middle, reason = _best_column("middle", [middle_ap + d for d in T.MIDDLE_COLUMN_SHIFTS_MM], v, st, 0.0,
-                                  top, bottom, None)
+    middle, reason = _middle_column([middle_ap + d for d in T.MIDDLE_COLUMN_SHIFTS_MM], v, st, top, bottom)
     if middle is None:
         return None, reason
     middle = _across_focal_pits(middle, v, st, top, bottom, ap_range)
-    corners, bridged, reason = _corners(v, st, top, bottom, ap_range, middle, rims=False)
-    if corners is not None and max(_sunk_middle(middle, corners)) >= T.PIT_MIN_DEPTH_MM:
-        corners, bridged, reason = _corners(v, st, top, bottom, ap_range, middle, rims=True)
+    corners, bridged, reason = _corners(v, st, top, bottom, ap_range, middle)
     if corners is None:
         return None, reason
     out = {"middle": middle, **corners}
@@ -89,44 +86,105 @@ def body_keypoints(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_ra
 
 
 def _corners(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: tuple[float, float],
-             middle: _ColumnEdges, rims: bool) -> tuple[dict[str, _ColumnEdges] | None, set[str], str | None]:
+             middle: _ColumnEdges) -> tuple[dict[str, _ColumnEdges] | None, set[str], str | None]:
     """The anterior and posterior corner columns' endplates (each the median of three sagittal planes where
-    all show them), the corners that are bridged (read KEYPOINT_DEEP_INSET_MM in on every plane), or None and
-    the reason. ``rims``: the corner read at the candidate nearest the wall among the sharp ones
-    (_best_column), for a body whose middle sank."""
+    all show them) and the corners that are bridged (read KEYPOINT_DEEP_INSET_MM in on every plane); or None
+    and the reason.
+
+    Each candidate column's edges are read once. The sharpest candidate is chosen on each plane; where the
+    middle then lies PIT_MIN_DEPTH_MM or more inside the corners' lines (a bowl), the choice is made again
+    among the same candidates, nearest the wall (_chosen), and no column is read or fitted twice.
+    """
     ant, post = ap_range
-    candidates = {"anterior": [ant + inset for inset in T.KEYPOINT_INSETS_MM],
-                  "posterior": [post - inset for inset in T.KEYPOINT_INSETS_MM]}
+    columns = {"anterior": [ant + inset for inset in T.KEYPOINT_INSETS_MM],
+               "posterior": [post - inset for inset in T.KEYPOINT_INSETS_MM]}
     deepest = {"anterior": ant + T.KEYPOINT_DEEP_INSET_MM, "posterior": post - T.KEYPOINT_DEEP_INSET_MM}
-    out: dict[str, _ColumnEdges] = {}
+    blur = slice_blur(st, 0.5 * (top + bottom))
+    fitted: _Fits = {}  # shell fits by candidate, shared by both choices
+    planes: dict[str, list[list[_RoughEdges] | None]] = {}  # per corner: candidates on the mid plane, then beside
     bridged: set[str] = set()
-    for name, columns in candidates.items():
-        on_mid, reason = _best_column(name, columns, v, st, 0.0, top, bottom, middle, rims)
-        if on_mid is None and reason == _not_found(name):
+    for name in columns:
+        on_mid = _candidate_edges(columns[name], v, st, 0.0, top, bottom, middle)
+        if on_mid is None:
+            return None, bridged, _cut_by_field(name)
+        if _chosen(on_mid, top, bottom, blur, False, fitted) is None:
             # No endplate near the wall (a front bony over the discs: DISH): further in, on every plane.
             # Not where the field cuts the corner: such a body is only partly in view.
-            columns = [deepest[name]]
-            on_mid, _ = _best_column(name, columns, v, st, 0.0, top, bottom, middle)
+            columns[name] = [deepest[name]]
+            on_mid = _candidate_edges(columns[name], v, st, 0.0, top, bottom, middle)
             bridged.add(name)
-        if on_mid is None:
-            return None, bridged, reason
-        beside = [_best_column(name, columns, v, st, lat, top, bottom, middle, rims)[0]
-                  for lat in (-T.PARASAGITTAL_MM, T.PARASAGITTAL_MM)]
-        if all(e is not None for e in beside):
-            planes = [on_mid] + beside
-            on_mid = dataclasses.replace(on_mid, superior=float(np.median([e.superior for e in planes])),
-                                         inferior=float(np.median([e.inferior for e in planes])))
-        out[name] = on_mid
-    return out, bridged, None
+            if on_mid is None or _chosen(on_mid, top, bottom, blur, False, fitted) is None:
+                return None, bridged, _not_found(name)
+        planes[name] = [on_mid] + [_candidate_edges(columns[name], v, st, lat, top, bottom, middle)
+                                   for lat in (-T.PARASAGITTAL_MM, T.PARASAGITTAL_MM)]
 
+    def read(rims: bool) -> dict[str, _ColumnEdges]:
+        out = {}
+        for name, candidates in planes.items():
+            chosen = [None if c is None else _chosen(c, top, bottom, blur, rims, fitted) for c in candidates]
+            on_mid = chosen[0]
+            assert on_mid is not None  # it showed its endplates above, and the choice only orders them
+            if all(e is not None for e in chosen):
+                on_mid = dataclasses.replace(on_mid, superior=float(np.median([e.superior for e in chosen])),
+                                             inferior=float(np.median([e.inferior for e in chosen])))
+            out[name] = on_mid
+        return out
 
-def _sunk_middle(middle: _ColumnEdges, corners: dict[str, _ColumnEdges]) -> tuple[float, float]:
-    """How far (mm) the middle's superior and inferior endplates lie inside the lines through the corners'."""
+    corners = read(rims=False)
     front, back = corners["anterior"], corners["posterior"]
-    w = (middle.rough.ap_mm - front.rough.ap_mm) / max(back.rough.ap_mm - front.rough.ap_mm, 1e-6)
-    sup = front.superior + w * (back.superior - front.superior)
-    inf = front.inferior + w * (back.inferior - front.inferior)
-    return middle.superior - sup, inf - middle.inferior
+    sunk = _inside_lines(middle.rough.ap_mm, middle.superior, middle.inferior,
+                         (front.rough.ap_mm, front.superior, front.inferior),
+                         (back.rough.ap_mm, back.superior, back.inferior))
+    if max(sunk) >= T.PIT_MIN_DEPTH_MM:
+        corners = read(rims=True)
+    return corners, bridged, None
+
+
+def _candidate_edges(columns: list[float], v: np.ndarray, st: Straightened, lat_mm: float, top: int, bottom: int,
+                     middle: _ColumnEdges) -> list[_RoughEdges] | None:
+    """The rough edges of each candidate corner column (ap mm) that shows them, on the sagittal plane lat_mm
+    from the curve, in the columns' order (nearest the wall first); None where one leaves the scanned field."""
+    found = []
+    for a_mm in columns:
+        rough, cut = _column_edges(v, st, a_mm, lat_mm, top, bottom, middle)
+        if cut:
+            return None
+        if rough is not None:
+            found.append(rough)
+    return found
+
+
+# Shell fits by candidate: keyed by the candidate's id, which the entry keeps alive (a freed candidate's id may
+# be given to a new one).
+_Fits = dict[int, tuple[_RoughEdges, _ColumnEdges | None]]
+
+
+def _chosen(found: list[_RoughEdges], top: int, bottom: int, blur: float | None, rims: bool,
+            fitted: _Fits) -> _ColumnEdges | None:
+    """The endplates of the corner candidate with the sharpest pair of edges whose surfaces fit; with ``rims``,
+    of the one nearest the wall among those at least EDGE_SHARE as sharp as the sharpest. The shell fit (the
+    slow part) only as needed, and once per candidate (``fitted``)."""
+    order = sorted(found, key=lambda c: -c.strength)
+    if rims and order:
+        sharp = [c for c in found if c.strength >= T.EDGE_SHARE * order[0].strength]
+        order = sharp + [c for c in order if all(c is not x for x in sharp)]
+    for rough in order:
+        if id(rough) not in fitted:
+            fitted[id(rough)] = (rough, _surfaces(rough, top, bottom, blur))
+        edges = fitted[id(rough)][1]
+        if edges is not None:
+            return edges
+    return None
+
+
+def _inside_lines(ap_mm: float, superior: float, inferior: float, front: tuple[float, float, float],
+                  back: tuple[float, float, float]) -> tuple[float, float]:
+    """How far (mm) a column's superior and inferior endplate rows lie inside the lines through the corners'
+    (each corner: ap mm, superior row, inferior row)."""
+    w = (ap_mm - front[0]) / (back[0] - front[0])
+    sup = front[1] + w * (back[1] - front[1])
+    inf = front[2] + w * (back[2] - front[2])
+    return float(superior - sup), float(inf - inferior)
 
 
 def _carried_to_the_corners(keypoints: Keypoints, ap_range: tuple[float, float], bridged: set[str]) -> Keypoints:
@@ -239,43 +297,23 @@ def _corner_lines(v: np.ndarray, st: Straightened, lat_mm: float, ap_range: tupl
 def _depths(rough: _RoughEdges, lines: tuple[_RoughEdges, _RoughEdges]) -> tuple[float, float]:
     """How far (mm) a column's superior and inferior edges lie inside the lines through the corners' edges."""
     front, back = lines
-    w = (rough.ap_mm - front.ap_mm) / (back.ap_mm - front.ap_mm)
-    sup = front.superior + w * (back.superior - front.superior)
-    inf = front.inferior + w * (back.inferior - front.inferior)
-    return float(rough.superior - sup), float(inf - rough.inferior)
+    return _inside_lines(rough.ap_mm, rough.superior, rough.inferior, (front.ap_mm, front.superior, front.inferior),
+                         (back.ap_mm, back.superior, back.inferior))
 
 
-def _best_column(name: str, columns: list[float], v: np.ndarray, st: Straightened, lat_mm: float, top: int,
-                 bottom: int, middle: _ColumnEdges | None, rims: bool = False) -> tuple[_ColumnEdges | None, str | None]:
-    """The endplates of one measuring column (name) among its candidate positions (ap mm), on the
-    sagittal plane lat_mm from the curve; or None and the reason.
-
-    The middle column is the first candidate where both endplates show; a corner column the candidate
-    with the sharpest pair of edges whose surfaces fit (the shell fit, the slow part, only as needed).
-    """
-    found: list[_RoughEdges] = []
+def _middle_column(columns: list[float], v: np.ndarray, st: Straightened, top: int, bottom: int
+                   ) -> tuple[_ColumnEdges | None, str | None]:
+    """The middle column's endplates on the mid-sagittal plane at the first candidate position (ap mm) where
+    both show (the middle height is taken halfway whenever it shows there); or None and the reason."""
     blur = slice_blur(st, 0.5 * (top + bottom))
     for a_mm in columns:
-        rough, cut = _column_edges(v, st, a_mm, lat_mm, top, bottom, middle)
+        rough, cut = _column_edges(v, st, a_mm, 0.0, top, bottom, None)
         if cut:
-            return None, _cut_by_field(name)
-        if rough is None:
-            continue
-        if middle is None:
-            edges = _surfaces(rough, top, bottom, blur)
-            if edges is not None:
-                return edges, None  # the middle height is taken halfway whenever it shows there
-        else:
-            found.append(rough)
-    order = sorted(found, key=lambda c: -c.strength)
-    if rims and order:  # the candidates whose edges are sharp, nearest the wall first (``columns``' order)
-        sharp = [c for c in found if c.strength >= T.EDGE_SHARE * order[0].strength]
-        order = sharp + [c for c in order if c not in sharp]
-    for rough in order:
-        edges = _surfaces(rough, top, bottom, blur)
+            return None, _cut_by_field("middle")
+        edges = None if rough is None else _surfaces(rough, top, bottom, blur)
         if edges is not None:
             return edges, None
-    return None, _not_found(name)
+    return None, _not_found("middle")
 
 
 def _not_found(name: str) -> str:
@@ -307,7 +345,7 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
     # phenomenon, down to -900 HU) rises to the disc's level more steeply than a thin endplate rises to
     # bone; below soft tissue nothing counts, so that rise is gone.
     floored = np.maximum(prof, T.SOFT_TISSUE_HU)
-    grad = np.gradient(ndimage.gaussian_filter1d(floored, 0.8))
+    grad = _edge_gradient(floored)
     if middle is None:
         # A biconcave body's endplates sink into it at the middle (grade 3: 5-8 mm beyond their rims), so
         # an edge still steepening at the window's inner end is followed inwards, short of the body's middle.
@@ -347,6 +385,12 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
         return None, False  # a corner column blurred into the tissue outside the wall: not inside the body
     strength = min(grad[int(round(sup))], -grad[int(round(inf))])
     return _RoughEdges(a_mm, floored, sup, inf, marrow, float(strength)), False
+
+
+def _edge_gradient(prof: np.ndarray) -> np.ndarray:
+    """The slope (HU per row) endplate edges are found on: of the profile smoothed by a Gaussian of 0.8 rows,
+    so a single noisy row makes no edge."""
+    return np.gradient(ndimage.gaussian_filter1d(prof, 0.8))
 
 
 def _surfaces(rough: _RoughEdges, top: int, bottom: int, blur: float | None) -> _ColumnEdges | None:
@@ -433,7 +477,7 @@ def _edge(grad: np.ndarray, lo: int, hi: int, sign: int, reach: int | None = Non
     if prof is not None and disc is not None:
         for position, candidate in enumerate(order[:-1]):
             row = lo + candidate
-            if not (_past_the_cortex(prof, row, sign, disc) or _rises_from_marrow(prof, row, sign, disc)):
+            if not (_past_the_cortex(prof, row, sign, disc) or _rises_from_marrow(prof, row, sign, disc, grad)):
                 break
             k = order[position + 1]
     i = lo + k
@@ -447,7 +491,7 @@ def _edge(grad: np.ndarray, lo: int, hi: int, sign: int, reach: int | None = Non
     return i + float(np.clip(off, -0.5, 0.5))
 
 
-def _rises_from_marrow(prof: np.ndarray, row: int, sign: int, disc: int) -> bool:
+def _rises_from_marrow(prof: np.ndarray, row: int, sign: int, disc: int, grad: np.ndarray | None = None) -> bool:
     """Whether an edge at ``row`` (facing the disc's middle row ``disc`` from below, sign +1, or above, -1)
     rises out of a dip of the marrow rather than out of the disc.
 
@@ -469,19 +513,19 @@ def _rises_from_marrow(prof: np.ndarray, row: int, sign: int, disc: int) -> bool
     foot = row - sign
     while 0 < foot < n - 1 and (foot - disc) * sign > 0 and prof[foot - sign] < prof[foot]:
         foot -= sign
-    return bool(prof[_shoulder(prof, row, sign, disc, foot)] - darkest > T.EDGE_FOOT_SHARE * (inner - darkest))
+    slope = sign * (_edge_gradient(prof) if grad is None else grad)
+    return bool(prof[_shoulder(slope, row, sign, foot)] - darkest > T.EDGE_FOOT_SHARE * (inner - darkest))
 
 
-def _shoulder(prof: np.ndarray, row: int, sign: int, disc: int, foot: int) -> int:
+def _shoulder(slope: np.ndarray, row: int, sign: int, foot: int) -> int:
     """Where the rise of an edge at ``row`` begins: its foot (the profile's low point just outside it), or
     nearer, a shoulder where the rise flattens before it steepens again (walking out from the edge, the
-    smoothed slope stops falling while still rising).
+    smoothed slope, _edge_gradient's, stops falling while still rising).
 
     A rise in two steps with no dip between them, out of a faint disc to a plateau and on to brighter bone
     further in (tcia's T6 under a degenerate, nearly bony T5/T6 disc, 244 HU against 310-345 HU marrow), has
     two edges; the inner one is the next step of the marrow, not the endplate, and where it stood a little
     steeper than half the outer one (one grid phase in two) the middle endplate was read 5 mm in."""
-    slope = sign * np.gradient(ndimage.gaussian_filter1d(prof, 0.8))
     r = row - sign
     while (r - foot) * sign > 0 and 0 < slope[r - sign] < slope[r]:
         r -= sign

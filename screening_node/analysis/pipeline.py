@@ -70,8 +70,11 @@ def analyze_path(path: Path | str, out_dir: Path | None, engine: str = "analytic
 
 
 def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "analytic",
-                   path: str | None = None) -> StudyResult:
-    """Analyse a Volume (or a SimpleITK image in LPS, HU); write outputs to out_dir when given."""
+                   path: str | None = None, slice_thickness_mm: float | None = None) -> StudyResult:
+    """Analyse a Volume (or a SimpleITK image in LPS, HU); write outputs to out_dir when given.
+
+    ``slice_thickness_mm``: the slices' thickness where the input carries none (a volume file resampled from
+    thick slices); it is used as a DICOM series' SliceThickness is, and the result's notes say it was given."""
     eng = get_engine(engine)
     if isinstance(volume_or_image, sitk.Image):
         image, meta = volume_or_image, {}
@@ -82,13 +85,14 @@ def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "an
     timer = _Timer()
     out_dir = Path(out_dir) if out_dir is not None else None
     try:
-        result = _run(eng, image, inp, timer, out_dir, meta.get("slice_thickness"))
+        thickness = meta.get("slice_thickness") if slice_thickness_mm is None else slice_thickness_mm
+        result = _run(eng, image, inp, timer, out_dir, thickness)
     except NotAssessable as exc:
         result = StudyResult(status="not_assessable", reason=exc.reason, engine=eng.name, vertebrae=(),
                              input=inp, timings_s=timer.timings)
-    if meta.get("slice_thickness_given"):
+    if slice_thickness_mm is not None:
         result = dataclasses.replace(result, notes=result.notes + (
-            f"slices taken as {float(meta['slice_thickness']):g} mm thick, as given (the file carries no thickness)",))
+            f"slices taken as {slice_thickness_mm:g} mm thick, as given (the file carries no thickness)",))
     if out_dir is not None:
         result.write(out_dir / RESULTS_NAME)
     return result

@@ -21,11 +21,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print results.json instead of the table")
     p.add_argument("--engine", default="analytic", choices=("analytic", "neural"),
                    help="analysis engine (default analytic)")
-    p.add_argument("--slice-thickness", type=float, metavar="MM",
+    p.add_argument("--slice-thickness", type=_positive_mm, metavar="MM",
                    help="the slices' thickness, for a volume file resampled from thicker slices (NIfTI, NRRD and "
                         "MHA carry none): it widens the grade ranges and the too-coarse check as a DICOM series' "
                         "SliceThickness does. A DICOM series' own SliceThickness must not be contradicted")
     p.set_defaults(func=run)
+
+
+def _positive_mm(text: str) -> float:
+    """A length in mm greater than 0 (argparse reports anything else as a usage error, exit 2)."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of mm, not {text}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -36,10 +44,6 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.path.exists():
         print(f"screening-node analyze: {args.path} does not exist", file=sys.stderr)
-        return 2
-    if args.slice_thickness is not None and not args.slice_thickness > 0:
-        print(f"screening-node analyze: --slice-thickness must be a positive number of mm, not {args.slice_thickness}",
-              file=sys.stderr)
         return 2
     try:
         volume = load_volume(args.path)
@@ -54,11 +58,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"screening-node analyze: the series says its slices are {float(own):g} mm thick; "
                   f"--slice-thickness {args.slice_thickness:g} contradicts it", file=sys.stderr)
             return 2
-        volume.meta["slice_thickness"] = args.slice_thickness
-        volume.meta["slice_thickness_given"] = True
     if volume is not None:
         try:
-            result = analyze_volume(volume, args.out, engine=args.engine, path=str(args.path))
+            result = analyze_volume(volume, args.out, engine=args.engine, path=str(args.path),
+                                    slice_thickness_mm=args.slice_thickness)
         except EngineNotAvailable as exc:
             print(f"screening-node analyze: {exc}", file=sys.stderr)
             return 2
