@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, get_type_hints
 
-from screening_node.analysis.thresholds import MAX_MEASURE_SPACING_MM
+from screening_node.analysis.thresholds import MAX_MEASURE_SPACING_MM, SUSPECT_MIN_GRADE
 from screening_node.errors import ConfigError
 
 ENV_PREFIX = "SCREENING_NODE_"
@@ -106,6 +106,7 @@ class RoutingSection:
 @dataclass(frozen=True)
 class AnalysisSection:
     engine: str = "analytic"
+    suspect_min_grade: int = SUSPECT_MIN_GRADE  # worst grade from which a study is "fracture suspected"
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "routing.max_slice_thickness_mm": (_positive, "a number of millimetres > 0"),
     "routing.min_patient_age_years": (lambda v: 0 <= v <= 130, "an integer 0..130 (0 disables the rule)"),
     "analysis.engine": (lambda v: v in ("analytic", "neural"), "\"analytic\" or \"neural\""),
+    "analysis.suspect_min_grade": (lambda v: v in (1, 2, 3), "a Genant grade 1, 2 or 3"),
     "delivery.calling_ae_title": (lambda v: bool(AE_TITLE_RE.match(v)) and bool(v.strip()), "1-16 printable characters, no backslash"),
     "delivery.max_attempts": (lambda v: 1 <= v <= 1000, "an integer between 1 and 1000"),
     "delivery.backoff_initial_s": (_positive, "a number of seconds > 0"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 from screening_node.phantom.generate import generate_phantom
@@ -12,18 +13,22 @@ from tests.node_process import cli
 def test_analyze_dicom_writes_seg_sr_and_summary(tmp_path):
     generate_phantom(fast_options(seed=3, fov="lumbar", format="dicom"), tmp_path / "phantom")
     out = tmp_path / "out"
-    result = cli("analyze", str(tmp_path / "phantom" / "dicom"), "--out", str(out))
+    result = cli("analyze", str(tmp_path / "phantom" / "dicom"), "--out", str(out), "--suspect-grade", "1")
     for name in ("results.json", "seg.dcm", "sr.dcm", "summary.dcm", "summary.png"):
         assert (out / name).exists(), f"{name} missing:\n{result.stdout}"
         assert f"wrote {out / name}" in result.stdout or name == "results.json"
     for name in ("seg.dcm", "sr.dcm", "summary.dcm"):
         check = subprocess.run(["/usr/bin/dciodvfy", str(out / name)], capture_output=True, text=True)
         assert "Error" not in check.stderr + check.stdout, (name, check.stderr[-2000:])
+    patient = json.loads((out / "results.json").read_text())["patient"]
+    assert patient["suspect_min_grade"] == 1 and "(from grade 1)" in result.stdout
+    assert patient["fracture_suspected"] is ((patient["max_grade"] or 0) >= 1)
+    refused = cli("analyze", str(tmp_path / "phantom" / "dicom"), "--out", str(out), "--suspect-grade", "0",
+                  check=False)
+    assert refused.returncode == 2 and "--suspect-grade" in refused.stderr
 
 
 def _loss_spreads(out) -> dict[str, float]:
-    import json
-
     data = json.loads((out / "results.json").read_text())
     return {v["label"]: v["height_loss_range"][1] - v["height_loss"] for v in data["vertebrae"]
             if v["assessable"] and v["height_loss_range"] is not None}
@@ -35,8 +40,6 @@ def test_a_volume_file_resampled_from_thick_slices_is_read_at_the_thickness_give
     the ranges are then the 3 mm series' again (within a quarter), the result says the thickness was
     given, and a thickness past what can be measured is said, not measured. A DICOM series' own
     SliceThickness is not overruled."""
-    import json
-
     import SimpleITK as sitk
 
     generate_phantom(fast_options(seed=3, fov="lumbar", format="nifti"), tmp_path / "phantom")

@@ -523,3 +523,23 @@ def test_a_graded_vertebra_without_a_level_is_reported_under_no_level(study, tmp
     seg = hd.seg.segread(objects.seg)
     labels = {seg.get_segment_description(n).segment_label for n in seg.segment_numbers}
     assert labels == {"Unlabelled vertebral body"}
+
+
+@pytest.mark.parametrize("suspect_min_grade, suspected", [(2, False), (1, True)])
+def test_a_mild_worst_grade_is_suspected_only_where_the_setting_says_so(study, tmp_path, suspect_min_grade,
+                                                                        suspected):
+    """The worst grade 1 (mild): by default (from grade 2) the SR says no fracture is suspected and the
+    summary's title says from which grade it would; with analysis.suspect_min_grade = 1 it says yes. The
+    grades themselves are reported either way."""
+    result = study["result"]
+    mild = tuple(replace(v, grade=1, grade_range=(1, 1)) if v.grade == 2 else v for v in result.vertebrae)
+    result = replace(result, vertebrae=mild, suspect_min_grade=suspect_min_grade)
+    out = tmp_path / "result"
+    out.mkdir()
+    for name in ("body_mask.nii.gz", "sagittal_view.npz"):
+        (out / name).write_bytes((study["dir"] / name).read_bytes())
+    objects = write_report_objects(result, out, study["sources"], study["ct"])
+    assert not [e for e in _dciodvfy(objects.sr) if e.startswith("Error")]
+    values = read_sr_values(objects.sr)
+    assert values.worst_grade == 1 and values.fracture_suspected is suspected
+    assert [v.grade for v in values.vertebrae] == [v.grade for v in mild]

@@ -70,11 +70,13 @@ def analyze_path(path: Path | str, out_dir: Path | None, engine: str = "analytic
 
 
 def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "analytic",
-                   path: str | None = None, slice_thickness_mm: float | None = None) -> StudyResult:
+                   path: str | None = None, slice_thickness_mm: float | None = None,
+                   suspect_min_grade: int = T.SUSPECT_MIN_GRADE) -> StudyResult:
     """Analyse a Volume (or a SimpleITK image in LPS, HU); write outputs to out_dir when given.
 
     ``slice_thickness_mm``: the slices' thickness where the input carries none (a volume file resampled from
-    thick slices); it is used as a DICOM series' SliceThickness is, and the result's notes say it was given."""
+    thick slices); it is used as a DICOM series' SliceThickness is, and the result's notes say it was given.
+    ``suspect_min_grade``: the worst grade from which the study is "fracture suspected" (settings)."""
     eng = get_engine(engine)
     if isinstance(volume_or_image, sitk.Image):
         image, meta = volume_or_image, {}
@@ -90,6 +92,7 @@ def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "an
     except NotAssessable as exc:
         result = StudyResult(status="not_assessable", reason=exc.reason, engine=eng.name, vertebrae=(),
                              input=inp, timings_s=timer.timings)
+    result = dataclasses.replace(result, suspect_min_grade=suspect_min_grade)
     if slice_thickness_mm is not None:
         result = dataclasses.replace(result, notes=result.notes + (
             f"slices taken as {slice_thickness_mm:g} mm thick, as given (the file carries no thickness)",))

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from screening_node.analysis.thresholds import SUSPECT_MIN_GRADE
+
 RESULTS_SCHEMA = "screening-node/results/v1"
 TRUTH_SCHEMA = "screening-node/truth/v1"
 
@@ -121,6 +123,8 @@ class StudyResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # e.g. labelling conflicts, said plainly
     body_mask_path: str | None = None  # label volume (one value per body), relative to results.json
+    # the worst grade from which the study is "fracture suspected" (settings: analysis.suspect_min_grade)
+    suspect_min_grade: int = SUSPECT_MIN_GRADE
 
     @property
     def max_grade(self) -> int | None:
@@ -137,7 +141,8 @@ class StudyResult:
 
     @property
     def fracture_suspected(self) -> bool:
-        return (self.max_grade or 0) >= 1
+        """Whether the worst grade reaches suspect_min_grade (a worklist's flag; the grades say the rest)."""
+        return (self.max_grade or 0) >= self.suspect_min_grade
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,7 +153,8 @@ class StudyResult:
             "engine": self.engine,
             "vertebrae": [v.to_dict() for v in self.vertebrae],
             "patient": {"max_grade": self.max_grade, "max_grade_range": self.max_grade_range,
-                        "fracture_suspected": self.fracture_suspected},
+                        "fracture_suspected": self.fracture_suspected,
+                        "suspect_min_grade": self.suspect_min_grade},
             "notes": list(self.notes),
             "body_mask_path": self.body_mask_path,
             "timings_s": dict(self.timings_s),
@@ -163,6 +169,8 @@ class StudyResult:
             vertebrae=tuple(Vertebra.from_dict(v) for v in data.get("vertebrae", [])),
             input=dict(data.get("input", {})), timings_s=dict(data.get("timings_s", {})),
             notes=tuple(data.get("notes", [])), body_mask_path=data.get("body_mask_path"),
+            # results written before the setting existed were suspected from grade 1
+            suspect_min_grade=int((data.get("patient") or {}).get("suspect_min_grade", 1)),
         )
 
     def write(self, path: Path) -> None:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from screening_node.analysis.results import StudyResult
+from screening_node.analysis.thresholds import SUSPECT_MIN_GRADE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,6 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the slices' thickness, for a volume file resampled from thicker slices (NIfTI, NRRD and "
                         "MHA carry none): it widens the grade ranges and the too-coarse check as a DICOM series' "
                         "SliceThickness does. A DICOM series' own SliceThickness must not be contradicted")
+    p.add_argument("--suspect-grade", type=int, choices=(1, 2, 3), default=SUSPECT_MIN_GRADE, metavar="{1,2,3}",
+                   help="the worst grade from which the study is 'fracture suspected' (default "
+                        f"{SUSPECT_MIN_GRADE}: moderate; 1 flags mild deformities too; the node's setting is "
+                        "analysis.suspect_min_grade)")
     p.set_defaults(func=run)
 
 
@@ -49,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         volume = load_volume(args.path)
     except NotAssessable as exc:
         result = StudyResult(status="not_assessable", reason=exc.reason, engine=args.engine, vertebrae=(),
-                             input={"path": str(args.path)})
+                             input={"path": str(args.path)}, suspect_min_grade=args.suspect_grade)
         result.write(args.out / RESULTS_NAME)
         volume = None
     if volume is not None and args.slice_thickness is not None:
@@ -61,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if volume is not None:
         try:
             result = analyze_volume(volume, args.out, engine=args.engine, path=str(args.path),
-                                    slice_thickness_mm=args.slice_thickness)
+                                    slice_thickness_mm=args.slice_thickness, suspect_min_grade=args.suspect_grade)
         except EngineNotAvailable as exc:
             print(f"screening-node analyze: {exc}", file=sys.stderr)
             return 2
@@ -98,7 +103,7 @@ def format_table(result: StudyResult) -> str:
     deviation, analysis/uncertainty.py); beside a grade, the grades that spread spans where they differ."""
     lines = [f"status: {result.status}" + (f" ({result.reason})" if result.reason else ""),
              f"max grade: {_grade_cell(result.max_grade, result.max_grade_range)}   "
-             f"fracture suspected: {result.fracture_suspected}"]
+             f"fracture suspected: {result.fracture_suspected} (from grade {result.suspect_min_grade})"]
     lines += [f"note: {n}" for n in result.notes]
     lines.append(f"{'level':<6}{'conf':>5} {'ant':>6}{'mid':>6}{'post':>6} {'loss%':>6}{'+-':>5} {'grade':<8} "
                  f"{'morphology':<10} reason")

@@ -123,7 +123,8 @@ class AnalysisWorker:
         from screening_node.reporting import write_report_objects
         self._record(job, "volume.built", "ok", {"size": list(volume.image.GetSize()),
                                                   "problems": list(volume.problems)})
-        result = analyze_volume(volume, result_dir, engine=self.settings.analysis.engine)
+        result = analyze_volume(volume, result_dir, engine=self.settings.analysis.engine,
+                                suspect_min_grade=self.settings.analysis.suspect_min_grade)
         self._record(job, "analysis.finished", "ok", {"status": result.status, "reason": result.reason,
                                                        "max_grade": result.max_grade,
                                                        "max_grade_range": result.max_grade_range,

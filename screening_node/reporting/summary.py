@@ -123,7 +123,8 @@ def render_summary(result: StudyResult, view: SagittalView) -> Image.Image:
     title = "Vertebral fracture screening - "
     title += ("not assessable" if not assessed else
               f"worst grade {worst} ({GRADE_NAMES[worst]})" + (" - fracture suspected" if result.fracture_suspected
-                                                              else " - no fracture suspected"))
+                                                              else f" - no fracture suspected (flagged from grade "
+                                                                   f"{result.suspect_min_grade})"))
     title_font, size = big, 20
     while size > 10 and draw.textlength(title, font=title_font) > width - 20:  # the title always fits
         size -= 1
