@@ -108,16 +108,27 @@ def labels_on_source_slices(mask: sitk.Image, source_datasets: Sequence[Dataset]
     volume built from these slices) is copied; any other frame is resampled (nearest neighbour).
     """
     array = sitk.GetArrayViewFromImage(mask)  # (z, y, x)
-    frames = []
-    for plane in source_planes(source_datasets):
+    planes = source_planes(source_datasets)
+    # filled in place: a list of frame copies stacked at the end held the labels twice
+    out = np.empty((len(planes), planes[0].rows, planes[0].columns), dtype=array.dtype)
+    for k, plane in enumerate(planes):
         z = _slice_index_on_grid(mask, plane)
         if z is not None:
-            frames.append(np.array(array[z]))
+            out[k] = array[z]
             continue
         resampled = sitk.Resample(mask, plane_grid(plane), sitk.Transform(), sitk.sitkNearestNeighbor, 0,
                                   mask.GetPixelID())
-        frames.append(sitk.GetArrayViewFromImage(resampled)[0].copy())  # (1, rows, cols) -> (rows, cols)
-    return np.stack(frames)
+        out[k] = sitk.GetArrayViewFromImage(resampled)[0]  # (1, rows, cols) -> (rows, cols)
+    return out
+
+
+def _label_counts(labels: np.ndarray) -> np.ndarray:
+    """Voxels of each label value per frame, (frame, value). Counted a frame at a time: np.bincount casts
+    its input to int64, and on the whole label stack of 1037 frames of 512 x 512 that copy took 2.2 GB,
+    more than the CT volume itself."""
+    size = int(labels.max()) + 1 if labels.size else 1
+    return np.stack([np.bincount(frame.ravel(), minlength=size) for frame in labels]) if len(labels) else \
+        np.zeros((0, size), dtype=np.int64)
 
 
 def segment_label(vertebra: Vertebra) -> str:
@@ -156,21 +167,24 @@ def build_seg(result: StudyResult, mask: sitk.Image, source_datasets: Sequence[D
     Raises ValueError when no vertebra has a body in the mask (there is nothing to segment).
     """
     labels = labels_on_source_slices(mask, source_datasets)
-    present = set(np.flatnonzero(np.bincount(labels.ravel())).tolist()) - {0}  # bincount: np.unique sorts, slowly
+    counts = _label_counts(labels)
+    present = set(np.flatnonzero(counts.sum(axis=0)).tolist()) - {0}
     chosen = [(i, v) for i, v in enumerate(result.vertebrae) if v.mask_label is not None and v.mask_label in present]
     if not chosen:
         raise ValueError("no vertebral body of the result lies in the body mask on the CT slices")
     # A label map (frame, row, col) of segment numbers: highdicom splits it into binary segments
     # itself, without a (frame, row, col, segment) boolean array that would take gigabytes.
-    lookup = np.zeros(int(labels.max()) + 1, dtype=np.uint16)
+    lookup = np.zeros(counts.shape[1], dtype=np.uint8 if len(chosen) <= np.iinfo(np.uint8).max else np.uint16)
     for number, (_, vertebra) in enumerate(chosen, start=1):
         lookup[int(vertebra.mask_label)] = number
-    pixel_array = lookup[labels]
     sources = list(source_datasets)
-    if len(sources) == len(pixel_array):  # single-frame sources: reference only the slices a body touches
-        touched = np.flatnonzero(pixel_array.reshape(len(pixel_array), -1).any(axis=1))
+    if len(sources) == len(labels):  # single-frame sources: reference only the slices a body touches
+        chosen_labels = [int(v.mask_label) for _, v in chosen]  # type: ignore[arg-type]
+        touched = np.flatnonzero(counts[:, chosen_labels].any(axis=1))
         sources = [sources[i] for i in touched]
-        pixel_array = pixel_array[touched]
+        labels = labels[touched]
+    pixel_array = lookup[labels]
+    del labels
     tracking = tracking or tracking_uids(result)
     descriptions = [_description(n, v, result.engine, tracking[i]) for n, (i, v) in enumerate(chosen, start=1)]
     seg = hd.seg.Segmentation(
