@@ -276,3 +276,52 @@ def test_a_bulging_endplate_is_a_failed_trace():
     reasons = bulging_endplates([flat, None, bulging])
     assert reasons[:2] == [None, None]
     assert reasons[2] is not None and "bulging 2.6 mm" in reasons[2]
+
+
+def test_a_body_whose_shape_was_not_traced_is_graded_from_its_tallest_height_when_collapsed_anyway():
+    """fast 7 case 13's T4, a grade 3 crush (truth 8.0 / 7.8 / 8.6 mm): its back endplate was misread, 9.7 /
+    9.8 / 7.0 mm, a front far above the back. Even its tallest height lies 43 % below its neighbours'
+    posterior heights: a grade 3 crush however the back was misread."""
+    from screening_node.analysis.genant import ANTERIOR_TOO_TALL_REASON, collapsed_anyway, implausible_heights
+
+    heights, references = _h(9.73, 9.77, 6.96), [16.8, 17.1, 17.3, 17.4]
+    assert implausible_heights(heights, references) == ANTERIOR_TOO_TALL_REASON
+    read = collapsed_anyway(heights, references, ANTERIOR_TOO_TALL_REASON)
+    assert read is not None and (read.grade, read.morphology) == (3, "crush")
+    assert read.height_loss == pytest.approx(1 - 9.77 / 17.2, abs=1e-4)
+
+
+@pytest.mark.parametrize("heights, references, failure", [
+    (_h(20.1, 26.0, 21.0), [24.0, 25.0], "middle"),  # a normal body with its middle misread: 4 % below
+    (_h(9.7, 9.8, 7.0), [17.0], "anterior"),  # one reference alone could be misread itself
+    (_h(9.7, 9.8, 7.0), [17.0, 17.2], "crossed"),  # a trace into the neighbour misplaces the body itself
+    (_h(12.0, 17.0, 13.0), [21.0, 22.0], "middle"),  # 21 % below: a mild collapse could be a misplaced endplate
+])
+def test_a_failed_trace_stays_ungraded_unless_surely_collapsed(heights, references, failure):
+    from screening_node.analysis.genant import (ANTERIOR_TOO_TALL_REASON, CROSSED_ENDPLATE_REASON,
+                                                MIDDLE_TOO_TALL_REASON, collapsed_anyway)
+
+    reason = {"middle": MIDDLE_TOO_TALL_REASON, "anterior": ANTERIOR_TOO_TALL_REASON,
+              "crossed": CROSSED_ENDPLATE_REASON}[failure]
+    assert collapsed_anyway(heights, references, reason) is None
+
+
+def test_a_body_with_an_endplate_read_bulging_is_graded_too_when_collapsed_anyway():
+    from screening_node.analysis.genant import BULGING_ENDPLATE_REASON, collapsed_anyway
+
+    read = collapsed_anyway(_h(13.4, 16.4, 13.4), [22.5, 22.9], BULGING_ENDPLATE_REASON.format(2.7))
+    assert read is not None and read.grade == 2 and read.height_loss == pytest.approx(1 - 16.4 / 22.7, abs=1e-4)
+
+
+def test_a_failed_trace_is_graded_collapsed_only_between_measured_neighbours():
+    """verse19-007 cut by two bottom slices: its cut top body split at a false disc, and the 6-10 mm fragment,
+    its endplates read bulging, lay 58 % below the two bodies under it. With nothing measured above it, it is
+    no collapsed body; the same heights between measured neighbours are."""
+    from screening_node.analysis.genant import BULGING_ENDPLATE_REASON, collapsed_failed_traces
+
+    fragment, normal = _h(6.0, 10.2, 8.0), _h(22.1, 21.4, 23.6)
+    failure = BULGING_ENDPLATE_REASON.format(4.5)
+    at_the_end = collapsed_failed_traces([fragment, normal, normal], [True] * 3, [failure, None, None])
+    assert at_the_end == [None, None, None]
+    between = collapsed_failed_traces([normal, fragment, normal], [True] * 3, [None, failure, None])
+    assert between[1] is not None and between[1].grade == 3 and between[0] is None

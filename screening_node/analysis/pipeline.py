@@ -20,7 +20,8 @@ from screening_node.analysis import thresholds as T
 from screening_node.analysis.body_centre import offsets_through_bodies
 from screening_node.analysis.centreline import resample_by_arclength
 from screening_node.analysis.endplates import slice_blur
-from screening_node.analysis.genant import bulging_endplates, crossed_endplates, failed_traces, genant
+from screening_node.analysis.genant import (bulging_endplates, collapsed_failed_traces, crossed_endplates,
+                                            failed_traces, genant)
 from screening_node.analysis.implants import set_aside_treated, treated_note
 from screening_node.analysis.labelling import Labelling
 from screening_node.analysis.mirror import midlines
@@ -28,7 +29,8 @@ from screening_node.analysis.results import GRADED_LEVELS, KEYPOINT_NAMES, Study
 from screening_node.analysis.roll import turned_note
 from screening_node.analysis.stages import Engine, get_engine
 from screening_node.analysis.straighten import Straightened, sample_planes, voxel_extent_along
-from screening_node.analysis.uncertainty import grade_range, height_sampling_sd, loss_range, loss_spread
+from screening_node.analysis.uncertainty import (collapse_spread, grade_range, height_sampling_sd, loss_range,
+                                                 loss_spread)
 from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
 from screening_node.analysis.vessels import blood_note
 from screening_node.errors import NotAssessable
@@ -224,7 +226,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
                               guide=st.guide())
         lab = eng.label(wide, bodies)
     with timer.stage("grading"):
-        vertebrae = _measure(st, bodies, lab, image, slice_thickness_mm)
+        vertebrae, graded_notes = _measure(st, bodies, lab, image, slice_thickness_mm)
     body_mask_path = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -238,7 +240,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     reported = [v for v in vertebrae if v.assessable]  # only T1-L5 (named or by their own evidence) are assessable
     status = "reported" if reported else "not_assessable"
     reason = None if reported else too_coarse or "no thoracic or lumbar vertebra could be measured"
-    notes = list(lab.notes) + [treated_note(lab.labels[i], volume) for i, volume in treated.items()]
+    notes = list(lab.notes) + [treated_note(lab.labels[i], volume) for i, volume in treated.items()] + graded_notes
     if blood:
         notes.append(blood_note(blood))
     turned = turned_note(st, [int(round(b.centre_row)) for b in bodies])
@@ -281,7 +283,7 @@ def _disc_min_gaps(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
 
 
 def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling, image: sitk.Image,
-             slice_thickness_mm: float | None = None) -> list[Vertebra]:
+             slice_thickness_mm: float | None = None) -> tuple[list[Vertebra], list[str]]:
     """Keypoints to LPS, heights, Genant grades (crush against assessable neighbours), and the loss's range
     at the CT's sampling (``image``'s grid and slice thickness; analysis/uncertainty.py).
 
@@ -311,7 +313,8 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling, image:
     misread = [crossed or bulging for crossed, bulging in zip(crossed_endplates(rows, _disc_min_gaps(st, bodies)),
                                                            bulging_endplates(kps_lps))]  # type: ignore[arg-type]
     failed, references = failed_traces(heights, referable, misread)
-    out = []
+    collapses = collapsed_failed_traces(heights, referable, failed)
+    out, notes = [], []
     next_mask = 1
     for i, b in enumerate(bodies):
         label = labels[i]
@@ -321,17 +324,26 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling, image:
         assessable = hts is not None
         if assessable and label is not None and label not in GRADED_LEVELS:
             assessable, reason = False, f"{label} is localised only (grades are for T1-L5)"
-        if assessable and failed[i] is not None:
+        collapse = collapses[i] if assessable else None
+        if assessable and failed[i] is not None and collapse is None:
             assessable, reason = False, failed[i]
         if assessable and label is None and not graded[i]:
             assessable, reason = False, "level could not be labelled"
         grade = loss = morph = loss_bounds = grades = None
         if assessable and hts is not None:
-            g = genant(hts, references[i], label)
+            g = genant(hts, references[i], label) if collapse is None else collapse
             grade, loss, morph = g.grade, g.height_loss, g.morphology
             sd = height_sampling_sd(image, kps_lps[i], slice_thickness_mm)  # type: ignore[arg-type]
             # the neighbours' posterior heights lie along nearly the same direction on the same grid
-            loss_bounds = loss_range(loss, loss_spread(hts, sd, references[i], sd["posterior"], label))
+            if collapse is None:
+                spread = loss_spread(hts, sd, references[i], sd["posterior"], label)
+            else:
+                tallest = max(hts, key=hts.__getitem__)
+                spread = collapse_spread(hts[tallest], sd[tallest], references[i], sd["posterior"])
+                notes.append(f"{label or 'an unlabelled body'}: {failed[i]}; even its tallest height lies "
+                             f"{100 * loss:.0f} % below its neighbours' posterior heights, so it is graded a crush "
+                             "from that height, the least it has lost (its keypoints are not all on its endplates)")
+            loss_bounds = loss_range(loss, spread)
             grades = grade_range(*loss_bounds)
         mask_label = None
         if b.keypoints is not None:
@@ -341,7 +353,7 @@ def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling, image:
                             height_loss=loss, grade=grade, morphology=morph, assessable=assessable,
                             reason=None if assessable else reason, mask_label=mask_label,
                             height_loss_range=loss_bounds, grade_range=grades))
-    return out
+    return out, notes
 
 
 def write_sagittal_view(st: Straightened, path: Path, received: sitk.Image | None = None) -> None:

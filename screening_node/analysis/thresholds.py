@@ -17,6 +17,12 @@ SUSPECT_MIN_GRADE = 2   # a study is "fracture suspected" from this worst grade 
                         # grade >= 2 fracture, 131 were read >= 1 and 121 >= 2 (tcia, read normal by eye: T8 grade 1)
 # A crush fracture lowers all three heights; it shows only against the neighbours' posterior heights.
 CRUSH_MIN_NEIGHBOURS = 1  # at least one assessable neighbour is needed to judge crush
+COLLAPSE_MIN_REFERENCES = 2  # a body whose shape was not traced is graded from its tallest height only against the
+                             # median of this many neighbours' posterior heights, measured on both sides of it (one
+                             # could itself be misread; a fragment of a cut body at the end of the run has none
+                             # above) ...
+COLLAPSE_MIN_LOSS = 0.25     # ... and only where that height lies this far below them (a moderate collapse or worse:
+                             # a milder one could be a normal body read at a misplaced endplate)
 MIDDLE_MAX_EXCESS = 0.2  # endplates are flat or concave, and a fracture lowers the middle first: a middle height more
                          # than 20 % above both wall heights is a middle endplate not traced (3 mm phantoms: 5 of 6
                          # such bodies graded >= 2 had truth grade 0), not a shape to grade

@@ -16,12 +16,12 @@ endplate, a rib head over a corner) is not in it.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import SimpleITK as sitk
 
-from screening_node.analysis.genant import grade_from_loss, height_loss
+from screening_node.analysis.genant import grade_from_loss, height_loss, tallest_crush_loss
 from screening_node.analysis.results import HEIGHT_KEYPOINTS, HEIGHT_NAMES
 from screening_node.analysis.straighten import voxel_extent_along
 
@@ -55,10 +55,20 @@ def loss_spread(heights: dict[str, float], height_sd: dict[str, float], neighbou
     """
     values = [float(heights[n]) for n in HEIGHT_NAMES] + [float(p) for p in neighbour_posteriors]
     sds = [float(height_sd[n]) for n in HEIGHT_NAMES] + [float(neighbour_sd)] * len(neighbour_posteriors)
+    return _spread(values, sds, lambda x: height_loss(dict(zip(HEIGHT_NAMES, x[:3])), x[3:], level)[0])
 
-    def loss_of(x: list[float]) -> float:
-        return height_loss(dict(zip(HEIGHT_NAMES, x[:3])), x[3:], level)[0]
 
+def collapse_spread(tallest: float, tallest_sd: float, neighbour_posteriors: Sequence[float],
+                    neighbour_sd: float) -> float:
+    """One standard deviation of the crush loss of a body graded from its tallest height alone
+    (genant.collapsed_anyway), as loss_spread gives it for genant's own."""
+    values = [float(tallest)] + [float(p) for p in neighbour_posteriors]
+    sds = [float(tallest_sd)] + [float(neighbour_sd)] * len(neighbour_posteriors)
+    return _spread(values, sds, lambda x: tallest_crush_loss(x[0], x[1:]))
+
+
+def _spread(values: list[float], sds: list[float], loss_of: Callable[[list[float]], float]) -> float:
+    """The loss's standard deviation from independent spreads of its inputs (loss_spread)."""
     loss = loss_of(values)
     variance = 0.0
     for i, sd in enumerate(sds):
