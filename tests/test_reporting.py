@@ -365,6 +365,24 @@ def test_a_study_wide_reason_is_listed_once(study):
     assert lines[1].endswith("cut by the field of view")  # a vertebra's own reason is still listed
 
 
+def test_the_analysis_notes_are_listed_after_the_findings(study):
+    """How the levels were counted, and a body graded from its tallest height whose keypoints are not all on
+    its endplates: the picture's reader needs them beside the grades."""
+    from screening_node.reporting.summary import SagittalView, render_summary, summary_lines
+    notes = ("labels counted from the lowest rib-bearing vertebra (T12); sacrum not in view",
+             "L1: anterior height far above the posterior one: an endplate at the back of the body was not traced; "
+             "even its tallest height lies 43 % below its neighbours' posterior heights, so it is graded a crush "
+             "from that height, the least it has lost (its keypoints are not all on its endplates)")
+    result = replace(study["result"], notes=notes)
+    lines = summary_lines(result)
+    assert lines[-2:] == [f"Note: {n}" for n in notes]
+    assert lines[:-2] == summary_lines(study["result"])
+    view = SagittalView.load(study["dir"] / "sagittal_view.npz")
+    with_notes, plain = np.asarray(render_summary(result, view)), np.asarray(render_summary(study["result"], view))
+    height = min(len(with_notes), len(plain))
+    assert len(with_notes) >= len(plain) and (with_notes[:height] != plain[:height]).any()  # the notes are drawn
+
+
 def test_a_grade_that_reads_others_at_the_ct_sampling_says_so(study):
     from screening_node.reporting.summary import summary_lines
     l1 = next(v for v in study["result"].vertebrae if v.label == "L1")

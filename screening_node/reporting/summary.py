@@ -97,10 +97,14 @@ def _describe(v: Vertebra) -> str:
 
 def summary_lines(result: StudyResult) -> list[str]:
     """The findings listed beside the picture: one line per vertebra; a reason that holds for the whole
-    study (slices too thick to measure) is said once, first, not repeated for every vertebra."""
+    study (slices too thick to measure) is said once, first, not repeated for every vertebra; then the
+    analysis' notes (how the levels were counted and how sure they are, a body graded from its tallest
+    height because its keypoints are not all on its endplates, blood set aside), which a reader of the
+    picture needs as much as the grades."""
     shared = result.reason if result.status == "not_assessable" else None
     head = [f"Study not assessable - {shared}"] if shared else []
-    return head + [_describe(v) for v in result.vertebrae if not (shared and v.reason == shared)]
+    findings = [_describe(v) for v in result.vertebrae if not (shared and v.reason == shared)]
+    return head + findings + [f"Note: {note}" for note in result.notes]
 
 
 def render_summary(result: StudyResult, view: SagittalView) -> Image.Image:
