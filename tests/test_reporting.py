@@ -561,3 +561,23 @@ def test_a_mild_worst_grade_is_suspected_only_where_the_setting_says_so(study, t
     values = read_sr_values(objects.sr)
     assert values.worst_grade == 1 and values.fracture_suspected is suspected
     assert [v.grade for v in values.vertebrae] == [v.grade for v in mild]
+
+
+def test_the_sr_carries_the_analysis_notes(study, tmp_path):
+    """A reader of the SR in a PACS viewer sees how the levels were counted and how sure they are."""
+    notes = ("labels counted from the lowest rib-bearing vertebra (T12); sacrum not in view",
+             "the first rib-free body below the last rib-bearing one reaches 56 mm on one side, as a rib does: it "
+             "may bear the 12th rib, and the levels one too high")
+    result = replace(study["result"], notes=notes)
+    out = tmp_path / "result"
+    out.mkdir()
+    for name in ("body_mask.nii.gz", "sagittal_view.npz"):
+        (out / name).write_bytes((study["dir"] / name).read_bytes())
+    objects = write_report_objects(result, out, study["sources"], study["ct"])
+    lines = _dciodvfy(objects.sr)
+    assert not [e for e in lines if e.startswith("Error")]
+    assert not [w for w in lines if w.startswith("Warning") and "99SCRNODE" not in w]
+    assert read_sr_values(objects.sr).notes == notes
+    assert read_sr_values(study["objects"].sr).notes == ()
+    run = subprocess.run([dcmtk_tool("dsrdump"), str(objects.sr)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0 and run.stdout.count('"Analysis note")="') == 2  # dsrdump shortens the texts

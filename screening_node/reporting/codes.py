@@ -85,6 +85,7 @@ FRACTURE_SUSPECTED = _private("VCF-SUSP", "Vertebral compression fracture suspec
 ASSESSABILITY = _private("VB-ASSESS", "Vertebra assessability")
 NOT_ASSESSABLE = _private("NOT-ASSESSABLE", "Not assessable")
 REASON_NOT_ASSESSABLE = _private("REASON-NA", "Reason not assessable")
+ANALYSIS_NOTE = _private("VCF-NOTE", "Analysis note")
 PROCEDURE = _private("VCF-SCREEN", "Opportunistic vertebral fracture screening on CT")
 REPORT_TITLE = CodedConcept.from_code(codes.cid7021.ImagingMeasurementReport)
 

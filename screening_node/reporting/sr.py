@@ -95,9 +95,12 @@ def _loss_uncertainty(v: Vertebra) -> hd.sr.MeasurementProperties | None:
 
 def _add_reason(group: hd.sr.MeasurementsAndQualitativeEvaluations, reason: str) -> None:
     """Free-text reason (TID 1501 qualitative evaluations may be TEXT; highdicom builds CODE only)."""
+    _add_text(group, sn.REASON_NOT_ASSESSABLE, reason)
+
+
+def _add_text(group: hd.sr.MeasurementsAndQualitativeEvaluations, name: hd.sr.CodedConcept, text: str) -> None:
     group[0].ContentSequence.append(hd.sr.TextContentItem(
-        name=sn.REASON_NOT_ASSESSABLE, value=reason[:1024],
-        relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
+        name=name, value=text[:1024], relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
 
 
 def vertebra_groups(v: Vertebra, engine: str, frame_of_reference_uid: str, series_uid: str,
@@ -143,6 +146,8 @@ def summary_group(result: StudyResult) -> hd.sr.MeasurementsAndQualitativeEvalua
         qualitative_evaluations=evaluations)
     if not assessed:
         _add_reason(group, result.reason or "no vertebra could be assessed")
+    for note in result.notes:  # how the levels were counted, a body graded from its tallest height, ...
+        _add_text(group, sn.ANALYSIS_NOTE, note)
     return group
 
 

@@ -42,6 +42,7 @@ class ReportValues:
     vertebrae_assessed: int
     study_reason: str | None
     device_name: str | None
+    notes: tuple[str, ...] = ()  # the analysis' notes (results.json "notes"), in order
 
 
 def _texts(group, concept) -> list[str]:
@@ -110,6 +111,7 @@ def read_sr_values(path: Path) -> ReportValues:
     suspected = _evaluation(summary, sn.FRACTURE_SUSPECTED)
     count = summary.get_measurements(name=sn.VERTEBRAE_ASSESSED)
     reasons = _texts(summary, sn.REASON_NOT_ASSESSABLE)
+    notes = tuple(_texts(summary, sn.ANALYSIS_NOTE))
     device = None
     for item in sr.ContentSequence:
         if item.ConceptNameCodeSequence[0].CodeValue == "121013" and item.ValueType == "TEXT":  # Device Observer Name
@@ -118,4 +120,4 @@ def read_sr_values(path: Path) -> ReportValues:
         vertebrae=vertebrae, worst_grade=None if worst is None else sn.grade_from_code(worst),
         fracture_suspected=None if suspected is None else sn.same_code(suspected, sn.YES),
         vertebrae_assessed=int(count[0].value) if count else 0, study_reason=reasons[0] if reasons else None,
-        device_name=device)
+        device_name=device, notes=notes)
