@@ -1,12 +1,18 @@
-"""Read the files of one series in a single pass: header and decoded pixels per file.
+"""Read the files of one series: header per file, and its decoded pixels now or when they are needed.
 
-Each file is parsed once (pydicom) and its pixel data decoded right away
+Each file is parsed (pydicom) and, by default, its pixel data decoded right away
 (compressed transfer syntaxes through the installed pylibjpeg plugins:
 JPEG 2000, JPEG / JPEG-LS via libjpeg, RLE). The header that is kept has
 no pixel data, like ``dcmread(stop_before_pixels=True)`` would give, so the
 datasets handed to reporting stay small. A file whose pixels cannot be
 decoded keeps its header and the reason: the caller decides whether that
 file matters (a broken file of another modality is reported as such first).
+
+With ``decode=False`` only the headers are read (the pixel data is skipped, not
+loaded) and ``decode_pixels`` decodes a file when the volume is filled: a
+long series' decoded slices are then never all held at once beside the volume
+(1037 slices of 512 x 512: 0.54 GB, which freed slice by slice stayed in the
+process' heap).
 
 Decoding runs in two threads: the codecs and numpy release the GIL for part
 of the work, and the node shares its machine with intake.
@@ -30,6 +36,7 @@ log = logging.getLogger(__name__)
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 PIXEL_TAGS_FROM = 0x7FE00008  # Float / Double Float / Pixel Data and everything after them
 DECODE_THREADS = 2
+DEFERRED_BYTES = 4096  # with decode=False, values this large (the pixel data) are skipped, not read
 
 
 @dataclass
@@ -46,13 +53,15 @@ class SeriesFile:
     error: str | None
 
 
-def _parse(path: Path) -> Dataset | None:
-    """The full data set, or None when the file is not DICOM (a README, a licence, a DICOMDIR)."""
+def _parse(path: Path, defer_size: int | None = None) -> Dataset | None:
+    """The full data set, or None when the file is not DICOM (a README, a licence, a DICOMDIR).
+
+    ``defer_size``: values this large or larger are not read (pydicom reads them on access)."""
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, defer_size=defer_size)
     except InvalidDicomError:
         try:  # old files without the 128-byte preamble: accepted only if they look like an image
-            ds = pydicom.dcmread(path, force=True)
+            ds = pydicom.dcmread(path, force=True, defer_size=defer_size)
             if "SOPInstanceUID" not in ds or "Modality" not in ds:
                 return None
         except Exception:  # noqa: BLE001 - arbitrary bytes parsed as DICOM can fail anywhere
@@ -69,16 +78,16 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def read_file(path: Path) -> SeriesFile | None:
-    """Parse and decode one file; None when it is not DICOM."""
-    ds = _parse(path)
+def read_file(path: Path, decode: bool = True) -> SeriesFile | None:
+    """Parse one file and, with ``decode``, decode its pixels; None when it is not DICOM."""
+    ds = _parse(path, None if decode else DEFERRED_BYTES)
     if ds is None:
         return None
     pixels: np.ndarray | None = None
     error: str | None = None
     if "PixelData" not in ds:
         error = "no pixel data"
-    else:
+    elif decode:
         try:
             pixels = ds.pixel_array
         except Exception as exc:  # noqa: BLE001 - unsupported compression, truncated data, bad header
@@ -88,10 +97,23 @@ def read_file(path: Path) -> SeriesFile | None:
     return SeriesFile(path, ds, pixels, error)
 
 
-def read_files(paths: Sequence[Path]) -> tuple[list[SeriesFile], list[Path]]:
-    """All DICOM files among ``paths`` (in the given order) and the paths that were not DICOM."""
+def decode_pixels(path: Path) -> tuple[np.ndarray | None, str | None]:
+    """The stored pixel values of a file read with ``decode=False`` (SeriesFile.pixels' form), or None and
+    why they could not be decoded."""
+    ds = _parse(path)
+    if ds is None:
+        return None, "the file could no longer be read as DICOM"
+    try:
+        return ds.pixel_array, None
+    except Exception as exc:  # noqa: BLE001 - unsupported compression, truncated data, bad header
+        return None, _reason(exc)
+
+
+def read_files(paths: Sequence[Path], decode: bool = True) -> tuple[list[SeriesFile], list[Path]]:
+    """All DICOM files among ``paths`` (in the given order) and the paths that were not DICOM; with
+    ``decode=False`` their pixels are left for decode_pixels."""
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
-        results = list(pool.map(read_file, paths))
+        results = list(pool.map(lambda p: read_file(p, decode), paths))
     files = [f for f in results if f is not None]
     skipped = [p for p, f in zip(paths, results) if f is None]
     if skipped:

@@ -30,6 +30,7 @@ SimpleITK sizes, spacings and indices are (x, y, z).
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -39,7 +40,7 @@ import SimpleITK as sitk
 from pydicom.dataset import Dataset
 
 from screening_node.errors import NotAssessable
-from screening_node.imaging.dicom_files import SeriesFile, read_files
+from screening_node.imaging.dicom_files import DECODE_THREADS, SeriesFile, decode_pixels, read_files
 from screening_node.imaging.stack import SliceRef, check_stack, slice_refs_from_dataset
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def _load_volume_file(path: Path) -> Volume:
 
 
 def _load_dicom(paths: Sequence[Path], *, explicit: bool) -> Volume:
-    files, skipped = read_files(paths)
+    files, skipped = read_files(paths, decode=False)  # pixels decoded as the volume is filled (_fill)
     if not files:
         volume_files = [p.name for p in skipped if is_volume_file(p)]
         hint = f" (volume files such as {volume_files[0]} are read when named directly)" if volume_files else ""
@@ -163,7 +164,7 @@ def _meta(first: Dataset) -> dict[str, Any]:
 
 def _fill(slices: Sequence[SliceRef], by_path: dict[Path, SeriesFile]) -> sitk.Image:
     """The float32 HU image (index order as ``slices``; no geometry yet); each file's stored pixels are
-    released once used.
+    decoded when its slab is filled (files read with decode=False) and released once used.
 
     Filled FILL_SLAB_SLICES slices at a time into the image's own buffer: a whole numpy array handed to
     sitk.GetImageFromArray is copied, and the two copies were the node's peak memory (2.2 GB for 1037
@@ -172,23 +173,41 @@ def _fill(slices: Sequence[SliceRef], by_path: dict[Path, SeriesFile]) -> sitk.I
     image = sitk.Image(first.columns, first.rows, len(slices), PIXEL_TYPE)
     slab = np.empty((min(FILL_SLAB_SLICES, len(slices)), first.rows, first.columns), dtype=np.float32)
     last_use = {ref.path: z for z, ref in enumerate(slices)}
-    for z0 in range(0, len(slices), slab.shape[0]):
-        part = slab[:min(slab.shape[0], len(slices) - z0)]
-        for k, ref in enumerate(slices[z0:z0 + part.shape[0]]):
-            z = z0 + k
-            source = by_path[ref.path]
-            if source.pixels is None:
-                raise NotAssessable(f"pixel data could not be decoded ({source.error})")
-            frame = _frame(source.pixels, ref)
-            if frame.shape != (first.rows, first.columns):
-                raise NotAssessable(f"slice {z} has a {frame.shape[-1]}x{frame.shape[0]} pixel matrix, "
-                                    f"expected {first.columns}x{first.rows}")
-            np.multiply(frame, ref.slope, out=part[k], casting="unsafe")
-            part[k] += ref.intercept
-            if last_use[ref.path] == z:
-                source.pixels = None
-        image[:, :, z0:z0 + part.shape[0]] = sitk.GetImageFromArray(part, isVector=False)
+    with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
+        for z0 in range(0, len(slices), slab.shape[0]):
+            _fill_slab(image, slab[:min(slab.shape[0], len(slices) - z0)], z0, slices, by_path, last_use, pool)
     return image
+
+
+def _fill_slab(image: sitk.Image, part: np.ndarray, z0: int, slices: Sequence[SliceRef],
+               by_path: dict[Path, SeriesFile], last_use: dict[Path, int], pool: ThreadPoolExecutor) -> None:
+    """Slices z0 .. z0 + len(part) in HU into ``image``, through the buffer ``part``."""
+    first = slices[0]
+    _decode_missing([by_path[ref.path] for ref in slices[z0:z0 + part.shape[0]]], pool)
+    for k, ref in enumerate(slices[z0:z0 + part.shape[0]]):
+        z = z0 + k
+        source = by_path[ref.path]
+        if source.pixels is None:
+            raise NotAssessable(f"pixel data could not be decoded ({source.error})")
+        frame = _frame(source.pixels, ref)
+        if frame.shape != (first.rows, first.columns):
+            raise NotAssessable(f"slice {z} has a {frame.shape[-1]}x{frame.shape[0]} pixel matrix, "
+                                f"expected {first.columns}x{first.rows}")
+        np.multiply(frame, ref.slope, out=part[k], casting="unsafe")
+        part[k] += ref.intercept
+        if last_use[ref.path] == z:
+            source.pixels = None
+    image[:, :, z0:z0 + part.shape[0]] = sitk.GetImageFromArray(part, isVector=False)
+
+
+def _decode_missing(sources: Sequence[SeriesFile], pool: ThreadPoolExecutor) -> None:
+    """Decode (DECODE_THREADS at a time) the pixels of the files among ``sources`` not yet decoded and not
+    known to be undecodable; a failure is kept as the file's error, as read_files keeps it."""
+    todo = list({id(s): s for s in sources if s.pixels is None and s.error is None}.values())
+    if not todo:
+        return
+    for source, (pixels, error) in zip(todo, pool.map(lambda s: decode_pixels(s.path), todo)):
+        source.pixels, source.error = pixels, error
 
 
 def _frame(pixels: np.ndarray, ref: SliceRef) -> np.ndarray:
