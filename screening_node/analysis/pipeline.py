@@ -234,6 +234,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
             pairs = [(v.mask_label, b) for v, b in zip(vertebrae, bodies) if v.mask_label is not None]
             mask = eng.mask(source, st, pairs)
             sitk.WriteImage(mask, str(out_dir / BODY_MASK_NAME), useCompression=True)
+            del mask  # a byte per CT voxel (272 MB for 1037 slices of 512 x 512): not held to the end
             body_mask_path = BODY_MASK_NAME
         with timer.stage("sagittal_view"):
             write_sagittal_view(st, out_dir / SAGITTAL_NAME, received if blood else None)

@@ -8,7 +8,7 @@ with the CT instances whatever order or orientation the volume was built in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import highdicom as hd
 import numpy as np
@@ -101,33 +101,35 @@ def _slice_index_on_grid(mask: sitk.Image, plane: Plane) -> int | None:
     return z
 
 
-def labels_on_source_slices(mask: sitk.Image, source_datasets: Sequence[Dataset]) -> np.ndarray:
-    """Label values on each source frame, numpy (frame, row, column), frames in source order.
+def source_frame_labels(mask: sitk.Image, source_datasets: Sequence[Dataset]) -> list[Callable[[], np.ndarray]]:
+    """Per source frame, in source order, a function giving its label values (rows, columns).
 
-    A frame that is a slice of the mask's own grid (the usual case: the mask was made on the
-    volume built from these slices) is copied; any other frame is resampled (nearest neighbour).
+    A frame that is a slice of the mask's own grid (the usual case: the mask was made on the volume built
+    from these slices) is a view of that slice; any other frame is resampled (nearest neighbour) when
+    asked for. Functions, not a stack of every frame: the stack was a copy as large as the mask (272 MB
+    for 1037 slices of 512 x 512) beside the mask and the SEG's own frames.
     """
     array = sitk.GetArrayViewFromImage(mask)  # (z, y, x)
-    planes = source_planes(source_datasets)
-    # filled in place: a list of frame copies stacked at the end held the labels twice
-    out = np.empty((len(planes), planes[0].rows, planes[0].columns), dtype=array.dtype)
-    for k, plane in enumerate(planes):
+
+    def on_grid(z: int) -> Callable[[], np.ndarray]:
+        return lambda: array[z]
+
+    def resampled(plane: Plane) -> Callable[[], np.ndarray]:
+        return lambda: sitk.GetArrayViewFromImage(sitk.Resample(
+            mask, plane_grid(plane), sitk.Transform(), sitk.sitkNearestNeighbor, 0, mask.GetPixelID()))[0]
+
+    out = []
+    for plane in source_planes(source_datasets):
         z = _slice_index_on_grid(mask, plane)
-        if z is not None:
-            out[k] = array[z]
-            continue
-        resampled = sitk.Resample(mask, plane_grid(plane), sitk.Transform(), sitk.sitkNearestNeighbor, 0,
-                                  mask.GetPixelID())
-        out[k] = sitk.GetArrayViewFromImage(resampled)[0]  # (1, rows, cols) -> (rows, cols)
+        out.append(on_grid(z) if z is not None else resampled(plane))
     return out
 
 
-def _label_counts(labels: np.ndarray) -> np.ndarray:
-    """Voxels of each label value per frame, (frame, value). Counted a frame at a time: np.bincount casts
-    its input to int64, and on the whole label stack of 1037 frames of 512 x 512 that copy took 2.2 GB,
-    more than the CT volume itself."""
-    size = int(labels.max()) + 1 if labels.size else 1
-    return np.stack([np.bincount(frame.ravel(), minlength=size) for frame in labels]) if len(labels) else \
+def _label_counts(frames: Sequence[Callable[[], np.ndarray]], size: int) -> np.ndarray:
+    """Voxels of each label value below ``size`` per frame, (frame, value). Counted a frame at a time:
+    np.bincount casts its input to int64, and on the whole label stack of 1037 frames of 512 x 512 that
+    copy took 2.2 GB, more than the CT volume itself."""
+    return np.stack([np.bincount(frame().ravel(), minlength=size)[:size] for frame in frames]) if frames else \
         np.zeros((0, size), dtype=np.int64)
 
 
@@ -166,25 +168,28 @@ def build_seg(result: StudyResult, mask: sitk.Image, source_datasets: Sequence[D
 
     Raises ValueError when no vertebra has a body in the mask (there is nothing to segment).
     """
-    labels = labels_on_source_slices(mask, source_datasets)
-    counts = _label_counts(labels)
+    frames = source_frame_labels(mask, source_datasets)
+    size = int(sitk.GetArrayViewFromImage(mask).max()) + 1  # label values, 0 (background) included
+    counts = _label_counts(frames, size)
     present = set(np.flatnonzero(counts.sum(axis=0)).tolist()) - {0}
     chosen = [(i, v) for i, v in enumerate(result.vertebrae) if v.mask_label is not None and v.mask_label in present]
     if not chosen:
         raise ValueError("no vertebral body of the result lies in the body mask on the CT slices")
     # A label map (frame, row, col) of segment numbers: highdicom splits it into binary segments
     # itself, without a (frame, row, col, segment) boolean array that would take gigabytes.
-    lookup = np.zeros(counts.shape[1], dtype=np.uint8 if len(chosen) <= np.iinfo(np.uint8).max else np.uint16)
+    lookup = np.zeros(size, dtype=np.uint8 if len(chosen) <= np.iinfo(np.uint8).max else np.uint16)
     for number, (_, vertebra) in enumerate(chosen, start=1):
         lookup[int(vertebra.mask_label)] = number
     sources = list(source_datasets)
-    if len(sources) == len(labels):  # single-frame sources: reference only the slices a body touches
+    kept = range(len(frames))
+    if len(sources) == len(frames):  # single-frame sources: reference only the slices a body touches
         chosen_labels = [int(v.mask_label) for _, v in chosen]  # type: ignore[arg-type]
-        touched = np.flatnonzero(counts[:, chosen_labels].any(axis=1))
-        sources = [sources[i] for i in touched]
-        labels = labels[touched]
-    pixel_array = lookup[labels]
-    del labels
+        kept = np.flatnonzero(counts[:, chosen_labels].any(axis=1))
+        sources = [sources[i] for i in kept]
+    first = frames[0]()
+    pixel_array = np.empty((len(kept), *first.shape), dtype=lookup.dtype)
+    for n, k in enumerate(kept):
+        pixel_array[n] = lookup[frames[k]()]
     tracking = tracking or tracking_uids(result)
     descriptions = [_description(n, v, result.engine, tracking[i]) for n, (i, v) in enumerate(chosen, start=1)]
     seg = hd.seg.Segmentation(
