@@ -275,7 +275,7 @@ def collapsed_failed_traces(heights: list[dict[str, float] | None], referable: l
     """Per body: its grade where its trace failed but it is collapsed anyway (collapsed_anyway), else None.
 
     Only against measured neighbours on both sides (failed traces left out, as for every crush reference):
-    the crop of verse19-007 cut by two bottom slices split its cut top body at a false disc, and the 8-10 mm
+    the crop of verse19-007 cut by two bottom slices split its cut top body at a false disc, and the 6-10 mm
     fragment, whose endplates bulged, read 58 % below the two bodies under it, a false grade 3; with nothing
     measured above, a body at the end of the measured run is not graded so.
     """

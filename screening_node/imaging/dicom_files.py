@@ -1,18 +1,15 @@
-"""Read the files of one series: header per file, and its decoded pixels now or when they are needed.
+"""Read the files of one series: the header of each file first, its decoded pixels when they are needed.
 
-Each file is parsed (pydicom) and, by default, its pixel data decoded right away
-(compressed transfer syntaxes through the installed pylibjpeg plugins:
-JPEG 2000, JPEG / JPEG-LS via libjpeg, RLE). The header that is kept has
-no pixel data, like ``dcmread(stop_before_pixels=True)`` would give, so the
-datasets handed to reporting stay small. A file whose pixels cannot be
-decoded keeps its header and the reason: the caller decides whether that
-file matters (a broken file of another modality is reported as such first).
-
-With ``decode=False`` only the headers are read (the pixel data is skipped, not
-loaded) and ``decode_pixels`` decodes a file when the volume is filled: a
-long series' decoded slices are then never all held at once beside the volume
-(1037 slices of 512 x 512: 0.54 GB, which freed slice by slice stayed in the
-process' heap).
+Each file is parsed (pydicom) without reading its pixel data; the header that is
+kept has no pixel data, like ``dcmread(stop_before_pixels=True)`` would give, so
+the datasets handed to reporting stay small. ``decode_pixels`` decodes a file
+when the volume is filled (compressed transfer syntaxes through the installed
+pylibjpeg plugins: JPEG 2000, JPEG / JPEG-LS via libjpeg, RLE), so a long
+series' decoded slices are never all held at once beside the volume (1037
+slices of 512 x 512: 0.54 GB, which freed slice by slice stayed in the
+process' heap when every file was decoded as it was read). A file whose pixels
+cannot be decoded keeps its header and the reason: the caller decides whether
+that file matters (a broken file of another modality is reported as such first).
 
 Decoding runs in two threads: the codecs and numpy release the GIL for part
 of the work, and the node shares its machine with intake.
@@ -36,15 +33,17 @@ log = logging.getLogger(__name__)
 DICOMDIR_SOP_CLASS = "1.2.840.10008.1.3.10"
 PIXEL_TAGS_FROM = 0x7FE00008  # Float / Double Float / Pixel Data and everything after them
 DECODE_THREADS = 2
-DEFERRED_BYTES = 4096  # with decode=False, values this large (the pixel data) are skipped, not read
+DEFERRED_BYTES = 4096  # values this large (the pixel data) are skipped when a header is read, not loaded
 
 
 @dataclass
 class SeriesFile:
-    """One DICOM file: its header (no pixel data) and its stored pixel values or why they are missing.
+    """One DICOM file: its header (no pixel data) and, once decoded (decode_pixels), its stored pixel values,
+    or why they are missing.
 
     ``pixels`` axis order: (rows, columns) for a single frame, (frames, rows, columns) for multi-frame;
-    stored values, before rescale slope / intercept.
+    stored values, before rescale slope / intercept. None until decoded, and again once the volume no
+    longer needs them.
     """
 
     path: Path
@@ -78,28 +77,20 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
-def read_file(path: Path, decode: bool = True) -> SeriesFile | None:
-    """Parse one file and, with ``decode``, decode its pixels; None when it is not DICOM."""
-    ds = _parse(path, None if decode else DEFERRED_BYTES)
+def read_file(path: Path) -> SeriesFile | None:
+    """Parse one file's header (its pixels are left for decode_pixels); None when it is not DICOM."""
+    ds = _parse(path, DEFERRED_BYTES)
     if ds is None:
         return None
-    pixels: np.ndarray | None = None
-    error: str | None = None
-    if "PixelData" not in ds:
-        error = "no pixel data"
-    elif decode:
-        try:
-            pixels = ds.pixel_array
-        except Exception as exc:  # noqa: BLE001 - unsupported compression, truncated data, bad header
-            error = _reason(exc)
+    error = None if "PixelData" in ds else "no pixel data"
     for tag in [t for t in ds.keys() if t >= PIXEL_TAGS_FROM]:
         del ds[tag]
-    return SeriesFile(path, ds, pixels, error)
+    return SeriesFile(path, ds, None, error)
 
 
 def decode_pixels(path: Path) -> tuple[np.ndarray | None, str | None]:
-    """The stored pixel values of a file read with ``decode=False`` (SeriesFile.pixels' form), or None and
-    why they could not be decoded."""
+    """The stored pixel values of a file (SeriesFile.pixels' form), or None and why they could not be
+    decoded."""
     ds = _parse(path)
     if ds is None:
         return None, "the file could no longer be read as DICOM"
@@ -109,11 +100,11 @@ def decode_pixels(path: Path) -> tuple[np.ndarray | None, str | None]:
         return None, _reason(exc)
 
 
-def read_files(paths: Sequence[Path], decode: bool = True) -> tuple[list[SeriesFile], list[Path]]:
-    """All DICOM files among ``paths`` (in the given order) and the paths that were not DICOM; with
-    ``decode=False`` their pixels are left for decode_pixels."""
+def read_files(paths: Sequence[Path]) -> tuple[list[SeriesFile], list[Path]]:
+    """All DICOM files among ``paths`` (in the given order; pixels not yet decoded) and the paths that
+    were not DICOM."""
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
-        results = list(pool.map(lambda p: read_file(p, decode), paths))
+        results = list(pool.map(read_file, paths))
     files = [f for f in results if f is not None]
     skipped = [p for p, f in zip(paths, results) if f is None]
     if skipped:

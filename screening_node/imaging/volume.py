@@ -105,7 +105,7 @@ def _load_volume_file(path: Path) -> Volume:
 
 
 def _load_dicom(paths: Sequence[Path], *, explicit: bool) -> Volume:
-    files, skipped = read_files(paths, decode=False)  # pixels decoded as the volume is filled (_fill)
+    files, skipped = read_files(paths)  # headers only: the pixels are decoded as the volume is filled (_fill)
     if not files:
         volume_files = [p.name for p in skipped if is_volume_file(p)]
         hint = f" (volume files such as {volume_files[0]} are read when named directly)" if volume_files else ""
@@ -164,7 +164,7 @@ def _meta(first: Dataset) -> dict[str, Any]:
 
 def _fill(slices: Sequence[SliceRef], by_path: dict[Path, SeriesFile]) -> sitk.Image:
     """The float32 HU image (index order as ``slices``; no geometry yet); each file's stored pixels are
-    decoded when its slab is filled (files read with decode=False) and released once used.
+    decoded when its slab is filled and released once used.
 
     Filled FILL_SLAB_SLICES slices at a time into the image's own buffer: a whole numpy array handed to
     sitk.GetImageFromArray is copied, and the two copies were the node's peak memory (2.2 GB for 1037
