@@ -239,8 +239,13 @@ def failed_traces(heights: list[dict[str, float] | None], referable: list[bool],
     misread = misread or [None] * len(heights)
     failed = [None if h is None else misread[i] or implausible_heights(h, _neighbour_posteriors(heights, referable, i))
               for i, h in enumerate(heights)]
-    kept = [None if reason is not None else h for h, reason in zip(heights, failed)]
+    kept = _kept(heights, failed)
     return failed, [_neighbour_posteriors(kept, referable, i) for i in range(len(heights))]
+
+
+def _kept(heights: list[dict[str, float] | None], failed: list[str | None]) -> list[dict[str, float] | None]:
+    """The heights that may be crush references: a failed trace's are none (failed_traces)."""
+    return [None if reason is not None else h for h, reason in zip(heights, failed)]
 
 
 def _neighbour_posteriors(heights: list[dict[str, float] | None], referable: list[bool], i: int) -> list[float]:
@@ -279,7 +284,7 @@ def collapsed_failed_traces(heights: list[dict[str, float] | None], referable: l
     fragment, whose endplates bulged, read 58 % below the two bodies under it, a false grade 3; with nothing
     measured above, a body at the end of the measured run is not graded so.
     """
-    kept = [None if reason is not None else h for h, reason in zip(heights, failed)]
+    kept = _kept(heights, failed)
     out: list[GenantRead | None] = []
     for i, (h, reason) in enumerate(zip(heights, failed)):
         above, below = _neighbour_sides(kept, referable, i)

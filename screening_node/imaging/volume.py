@@ -182,9 +182,9 @@ def _fill(slices: Sequence[SliceRef], by_path: dict[Path, SeriesFile]) -> sitk.I
 def _fill_slab(image: sitk.Image, part: np.ndarray, z0: int, slices: Sequence[SliceRef],
                by_path: dict[Path, SeriesFile], last_use: dict[Path, int], pool: ThreadPoolExecutor) -> None:
     """Slices z0 .. z0 + len(part) in HU into ``image``, through the buffer ``part``."""
-    first = slices[0]
-    _decode_missing([by_path[ref.path] for ref in slices[z0:z0 + part.shape[0]]], pool)
-    for k, ref in enumerate(slices[z0:z0 + part.shape[0]]):
+    first, chunk = slices[0], slices[z0:z0 + part.shape[0]]
+    _decode_missing([by_path[ref.path] for ref in chunk], pool)
+    for k, ref in enumerate(chunk):
         z = z0 + k
         source = by_path[ref.path]
         if source.pixels is None:

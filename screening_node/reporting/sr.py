@@ -93,12 +93,9 @@ def _loss_uncertainty(v: Vertebra) -> hd.sr.MeasurementProperties | None:
         upper_measurement_uncertainty=round(100.0 * (high - float(v.height_loss)), 3))
 
 
-def _add_reason(group: hd.sr.MeasurementsAndQualitativeEvaluations, reason: str) -> None:
-    """Free-text reason (TID 1501 qualitative evaluations may be TEXT; highdicom builds CODE only)."""
-    _add_text(group, sn.REASON_NOT_ASSESSABLE, reason)
-
-
 def _add_text(group: hd.sr.MeasurementsAndQualitativeEvaluations, name: hd.sr.CodedConcept, text: str) -> None:
+    """Free text: a reason not assessable, an analysis note (TID 1501 qualitative evaluations may be TEXT;
+    highdicom builds CODE only)."""
     group[0].ContentSequence.append(hd.sr.TextContentItem(
         name=name, value=text[:1024], relationship_type=hd.sr.RelationshipTypeValues.CONTAINS))
 
@@ -116,7 +113,7 @@ def vertebra_groups(v: Vertebra, engine: str, frame_of_reference_uid: str, serie
         tracking_identifier=tracking, finding_sites=[site], algorithm_id=algorithm(engine),
         measurements=measurements or None, qualitative_evaluations=_evaluations(v) or None)
     if not v.assessable:
-        _add_reason(values, v.reason or "not stated by the analysis")
+        _add_text(values, sn.REASON_NOT_ASSESSABLE, v.reason or "not stated by the analysis")
     groups: list = [values]
     if seg is not None and index in seg.segment_numbers:
         groups.append(hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
@@ -145,7 +142,7 @@ def summary_group(result: StudyResult) -> hd.sr.MeasurementsAndQualitativeEvalua
         measurements=[hd.sr.Measurement(name=sn.VERTEBRAE_ASSESSED, value=assessed, unit=sn.COUNT)],
         qualitative_evaluations=evaluations)
     if not assessed:
-        _add_reason(group, result.reason or "no vertebra could be assessed")
+        _add_text(group, sn.REASON_NOT_ASSESSABLE, result.reason or "no vertebra could be assessed")
     for note in result.notes:  # how the levels were counted, a body graded from its tallest height, ...
         _add_text(group, sn.ANALYSIS_NOTE, note)
     return group
