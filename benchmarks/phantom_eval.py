@@ -5,9 +5,9 @@ curvature, scoliosis up to +-20 degrees, bone density down to osteoporotic, pati
 head/feet first, 0-2 fractures cycling through every grade x morphology), analyses each with
 ``analyze_path`` and evaluates the batch with ``evaluate_metrics``.
 
-    .venv/bin/python benchmarks/phantom_eval.py --n 30 --out /tmp/phantom_eval [--preset 1mm|fast|3mm] [--jobs 2]
+    .venv/bin/python benchmarks/phantom_eval.py --n 30 --out /tmp/phantom_eval [--preset 1mm|2mm|fast|3mm] [--jobs 2]
         [--degeneration none|moderate|severe|mixed] [--roll DEGREES] [--prevalence P] [--texture HU] [--noise HU]
-        [--schmorl-nodes P] [--contrast-phase venous|arterial]
+        [--schmorl-nodes P] [--contrast-phase venous|arterial] [--slice-thickness MM]
 
 --roll DEGREES turns each patient about the long axis by an angle drawn from +-DEGREES (phantom/roll.py:
 the square rendering turned slice by slice, truth with it), drawn after everything else.
@@ -71,6 +71,9 @@ COMBOS = [(g, m) for g in (1, 2, 3) for m in ("wedge", "biconcave", "crush")]
 PRESETS: dict[str, dict[str, Any]] = {
     # 1 mm voxels: the height target is stated for them. Matrix per field of view so 1 mm pixels cover it.
     "1mm": {"pixel_spacing": 1.0, "slice_thickness": 1.0,
+            "matrix": {"trunk": 400, "chest": 400, "abdomen": 400, "lumbar": 224, "spine-crop": 128}},
+    # 2 mm slices (the phantom's own default thickness; a common abdominal reconstruction), 1 mm pixels.
+    "2mm": {"pixel_spacing": 1.0, "slice_thickness": 2.0,
             "matrix": {"trunk": 400, "chest": 400, "abdomen": 400, "lumbar": 224, "spine-crop": 128}},
     # The phantom's fast preset: quick smoke runs.
     "fast": {"pixel_spacing": 1.5, "slice_thickness": 3.0,
@@ -167,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="a Schmorl's node at each T6-L5 endplate with chance P (default 0)")
     ap.add_argument("--contrast-phase", choices=CONTRAST_PHASES, default="venous",
                     help="the contrast phase of every case: venous (aorta ~250 HU, default) or arterial (~420 HU)")
+    ap.add_argument("--slice-thickness", type=float, default=None, metavar="MM",
+                    help="slice thickness (and spacing) of every case instead of the preset's, pixels as the preset's")
     ap.add_argument("--regenerate", action="store_true", help="render phantoms again even if present")
     ap.add_argument("--json", action="store_true", help="print report.json instead of the table")
     args = ap.parse_args(argv)
@@ -174,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     settings = {field: value for field, value in (("fracture_prevalence", args.prevalence), ("texture", args.texture),
                                                   ("noise", args.noise), ("schmorl_nodes", args.schmorl_nodes),
-                                                  ("contrast_phase", args.contrast_phase))
+                                                  ("contrast_phase", args.contrast_phase),
+                                                  ("slice_thickness", args.slice_thickness))
                 if value is not None}  # a 0 is each option's default: the same phantoms as without it
     jobs = [(i, args.seed, args.preset, args.out, args.regenerate, args.degeneration, args.roll, settings)
             for i in range(args.n)]
@@ -190,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     report["batch"] = {"n": args.n, "seed": args.seed, "preset": args.preset, "degeneration": args.degeneration,
                        "roll": args.roll, "prevalence": args.prevalence, "texture": args.texture,
                        "noise": args.noise, "schmorl_nodes": args.schmorl_nodes, "contrast_phase": args.contrast_phase,
+                       "slice_thickness": args.slice_thickness or PRESETS[args.preset]["slice_thickness"],
                        "wall_s": round(time.perf_counter() - t0, 1),
                        "median_analyze_s": float(np.median([c["analyze_s"] for c in cases]))}
     (args.out / "report.json").write_text(json.dumps(report, indent=1))

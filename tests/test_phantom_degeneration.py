@@ -151,9 +151,11 @@ def test_uids_follow_the_options_and_the_rendering_revision(monkeypatch: pytest.
 
     from screening_node.phantom import generate
     options = PhantomOptions(seed=3)
-    # the options as they were before degeneration, roll, texture, Schmorl's nodes and the contrast phase were added
+    # the options as they were before degeneration, roll, texture, Schmorl's nodes, the contrast phase and the
+    # plane were added
     before = {k: v for k, v in options.to_dict().items()
-              if k not in ("format", "preview", "degeneration", "roll", "texture", "schmorl_nodes", "contrast_phase")}
+              if k not in ("format", "preview", "degeneration", "roll", "texture", "schmorl_nodes", "contrast_phase",
+                           "plane")}
     first = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     monkeypatch.setattr(generate, "RENDERING_REVISION", 1)
     assert generate.uid_key(options) == first  # an option added at its default changes nothing
@@ -164,6 +166,7 @@ def test_uids_follow_the_options_and_the_rendering_revision(monkeypatch: pytest.
     assert generate.uid_key(options.with_(texture=80.0)) != generate.uid_key(options)
     assert generate.uid_key(options.with_(schmorl_nodes=0.3)) != generate.uid_key(options)
     assert generate.uid_key(options.with_(contrast_phase="arterial")) != generate.uid_key(options)
+    assert generate.uid_key(options.with_(plane="sagittal")) != generate.uid_key(options)
 
 
 def test_the_benchmark_renders_again_a_phantom_of_other_options_or_an_earlier_rendering(

@@ -215,7 +215,9 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     pts = st.points
     if not bodies:
         raise NotAssessable("no vertebral body could be separated along the spine")
-    too_coarse = _too_coarse_to_measure(image, st, slice_thickness_mm)
+    # The slice thickness blurs along the axis the slices are stacked on: the stored image's third one, which
+    # as_lps moves for a sagittal or coronal series (a sagittal reformat's thickness lies across the spine).
+    too_coarse = _too_coarse_to_measure(source, st, slice_thickness_mm)
     if too_coarse is not None:  # localised and labelled, but no height is trusted
         bodies = [dataclasses.replace(b, keypoints=None, reason=b.reason if b.cut_by_fov else too_coarse)
                   for b in bodies]
@@ -226,7 +228,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
                               guide=st.guide())
         lab = eng.label(wide, bodies)
     with timer.stage("grading"):
-        vertebrae, graded_notes = _measure(st, bodies, lab, image, slice_thickness_mm)
+        vertebrae, graded_notes = _measure(st, bodies, lab, source, slice_thickness_mm)
     body_mask_path = None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -257,7 +259,8 @@ def spacing_along_spine(image: sitk.Image, st: Straightened, slice_thickness_mm:
     """Resolution (mm) of the CT along the spine's mean direction: the slice spacing of an axial scan
     (or its slice thickness, when known and larger), the in-plane pixel of a sagittal one; between the
     axes the voxel's extent along it (straighten.voxel_extent_along: the sum of the projected sizes, used
-    before, read a 3 mm isotropic lumbar crop tilted 30 degrees as 4 mm and measured nothing)."""
+    before, read a 3 mm isotropic lumbar crop tilted 30 degrees as 4 mm and measured nothing). ``image`` as
+    stored: the thickness is the extent along its third axis, the one its slices are stacked on."""
     tangent = np.median(st.tangents, axis=0)
     tangent /= max(float(np.linalg.norm(tangent)), 1e-9)
     return float(voxel_extent_along(image, tangent, slice_thickness_mm)[0])
@@ -286,7 +289,8 @@ def _disc_min_gaps(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
 def _measure(st: Straightened, bodies: list[BodyFinding], lab: Labelling, image: sitk.Image,
              slice_thickness_mm: float | None = None) -> tuple[list[Vertebra], list[str]]:
     """Keypoints to LPS, heights, Genant grades (crush against assessable neighbours), and the loss's range
-    at the CT's sampling (``image``'s grid and slice thickness; analysis/uncertainty.py).
+    at the CT's sampling (``image``'s grid and slice thickness, ``image`` as stored: the thickness lies
+    along its third axis; analysis/uncertainty.py).
 
     Grades are for T1-L5: a body labelled so, or, where no anchor names the levels, one whose evidence
     puts it there (lab.thoracolumbar: a rib, lumbar size beside no pelvis, or a place between two such

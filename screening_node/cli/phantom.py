@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from screening_node.phantom.options import (BONE_DENSITIES, CONTRAST_PHASES, DEGENERATIONS, FORMATS, FOVS,
-                                            PATIENT_SIZES, TRANSFER_SYNTAXES, FractureSpec, PhantomOptions,
+                                            PATIENT_SIZES, PLANES, TRANSFER_SYNTAXES, FractureSpec, PhantomOptions,
                                             parse_level_range)
 
 
@@ -48,6 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pixel-spacing", type=float, default=None, metavar="MM",
                    help="default: field of view / matrix")
     p.add_argument("--matrix", type=int, default=None, metavar="N", help="N x N pixels (512; spine-crop 128)")
+    p.add_argument("--plane", choices=PLANES, default="axial",
+                   help="the stored slices: axial (default) or a sagittal reformat (DERIVED MPR) of slices as thin as "
+                        "the pixels, averaged across the patient over --slice-thickness")
     p.add_argument("--feet-first", action="store_true", help="feet-first supine (FFS) instead of HFS")
     p.add_argument("--transfer-syntax", choices=TRANSFER_SYNTAXES, default="explicit",
                    help="DICOM encoding, all lossless (default explicit VR little endian)")
@@ -72,7 +75,7 @@ def options_from_args(args: argparse.Namespace) -> PhantomOptions:
         scoliosis=args.scoliosis, roll=args.roll, patient_size=args.patient_size, bone_density=args.bone_density,
         degeneration=args.degeneration, schmorl_nodes=args.schmorl_nodes,
         noise=args.noise, texture=args.texture, slice_thickness=args.slice_thickness, slice_spacing=args.slice_spacing,
-        pixel_spacing=args.pixel_spacing, matrix=args.matrix, feet_first=args.feet_first,
+        pixel_spacing=args.pixel_spacing, matrix=args.matrix, plane=args.plane, feet_first=args.feet_first,
         contrast=args.contrast, contrast_phase=args.contrast_phase, rib_pairs=args.rib_pairs, lumbar=args.lumbar,
         transfer_syntax=args.transfer_syntax, format=args.format, preview=args.preview)
 

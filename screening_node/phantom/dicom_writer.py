@@ -6,7 +6,10 @@ Acquisition geometry (DICOM conventions, LPS):
 - feet-first supine (FFS): ImageOrientationPatient [-1,0,0, 0,1,0] (the image is mirrored left-right
   as a feet-first scanner reconstructs it) and slices are written in decreasing z, the order the
   table moves. The slice normal (row x column) is then -z, so slice positions increase along it.
-The anatomy's LPS positions are the same either way. Pixels are uint16 (HU + 1024, 12 bits stored)
+The anatomy's LPS positions are the same either way.
+- a sagittal reformat (options.plane "sagittal", render.sagittal_reformat): ImageType DERIVED\\SECONDARY\\MPR,
+  ImageOrientationPatient [0,1,0, 0,0,-1]; columns run to posterior, rows to the feet, slices from the
+  patient's left to right (the normal row x column is -x). Pixels are uint16 (HU + 1024, 12 bits stored)
 with RescaleIntercept -1024. UIDs come from the seed and options (pydicom's hash-based
 ``generate_uid``), dates and times are fixed: the same options give the same bytes.
 """
@@ -55,10 +58,20 @@ class Acquisition:
     origin: tuple[float, float, float]
     direction: tuple[float, ...]  # 3x3 row-major: columns are the x, y, slice axes (SimpleITK convention)
     spacing: tuple[float, float, float]
+    image_type: tuple[str, ...] = ("ORIGINAL", "PRIMARY", "AXIAL")
 
 
-def acquisition(hu: np.ndarray, grid: Grid, feet_first: bool) -> Acquisition:
-    """The canonical (z, y, x) volume in the order the scanner stores it."""
+SAGITTAL_REFORMAT_TYPE = ("DERIVED", "SECONDARY", "MPR")
+
+
+def acquisition(hu: np.ndarray, grid: Grid, feet_first: bool, plane: str = "axial") -> Acquisition:
+    """The canonical (z, y, x) volume in the order the scanner stores it (a sagittal reformat's order does not
+    depend on the direction the table moved)."""
+    if plane == "sagittal":
+        hi = grid.extent_hi
+        pixels = np.ascontiguousarray(hu.transpose(2, 0, 1)[::-1, ::-1, :])  # (x from the left, z from the head, y)
+        return Acquisition(pixels, (float(hi[0]), grid.origin[1], float(hi[2])), (0, 0, -1, 1, 0, 0, 0, -1, 0),
+                           (grid.spacing[1], grid.spacing[2], grid.spacing[0]), SAGITTAL_REFORMAT_TYPE)
     if not feet_first:
         return Acquisition(hu, grid.origin, (1, 0, 0, 0, 1, 0, 0, 0, 1), grid.spacing)
     hi = grid.extent_hi
@@ -69,7 +82,7 @@ def acquisition(hu: np.ndarray, grid: Grid, feet_first: bool) -> Acquisition:
 def _base_dataset(uids: SeriesUIDs, patient: dict, options_summary: dict, acq: Acquisition) -> Dataset:
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 100"
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.ImageType = list(acq.image_type)
     ds.SOPClassUID = CTImageStorage
     ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = STUDY_DATE
     ds.StudyTime = ds.SeriesTime = ds.AcquisitionTime = ds.ContentTime = STUDY_TIME
@@ -80,7 +93,9 @@ def _base_dataset(uids: SeriesUIDs, patient: dict, options_summary: dict, acq: A
     ds.ReferringPhysicianName = ""
     ds.StationName = "PHANTOM"
     ds.StudyDescription = "Synthetic CT spine phantom"
-    ds.SeriesDescription = f"Phantom {options_summary['fov']} {options_summary['slice_thickness']:g}mm"
+    sagittal = options_summary.get("plane") == "sagittal"
+    thickness = acq.spacing[2] if sagittal else options_summary["slice_thickness"]  # whole pixels for a reformat
+    ds.SeriesDescription = f"Phantom {options_summary['fov']} {thickness:g}mm" + (" sagittal MPR" if sagittal else "")
     ds.ManufacturerModelName = "screening-node phantom"
     ds.PatientName = f"PHANTOM^SEED{options_summary['seed']}"
     ds.PatientID = f"PHANTOM-{options_summary['seed']}"
@@ -89,7 +104,7 @@ def _base_dataset(uids: SeriesUIDs, patient: dict, options_summary: dict, acq: A
     ds.PatientAge = f"{patient['age_years']:03d}Y"
     ds.PatientWeight = str(patient["weight_kg"])
     ds.BodyPartExamined = options_summary["body_part"]
-    ds.SliceThickness = f"{options_summary['slice_thickness']:g}"
+    ds.SliceThickness = f"{thickness:g}"
     ds.SpacingBetweenSlices = f"{acq.spacing[2]:g}"
     ds.KVP = "120"
     ds.DataCollectionDiameter = "500"
@@ -146,10 +161,11 @@ def write_series(folder: Path, hu: np.ndarray, grid: Grid, *, feet_first: bool, 
         raise ValueError(f"transfer syntax must be one of {', '.join(TRANSFER_SYNTAX_UIDS)}")
     syntax = TRANSFER_SYNTAX_UIDS[transfer_syntax]
     check_encoder(transfer_syntax)
-    acq = acquisition(hu, grid, feet_first)
+    acq = acquisition(hu, grid, feet_first, options_summary.get("plane", "axial"))
     folder.mkdir(parents=True, exist_ok=True)
     base = _base_dataset(uids, patient, options_summary, acq)
     normal = np.array(acq.direction, float).reshape(3, 3)[:, 2]
+    stacked_on = int(np.argmax(np.abs(normal)))  # SliceLocation: the LPS coordinate the slices step along
     paths = []
     for k in range(acq.pixels.shape[0]):
         ds = Dataset()
@@ -159,7 +175,7 @@ def write_series(folder: Path, hu: np.ndarray, grid: Grid, *, feet_first: bool, 
         ds.InstanceNumber = k + 1
         position = np.array(acq.origin) + k * acq.spacing[2] * normal
         ds.ImagePositionPatient = [f"{v:.3f}" for v in position]
-        ds.SliceLocation = f"{position[2]:.3f}"
+        ds.SliceLocation = f"{position[stacked_on]:.3f}"
         stored = (acq.pixels[k].astype(np.int32) - INTERCEPT).astype(np.uint16)
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = CTImageStorage

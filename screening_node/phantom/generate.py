@@ -40,7 +40,7 @@ def render_phantom(options: PhantomOptions) -> PhantomVolume:
     return render_volume(options)
 
 
-ADDED_OPTIONS = ("degeneration", "roll", "texture", "schmorl_nodes", "contrast_phase")  # options that came after the first phantoms were made
+ADDED_OPTIONS = ("degeneration", "roll", "texture", "schmorl_nodes", "contrast_phase", "plane")  # options that came after the first phantoms were made
 # Raised whenever the same options render other pixels, so that other images never carry the same UIDs
 # (DICOM: a changed image is a new instance). 2: the heads of ribs 2-9 sit across the disc above.
 # 3: no arch bone in front of the canal: the body's back wall faces the canal on the midline.
@@ -85,11 +85,14 @@ def generate_phantom(options: PhantomOptions, out_dir: Path) -> PhantomResult:
     volume = render_volume(options)
     timings["render"] = time.perf_counter() - t0
     uids = phantom_uids(options)
-    acq = acquisition(volume.hu, volume.grid, options.feet_first)
+    acq = acquisition(volume.hu, volume.grid, options.feet_first, options.plane)
     geometry = {"size_xyz": [int(n) for n in acq.pixels.shape[::-1]], "origin_lps_mm": list(acq.origin),
                 "spacing_mm": list(acq.spacing), "direction": list(acq.direction),
-                "slice_thickness_mm": options.slice_thickness, "patient_position": "FFS" if options.feet_first
+                "slice_thickness_mm": acq.spacing[2] if options.plane == "sagittal" else options.slice_thickness,
+                "patient_position": "FFS" if options.feet_first
                 else "HFS", "array_order_note": "SimpleITK (x, y, z) of the stored DICOM / NIfTI order"}
+    if options.plane != "axial":  # named only where set, so that axial phantoms keep their truth bytes
+        geometry["plane"] = options.plane
     summary = {**options.to_dict(), "body_part": BODY_PART_DICOM[options.fov]}
     dicom_files: list[Path] = []
     ct_path = labels_path = None
@@ -99,7 +102,7 @@ def generate_phantom(options: PhantomOptions, out_dir: Path) -> PhantomResult:
         t = time.perf_counter()
         if options.format in ("nifti", "both"):
             ct_path, labels_path = out_dir / "ct.nii.gz", out_dir / "labels.nii.gz"
-            labels = acquisition(volume.labels, volume.grid, options.feet_first).pixels
+            labels = acquisition(volume.labels, volume.grid, options.feet_first, options.plane).pixels
             nifti_jobs = [pool.submit(sitk.WriteImage, sitk_image(array, acq.origin, acq.spacing, acq.direction),
                                       str(path), True)
                           for array, path in ((acq.pixels, ct_path), (labels, labels_path))]

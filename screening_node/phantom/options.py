@@ -20,6 +20,9 @@ PATIENT_SIZES = ("small", "medium", "large")
 CONTRAST_PHASES = ("venous", "arterial")  # portal venous (the aorta ~250 HU) or late arterial (~420 HU)
 TRANSFER_SYNTAXES = ("explicit", "implicit", "rle", "jpeg-ls", "jpeg2000")
 FORMATS = ("dicom", "nifti", "both")
+# axial: slices as the scanner acquires them. sagittal: a sagittal multiplanar reformat, as a department archives
+# beside (or instead of) thick axial slices: made from thin slices, so fine along the spine, thick across it.
+PLANES = ("axial", "sagittal")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class PhantomOptions:
     texture: float = 0.0  # HU standard deviation of the vertebral bodies' trabecular texture (0: flat marrow)
     slice_thickness: float = 2.0
     slice_spacing: float | None = None  # default: equal to the thickness
+    plane: str = "axial"  # the stored slices: axial, or a sagittal reformat (MPR) of thin slices (PLANES)
     pixel_spacing: float | None = None  # default: the field of view divided by the matrix
     matrix: int | None = None  # default: 512 for body fields of view, 128 for spine-crop
     feet_first: bool = False
@@ -100,6 +104,9 @@ class PhantomOptions:
             (self.transfer_syntax in TRANSFER_SYNTAXES,
              f"transfer syntax must be one of {', '.join(TRANSFER_SYNTAXES)}"),
             (self.format in FORMATS, f"format must be one of {', '.join(FORMATS)}"),
+            (self.plane in PLANES, f"plane must be one of {', '.join(PLANES)}"),
+            (self.plane == "axial" or self.slice_spacing is None,
+             "a sagittal reformat's slabs lie side by side: give its slice thickness, not a spacing"),
             (self.rib_pairs in (11, 12, 13), "rib pairs must be 11, 12 or 13"),
             (self.lumbar in (5, 6), "lumbar vertebrae must be 5 or 6"),
             (0.0 <= self.fracture_prevalence <= 1.0, "fracture prevalence must be in 0..1"),
@@ -153,4 +160,4 @@ def fast_options(**changes: Any) -> PhantomOptions:
 
 
 __all__ = ["PhantomOptions", "FractureSpec", "parse_level_range", "fast_options", "FOVS", "MORPHOLOGIES",
-           "BONE_DENSITIES", "DEGENERATIONS", "PATIENT_SIZES", "TRANSFER_SYNTAXES", "FORMATS"]
+           "BONE_DENSITIES", "DEGENERATIONS", "PATIENT_SIZES", "TRANSFER_SYNTAXES", "FORMATS", "PLANES"]

@@ -203,6 +203,8 @@ def render_volume(options: PhantomOptions, workers: int | None = None) -> Phanto
     Rendered in slabs of ``SLAB_SLICES`` on a thread pool (numpy and scipy release the GIL); each
     slab draws its noise from a stream seeded by its index, so the bytes do not depend on ``workers``.
     """
+    if options.plane == "sagittal":
+        return sagittal_reformat(options, workers)
     plan, torso, patient = plan_anatomy(options)
     change = plan_degeneration(plan, options.degeneration, stream(options.seed, "degeneration"))
     if options.schmorl_nodes > 0:  # their own stream: the rest of the change is drawn as without them
@@ -225,6 +227,26 @@ def render_volume(options: PhantomOptions, workers: int | None = None) -> Phanto
         roll = Roll.about_field(grid, options.roll)
         hu, labels = roll_arrays(hu, labels, grid, roll)
     return PhantomVolume(hu, labels, grid, plan, torso, options, patient, change, roll)
+
+
+def sagittal_reformat(options: PhantomOptions, workers: int | None = None) -> PhantomVolume:
+    """A sagittal multiplanar reformat, as a scanner's console makes one from thin slices: the phantom rendered
+    on axial slices as thin as its pixels, then averaged across the patient (along x) in slabs of the slice
+    thickness (a whole number of pixels, at least one). Fine along the spine, thick across it. The grid stays
+    canonical (z, y, x) with x the slab axis; dicom_writer.acquisition stores it as sagittal slices."""
+    plan, torso, _ = plan_anatomy(options)
+    pixel = choose_grid(options, plan, torso).spacing[0]
+    thin = render_volume(options.with_(plane="axial", slice_thickness=pixel), workers)
+    per_slab = max(1, int(round(options.slice_thickness / pixel)))
+    nz, ny, nx = thin.hu.shape
+    slabs = nx // per_slab
+    averaged = thin.hu[:, :, :slabs * per_slab].reshape(nz, ny, slabs, per_slab).mean(axis=3, dtype=np.float32)
+    hu = np.rint(averaged).astype(np.int16)
+    labels = np.ascontiguousarray(thin.labels[:, :, per_slab // 2:slabs * per_slab:per_slab])  # each slab's middle
+    g = thin.grid
+    grid = Grid((nz, ny, slabs), (round(g.origin[0] + (per_slab - 1) / 2 * pixel, 3), g.origin[1], g.origin[2]),
+                (per_slab * pixel, pixel, pixel))
+    return replace(thin, hu=hu, labels=labels, grid=grid, options=options)
 
 
 def _paint_labels(labels: np.ndarray, grid: Grid, plan: SpinePlan) -> None:
