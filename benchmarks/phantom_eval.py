@@ -8,6 +8,7 @@ head/feet first, 0-2 fractures cycling through every grade x morphology), analys
     .venv/bin/python benchmarks/phantom_eval.py --n 30 --out /tmp/phantom_eval [--preset 1mm|2mm|fast|3mm] [--jobs 2]
         [--degeneration none|moderate|severe|mixed] [--roll DEGREES] [--prevalence P] [--texture HU] [--noise HU]
         [--schmorl-nodes P] [--contrast-phase venous|arterial] [--slice-thickness MM]
+        [--plane axial|sagittal]
 
 --roll DEGREES turns each patient about the long axis by an angle drawn from +-DEGREES (phantom/roll.py:
 the square rendering turned slice by slice, truth with it), drawn after everything else.
@@ -56,7 +57,7 @@ import numpy as np
 from screening_node.analysis.evaluate_metrics import evaluate_pairs, format_report
 from screening_node.phantom import FractureSpec, PhantomOptions, generate_phantom
 from screening_node.phantom.generate import phantom_uids
-from screening_node.phantom.options import CONTRAST_PHASES, DEGENERATIONS
+from screening_node.phantom.options import CONTRAST_PHASES, DEGENERATIONS, PLANES
 
 # Levels safely inside each field of view (the phantom's choose_grid decides the real extent).
 FRACTURE_LEVELS = {
@@ -172,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the contrast phase of every case: venous (aorta ~250 HU, default) or arterial (~420 HU)")
     ap.add_argument("--slice-thickness", type=float, default=None, metavar="MM",
                     help="slice thickness (and spacing) of every case instead of the preset's, pixels as the preset's")
+    ap.add_argument("--plane", choices=PLANES, default="axial",
+                    help="axial slices (default) or a sagittal reformat of thin slices, --slice-thickness across")
     ap.add_argument("--regenerate", action="store_true", help="render phantoms again even if present")
     ap.add_argument("--json", action="store_true", help="print report.json instead of the table")
     args = ap.parse_args(argv)
@@ -180,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = {field: value for field, value in (("fracture_prevalence", args.prevalence), ("texture", args.texture),
                                                   ("noise", args.noise), ("schmorl_nodes", args.schmorl_nodes),
                                                   ("contrast_phase", args.contrast_phase),
-                                                  ("slice_thickness", args.slice_thickness))
+                                                  ("slice_thickness", args.slice_thickness),
+                                                  ("plane", args.plane))
                 if value is not None}  # a 0 is each option's default: the same phantoms as without it
     jobs = [(i, args.seed, args.preset, args.out, args.regenerate, args.degeneration, args.roll, settings)
             for i in range(args.n)]
@@ -197,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                        "roll": args.roll, "prevalence": args.prevalence, "texture": args.texture,
                        "noise": args.noise, "schmorl_nodes": args.schmorl_nodes, "contrast_phase": args.contrast_phase,
                        "slice_thickness": args.slice_thickness or PRESETS[args.preset]["slice_thickness"],
+                       "plane": args.plane,
                        "wall_s": round(time.perf_counter() - t0, 1),
                        "median_analyze_s": float(np.median([c["analyze_s"] for c in cases]))}
     (args.out / "report.json").write_text(json.dumps(report, indent=1))

@@ -100,6 +100,11 @@ class RoutingSection:
     max_slice_spacing_mm: float = MAX_MEASURE_SPACING_MM  # the analysis measures no heights on coarser slices
     max_slice_thickness_mm: float = MAX_MEASURE_SPACING_MM  # 5 mm slices every 2.5 mm blur like 5 mm slices
     min_patient_age_years: int = 0  # 0 = no age rule
+    # A sagittal series (a reformat of thin slices, kept beside thick axial ones) is screened where no axial
+    # series of the study is eligible; it must reach this far across the patient (first slice to last, slabs
+    # included) for the ribs and the pelvis beside the spine that label the levels.
+    sagittal_reformats: bool = True
+    min_sagittal_width_mm: float = 100.0
     kernel_preference: tuple[str, ...] = ("STANDARD", "SOFT", "B30", "B31", "B40", "I30", "I31", "FC", "BONE", "B60", "B70", "LUNG")
 
 
@@ -183,6 +188,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "routing.min_z_coverage_mm": (_non_negative, "a number of millimetres >= 0"),
     "routing.max_slice_spacing_mm": (_positive, "a number of millimetres > 0"),
     "routing.max_slice_thickness_mm": (_positive, "a number of millimetres > 0"),
+    "routing.min_sagittal_width_mm": (_non_negative, "a number of millimetres >= 0"),
     "routing.min_patient_age_years": (lambda v: 0 <= v <= 130, "an integer 0..130 (0 disables the rule)"),
     "analysis.engine": (lambda v: v in ("analytic", "neural"), "\"analytic\" or \"neural\""),
     "analysis.suspect_min_grade": (lambda v: v in (1, 2, 3), "a Genant grade 1, 2 or 3"),

@@ -31,7 +31,7 @@ def test_a_standard_abdomen_series_is_eligible_with_a_reason():
     ({"image_types": ("DERIVED", "SECONDARY", "AXIAL")}, "not an original primary"),
     ({"image_types": ("ORIGINAL", "PRIMARY", "LOCALIZER")}, "LOCALIZER"),
     ({"image_types": ("ORIGINAL", "PRIMARY", "AXIAL", "MPR")}, "MPR"),
-    ({"orientation": (0, 1, 0, 0, 0, -1)}, "not axial"),
+    ({"orientation": (1, 0, 0, 0, 0, -1)}, "not axial"),  # coronal
     ({"orientation": None}, "orientation missing"),
     ({"text_fields": ("HEAD", "CT HEAD", "", "")}, "head"),
     ({"text_fields": ("KNEE", "", "", "")}, "knee"),
@@ -76,3 +76,58 @@ def test_facts_are_read_from_headers_including_feet_first_and_age(tmp_path):
     assert read.slices == 4 and read.z_coverage_mm == pytest.approx(7.5)
     assert read.max_spacing_mm == pytest.approx(2.5) and read.patient_age_years == 70
     assert read.image_types == ("ORIGINAL", "PRIMARY", "AXIAL") and read.text_fields[0] == "ABDOMEN"
+
+
+def sagittal(**changes) -> SeriesFacts:
+    """A sagittal reformat as vendors archive it: DERIVED MPR, 3 mm slabs across 123 mm, 0.8 mm pixels over 410 mm."""
+    base = facts(image_types=("DERIVED", "SECONDARY", "MPR"), orientation=(0, 1, 0, 0, 0, -1),
+                 positions_along_normal_mm=tuple(float(x) for x in range(-60, 63, 3)), slice_thickness_mm=3.0,
+                 rows=512, columns=512, pixel_spacing_mm=(0.8, 0.8), series_uid="sagittal")
+    return dataclasses.replace(base, **changes)
+
+
+def test_a_sagittal_reformat_is_eligible_where_no_axial_series_is():
+    decision = decide(sagittal(), RULES)
+    assert decision.eligible, decision.reason
+    assert "where no axial series is" in decision.reason and "123 mm wide" in decision.reason
+    assert "410 mm along the spine" in decision.reason
+    assert sagittal().plane == "sagittal" and facts().plane == "axial"
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"image_types": ("DERIVED", "SECONDARY", "MIP")}, "MIP is not a stack of sagittal sections"),
+    ({"image_types": ("DERIVED", "SECONDARY", "VOLUME")}, "VOLUME"),
+    ({"text_fields": ("HEAD", "", "", "")}, "head"),
+    ({"rows": 100}, "covers 80 mm along the spine"),
+    ({"pixel_spacing_mm": (4.0, 4.0)}, "pixels 4.0 mm along the spine"),
+    ({"positions_along_normal_mm": tuple(float(x) for x in range(-30, 33, 3))}, "63 mm wide, less than the 100 mm"),
+    ({"slice_thickness_mm": 5.0}, "5 mm thick exceed 3.5 mm"),
+    ({"rows": None}, "coverage is unknown"),
+])
+def test_each_sagittal_rule_refuses_with_its_reason(changes, reason):
+    decision = decide(sagittal(**changes), RULES)
+    assert not decision.eligible
+    assert reason.lower() in decision.reason.lower(), decision.reason
+
+
+def test_sagittal_reformats_can_be_switched_off():
+    decision = decide(sagittal(), dataclasses.replace(RULES, sagittal_reformats=False))
+    assert not decision.eligible and "not an original primary" in decision.reason
+
+
+def test_an_eligible_axial_series_is_screened_before_a_sagittal_reformat():
+    axial = facts(series_uid="axial", slice_thickness_mm=3.0)
+    reformat = sagittal(slice_thickness_mm=2.0)
+    assert choose_best([reformat, axial], RULES).series_uid == "axial"
+    assert choose_best([reformat], RULES).series_uid == "sagittal"
+
+
+def test_sagittal_facts_are_read_from_headers(tmp_path):
+    files = write_series(tmp_path, n_slices=4, rows=20, columns=30, pixel_spacing=0.8, spacing=3.0,
+                         orientation=(0, 1, 0, 0, 0, -1), image_type=("DERIVED", "SECONDARY", "MPR"))
+    read = facts_from_files("x", files)
+    assert read.plane == "sagittal" and (read.rows, read.columns) == (20, 30)
+    assert read.pixel_spacing_mm == (0.8, 0.8)
+    assert read.in_plane_z_extent_mm == pytest.approx(16.0)  # rows run along -z: 20 x 0.8 mm
+    assert read.in_plane_z_step_mm == pytest.approx(0.8)
+    assert read.z_coverage_mm == pytest.approx(9.0)  # across the patient, first slice to last

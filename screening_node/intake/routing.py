@@ -20,7 +20,12 @@ from screening_node.config import RoutingSection
 AXIAL_TOLERANCE = 0.95  # |slice normal . z| above this counts as axial (about 18 degrees of obliquity)
 REJECTED_IMAGE_TYPES = ("LOCALIZER", "SCOUT", "TOPOGRAM", "SURVIEW", "MPR", "REFORMATTED", "PROJECTION IMAGE",
                         "MIP", "VOLUME", "SECONDARY")
+# A sagittal reformat (DERIVED\SECONDARY\MPR or REFORMATTED as vendors write it) is a stack of planar sections;
+# these are not: projections, rendered volumes, curved reformats, saved screens.
+NOT_SECTION_IMAGE_TYPES = ("LOCALIZER", "SCOUT", "TOPOGRAM", "SURVIEW", "PROJECTION IMAGE", "MIP", "MINIP", "MinIP",
+                           "VOLUME", "VR", "VRT", "3D", "CPR", "CURVED", "SCREEN SAVE")
 HEADER_TAGS = ["Modality", "ImageType", "ImageOrientationPatient", "ImagePositionPatient", "BodyPartExamined",
+               "Rows", "Columns", "PixelSpacing",
                "ProtocolName", "SeriesDescription", "StudyDescription", "ConvolutionKernel", "SliceThickness",
                "PatientAge", "PatientBirthDate", "StudyDate", "SeriesNumber", "SOPClassUID", "NumberOfFrames",
                "SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"]
@@ -40,6 +45,37 @@ class SeriesFacts:
     slice_thickness_mm: float | None
     patient_age_years: float | None
     series_number: int | None = None
+    rows: int | None = None
+    columns: int | None = None
+    pixel_spacing_mm: tuple[float, float] | None = None  # PixelSpacing: between rows, between columns
+
+    @property
+    def plane(self) -> str | None:
+        """axial, sagittal or coronal (the slice normal within AXIAL_TOLERANCE of an axis), oblique, or None
+        without one orientation."""
+        if self.orientation is None:
+            return None
+        normal = np.abs(np.cross(self.orientation[:3], self.orientation[3:]))
+        axis = int(np.argmax(normal))
+        return ("sagittal", "coronal", "axial")[axis] if normal[axis] >= AXIAL_TOLERANCE else "oblique"
+
+    @property
+    def in_plane_z_extent_mm(self) -> float | None:
+        """How far the image plane reaches along the patient's long axis (a sagittal series' coverage of the
+        spine): its rows' and columns' extents projected on z."""
+        if self.orientation is None or not (self.rows and self.columns and self.pixel_spacing_mm):
+            return None
+        along_row, along_column = abs(self.orientation[2]), abs(self.orientation[5])
+        return float(along_row * self.columns * self.pixel_spacing_mm[1]
+                     + along_column * self.rows * self.pixel_spacing_mm[0])
+
+    @property
+    def in_plane_z_step_mm(self) -> float | None:
+        """A sagittal or coronal series' pixel along z: its resolution along the spine."""
+        if self.orientation is None or not self.pixel_spacing_mm:
+            return None
+        along_row, along_column = abs(self.orientation[2]), abs(self.orientation[5])
+        return float(self.pixel_spacing_mm[1] if along_row >= along_column else self.pixel_spacing_mm[0])
 
     @property
     def slices(self) -> int:
@@ -83,9 +119,13 @@ def _age_years(age: str | None, birth: str | None, study_date: str | None) -> fl
 
 
 def decide(facts: SeriesFacts, rules: RoutingSection) -> Decision:
-    """Apply every rule in order; the first that fails gives the reason."""
+    """Apply every rule in order; the first that fails gives the reason. A sagittal series is judged by the
+    rules of a sagittal reformat where the settings allow one (routing.sagittal_reformats), and is screened
+    only where no axial series of its study is eligible (preference_key)."""
     if (facts.modality or "").upper() not in {m.upper() for m in rules.modalities}:
         return Decision(False, f"modality {facts.modality or 'missing'} is not screened ({', '.join(rules.modalities)} only)")
+    if facts.plane == "sagittal" and rules.sagittal_reformats:
+        return _decide_sagittal(facts, rules)
     if "ORIGINAL" not in facts.image_types or "PRIMARY" not in facts.image_types:
         return Decision(False, f"not an original primary image series (ImageType {'/'.join(facts.image_types) or 'missing'})")
     rejected = [t for t in facts.image_types if t in REJECTED_IMAGE_TYPES]
@@ -93,19 +133,11 @@ def decide(facts: SeriesFacts, rules: RoutingSection) -> Decision:
         return Decision(False, f"image type {rejected[0]} is not an axial acquisition")
     if facts.orientation is None:
         return Decision(False, "image orientation missing or mixed within the series")
-    normal = np.cross(facts.orientation[:3], facts.orientation[3:])
-    if abs(normal[2]) < AXIAL_TOLERANCE:
+    if facts.plane != "axial":
         return Decision(False, "slices are not axial (sagittal, coronal or strongly oblique)")
-    texts = [_normalise(t) for t in facts.text_fields if t]
-    for keyword in rules.reject_keywords:
-        if any(_normalise(keyword) in t for t in texts):
-            return Decision(False, f"body part / protocol names {keyword.lower()}: not a chest or abdomen scan")
-    if not texts:
-        if not rules.accept_unknown_body_part:
-            return Decision(False, "no body part, protocol or description to tell a chest or abdomen scan")
-    elif not any(_normalise(k) in t for k in rules.body_part_keywords for t in texts):
-        shown = "; ".join(t for t in facts.text_fields if t)[:120]
-        return Decision(False, f"body part / protocol / description ({shown}) is not chest, abdomen or trunk")
+    problem = _body_part_problem(facts, rules)
+    if problem is not None:
+        return Decision(False, problem)
     if facts.slices < rules.min_slices:
         return Decision(False, f"{facts.slices} slices, fewer than the {rules.min_slices} required")
     if facts.z_coverage_mm < rules.min_z_coverage_mm:
@@ -116,22 +148,83 @@ def decide(facts: SeriesFacts, rules: RoutingSection) -> Decision:
     thick = facts.slice_thickness_mm
     if thick is not None and thick > rules.max_slice_thickness_mm + 1e-3:
         return Decision(False, f"slice thickness {thick:g} mm exceeds {rules.max_slice_thickness_mm:g} mm")
-    if rules.min_patient_age_years > 0:
-        if facts.patient_age_years is None:
-            return Decision(False, "patient age unknown and a minimum age is configured")
-        if facts.patient_age_years < rules.min_patient_age_years:
-            return Decision(False, f"patient younger than {rules.min_patient_age_years} years")
+    problem = _age_problem(facts, rules)
+    if problem is not None:
+        return Decision(False, problem)
     thickness = f", {facts.slice_thickness_mm:g} mm slices" if facts.slice_thickness_mm else ""
     return Decision(True, f"eligible: {facts.modality} original primary axial, {facts.slices} slices, "
                           f"{facts.z_coverage_mm:.0f} mm coverage{thickness}")
 
 
-def preference_key(facts: SeriesFacts, rules: RoutingSection) -> tuple[float, int, int]:
-    """Sort key of eligible series: thinnest slices, then kernel preference, then more slices."""
+def _decide_sagittal(facts: SeriesFacts, rules: RoutingSection) -> Decision:
+    """A sagittal series, most often a reformat (DERIVED MPR) of thin slices kept beside thick axial ones: fine
+    along the spine (its pixels), thick across it (its slices). It must be a stack of sections (no projection,
+    rendering or curved reformat), cover the spine as far as an axial series must, and reach far enough to
+    each side for the ribs and the pelvis that label the levels (routing.min_sagittal_width_mm)."""
+    not_sections = [t for t in facts.image_types if t in NOT_SECTION_IMAGE_TYPES]
+    if not_sections:
+        return Decision(False, f"image type {not_sections[0]} is not a stack of sagittal sections")
+    problem = _body_part_problem(facts, rules)
+    if problem is not None:
+        return Decision(False, problem)
+    along, step = facts.in_plane_z_extent_mm, facts.in_plane_z_step_mm
+    if along is None or step is None:
+        return Decision(False, "sagittal series without rows, columns or pixel spacing: its coverage is unknown")
+    if along < rules.min_z_coverage_mm:
+        return Decision(False, f"sagittal series covers {along:.0f} mm along the spine, less than the "
+                               f"{rules.min_z_coverage_mm:.0f} mm required")
+    if step > rules.max_slice_spacing_mm + 1e-3:
+        return Decision(False, f"sagittal pixels {step:.1f} mm along the spine exceed {rules.max_slice_spacing_mm:.1f} mm")
+    spacing, thick = facts.max_spacing_mm, facts.slice_thickness_mm
+    width = facts.z_coverage_mm + (spacing or thick or 0.0)  # first to last slice, and half a slab beyond each
+    if width < rules.min_sagittal_width_mm:
+        return Decision(False, f"sagittal series {width:.0f} mm wide, less than the {rules.min_sagittal_width_mm:.0f} mm "
+                               "required (the ribs and the pelvis beside the spine label the levels)")
+    if spacing is not None and spacing > rules.max_slice_spacing_mm + 1e-3:
+        return Decision(False, f"sagittal slices {spacing:.1f} mm apart exceed {rules.max_slice_spacing_mm:.1f} mm")
+    if thick is not None and thick > rules.max_slice_thickness_mm + 1e-3:
+        return Decision(False, f"sagittal slices {thick:g} mm thick exceed {rules.max_slice_thickness_mm:g} mm")
+    problem = _age_problem(facts, rules)
+    if problem is not None:
+        return Decision(False, problem)
+    thickness = f", {thick:g} mm slices" if thick else ""
+    return Decision(True, f"eligible where no axial series is: {facts.modality} sagittal "
+                          f"{'/'.join(facts.image_types) or 'series'}, {facts.slices} slices, {width:.0f} mm wide, "
+                          f"{along:.0f} mm along the spine, {step:g} mm pixels{thickness}")
+
+
+def _body_part_problem(facts: SeriesFacts, rules: RoutingSection) -> str | None:
+    """Why the body part, protocol and descriptions do not name a chest or abdomen scan, or None."""
+    texts = [_normalise(t) for t in facts.text_fields if t]
+    for keyword in rules.reject_keywords:
+        if any(_normalise(keyword) in t for t in texts):
+            return f"body part / protocol names {keyword.lower()}: not a chest or abdomen scan"
+    if not texts:
+        if not rules.accept_unknown_body_part:
+            return "no body part, protocol or description to tell a chest or abdomen scan"
+    elif not any(_normalise(k) in t for k in rules.body_part_keywords for t in texts):
+        shown = "; ".join(t for t in facts.text_fields if t)[:120]
+        return f"body part / protocol / description ({shown}) is not chest, abdomen or trunk"
+    return None
+
+
+def _age_problem(facts: SeriesFacts, rules: RoutingSection) -> str | None:
+    """Why the patient's age rules the series out (routing.min_patient_age_years), or None."""
+    if rules.min_patient_age_years > 0:
+        if facts.patient_age_years is None:
+            return "patient age unknown and a minimum age is configured"
+        if facts.patient_age_years < rules.min_patient_age_years:
+            return f"patient younger than {rules.min_patient_age_years} years"
+    return None
+
+
+def preference_key(facts: SeriesFacts, rules: RoutingSection) -> tuple[int, float, int, int]:
+    """Sort key of eligible series: an axial series before a sagittal reformat (the reformat is screened only
+    where no axial series is eligible), then thinnest slices, then kernel preference, then more slices."""
     thickness = facts.slice_thickness_mm or facts.max_spacing_mm or 99.0
     kernel = (facts.kernel or "").upper()
     rank = next((i for i, k in enumerate(rules.kernel_preference) if k.upper() in kernel), len(rules.kernel_preference))
-    return (round(thickness, 2), rank, -facts.slices)
+    return (int(facts.plane == "sagittal"), round(thickness, 2), rank, -facts.slices)
 
 
 def choose_best(candidates: Sequence[SeriesFacts], rules: RoutingSection) -> SeriesFacts:
@@ -187,6 +280,7 @@ def facts_from_files(series_uid: str, files: Sequence[Path]) -> SeriesFacts:
         kernel = "\\".join(str(k) for k in kernel)
     thickness = first.get("SliceThickness")
     number = first.get("SeriesNumber")
+    spacing = first.get("PixelSpacing")
     return SeriesFacts(
         series_uid=series_uid,
         modality=first.get("Modality"),
@@ -199,4 +293,7 @@ def facts_from_files(series_uid: str, files: Sequence[Path]) -> SeriesFacts:
         slice_thickness_mm=float(thickness) if thickness not in (None, "") else None,
         patient_age_years=_age_years(first.get("PatientAge"), first.get("PatientBirthDate"), first.get("StudyDate")),
         series_number=int(number) if number not in (None, "") else None,
+        rows=int(first.Rows) if first.get("Rows") else None,
+        columns=int(first.Columns) if first.get("Columns") else None,
+        pixel_spacing_mm=(float(spacing[0]), float(spacing[1])) if spacing is not None and len(spacing) == 2 else None,
     )
