@@ -62,3 +62,47 @@ def test_best_series_is_queued_others_superseded_and_late_instance_reopens(tmp_p
         series = session.query(Series).filter_by(series_uid=thin_uid).one()
         assert series.state == "eligible" and series.instance_count == 110
         assert session.query(Job).filter_by(state="queued").count() == 1
+
+
+def _route_study(tmp_path, *series_files) -> dict[str, tuple[str, str, list[str]]]:
+    """Store the series, complete and route them: per series UID, its state, routing reason and job states."""
+    settings = load_settings(None, {"storage.data_dir": str(tmp_path / "node"), "intake.stable_age_s": 30.0}, environ={})
+    db = Database(settings.database_url)
+    store = InstanceStore(db, settings.spool_dir, settings.quarantine_dir)
+    for files in series_files:
+        _store_files(store, files)
+    with db.session() as session:
+        complete_due_series(session, settings, datetime.now(timezone.utc) + timedelta(seconds=31))
+    with db.session() as session:
+        return {s.series_uid: (s.state, s.routing_reason, [j.state for j in session.query(Job).filter_by(series_id=s.id)])
+                for s in session.query(Series)}
+
+
+def _sagittal_reformat(folder, study: str, series_uid: str):
+    """41 sagittal slabs 3 mm apart (123 mm across), 140 rows of 1 mm along the spine: a DERIVED MPR."""
+    return write_series(folder, n_slices=41, spacing=3.0, rows=140, columns=8, study_uid=study, series_uid=series_uid,
+                        orientation=(0, 1, 0, 0, 0, -1), origin=(60.0, -4.0, 0.0),
+                        image_type=("DERIVED", "SECONDARY", "MPR"))
+
+
+def test_a_sagittal_reformat_is_screened_when_the_axial_slices_are_too_thick(tmp_path):
+    study, sagittal_uid, axial_uid = generate_uid(), generate_uid(), generate_uid()
+    thick_axial = write_series(tmp_path / "axial", n_slices=45, spacing=5.0, study_uid=study, series_uid=axial_uid,
+                               rows=8, columns=8)
+    reformat = _sagittal_reformat(tmp_path / "sagittal", study, sagittal_uid)
+    routed = _route_study(tmp_path, thick_axial, reformat)
+    assert routed[axial_uid][0] == "skipped" and "exceeds 3.5 mm" in routed[axial_uid][1]
+    state, reason, jobs = routed[sagittal_uid]
+    assert state == "eligible" and "where no axial series is" in reason, reason
+    assert jobs == ["queued"]
+
+
+def test_an_eligible_axial_series_supersedes_the_sagittal_reformat(tmp_path):
+    study, sagittal_uid, axial_uid = generate_uid(), generate_uid(), generate_uid()
+    axial = write_series(tmp_path / "axial", n_slices=60, spacing=3.0, study_uid=study, series_uid=axial_uid,
+                         rows=8, columns=8)
+    reformat = _sagittal_reformat(tmp_path / "sagittal", study, sagittal_uid)
+    routed = _route_study(tmp_path, axial, reformat)
+    assert routed[axial_uid][0] == "eligible" and routed[axial_uid][2] == ["queued"]
+    state, reason, jobs = routed[sagittal_uid]
+    assert state == "superseded" and "axial before a sagittal reformat" in reason and jobs == []

@@ -117,3 +117,43 @@ def test_pacs_down_during_delivery_everything_arrives_once(tmp_path, phantom):
     deliveries = json.loads(outbox.stdout)
     assert len(deliveries) == 3 and all(d["state"] == "sent" for d in deliveries)
     assert all(d["attempts"] >= 2 for d in deliveries), "the first attempts must have failed while Orthanc was down"
+
+
+def test_a_study_kept_as_thick_axial_slices_and_a_sagittal_reformat_is_screened_from_the_reformat(tmp_path):
+    # Many departments archive 5 mm axial slices (too coarse to measure heights on) and reformats made from the
+    # thin ones. The same patient as a 5 mm axial series and a 3 mm sagittal MPR, in one study.
+    made = {}
+    for plane, thickness in (("axial", "5"), ("sagittal", "3")):
+        out = tmp_path / plane
+        subprocess.run([sys.executable, "-m", "screening_node", "phantom", "--out", str(out), "--seed", "12",
+                        "--fov", "lumbar", "--fracture", "L3:3:crush", "--format", "dicom", "--plane", plane,
+                        "--slice-thickness", thickness, "--pixel-spacing", "1.0", "--matrix", "224"],
+                       check=True, cwd=REPO, capture_output=True)
+        made[plane] = _dicom_files(out)
+    axial = pydicom.dcmread(made["axial"][0], stop_before_pixels=True)
+    reformat_files = []
+    for path in made["sagittal"]:  # the console's reformat belongs to the acquisition's study and frame
+        ds = pydicom.dcmread(path)
+        ds.StudyInstanceUID, ds.FrameOfReferenceUID = axial.StudyInstanceUID, axial.FrameOfReferenceUID
+        ds.SeriesNumber = 3
+        reformat_files.append(tmp_path / "reformat" / path.name)
+        reformat_files[-1].parent.mkdir(exist_ok=True)
+        ds.save_as(reformat_files[-1])
+    reformat_uid = pydicom.dcmread(reformat_files[0], stop_before_pixels=True).SeriesInstanceUID
+    with orthanc_server(tmp_path / "orthanc") as orthanc:
+        with NodeProcess(tmp_path / "node", stable_age=1.5, extra=["--destination", orthanc.destination]) as node:
+            assert storescu(node.port, made["axial"] + reformat_files).returncode == 0
+            result = _job_result(node, reformat_uid)
+            found = _wait_for_objects(orthanc, axial.StudyInstanceUID, {SEG, SR_3D, SC})
+            seg_path = tmp_path / "seg-from-orthanc.dcm"
+            seg_path.write_bytes(orthanc.instance_file(found[SEG][0]))
+            status = subprocess.run([sys.executable, "-m", "screening_node", "status", "--json", "--data-dir",
+                                     str(node.data_dir)], capture_output=True, text=True, cwd=REPO, check=True)
+    l3 = next(v for v in result.vertebrae if v.label == "L3")
+    assert l3.grade == 3 and l3.morphology == "crush", l3
+    seg = pydicom.dcmread(seg_path)
+    assert [float(v) for v in seg.SharedFunctionalGroupsSequence[0].PlaneOrientationSequence[0]
+            .ImageOrientationPatient] == [0, 1, 0, 0, 0, -1]  # on the reformat's own planes
+    check = subprocess.run(["/usr/bin/dciodvfy", str(seg_path)], capture_output=True, text=True)
+    assert not [line for line in (check.stdout + check.stderr).splitlines() if line.startswith("Error")], check.stderr
+    assert "exceeds 3.5 mm" in status.stdout and "where no axial series is" in status.stdout
