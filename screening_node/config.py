@@ -104,7 +104,7 @@ class RoutingSection:
     # series of the study is eligible; it must reach this far across the patient (first slice to last, slabs
     # included) for the ribs and the pelvis beside the spine that label the levels.
     sagittal_reformats: bool = True
-    min_sagittal_width_mm: float = 100.0
+    min_sagittal_width_mm: float = 120.0  # 80 mm labelled no level on phantoms, 120 most (sagittal_width.py)
     kernel_preference: tuple[str, ...] = ("STANDARD", "SOFT", "B30", "B31", "B40", "I30", "I31", "FC", "BONE", "B60", "B70", "LUNG")
 
 

@@ -100,7 +100,7 @@ def test_a_sagittal_reformat_is_eligible_where_no_axial_series_is():
     ({"text_fields": ("HEAD", "", "", "")}, "head"),
     ({"rows": 100}, "covers 80 mm along the spine"),
     ({"pixel_spacing_mm": (4.0, 4.0)}, "pixels 4.0 mm along the spine"),
-    ({"positions_along_normal_mm": tuple(float(x) for x in range(-30, 33, 3))}, "63 mm wide, less than the 100 mm"),
+    ({"positions_along_normal_mm": tuple(float(x) for x in range(-30, 33, 3))}, "63 mm wide, less than the 120 mm"),
     ({"slice_thickness_mm": 5.0}, "5 mm thick exceed 3.5 mm"),
     ({"rows": None}, "coverage is unknown"),
 ])
