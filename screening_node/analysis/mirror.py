@@ -37,7 +37,7 @@ def midlines(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
     A vertebra (body, canal, pedicles, arch) mirrors itself about its midline. On a tight crop the
     curve can run in a facet column, 15-25 mm off it, and a transverse process measured from there
     looks like an ilium. A body's offset is its mirror axis when that symmetry is clear
-    (MIRROR_MIN_NCC), lies more than MIRROR_MIN_SHIFT_MM from the curve, and a neighbour's clear
+    (MIRROR_MIN_NCC), lies farther from the curve than min_midline_shift, and a neighbour's clear
     axis agrees within MIRROR_AGREE_MM (the curve is smooth: when it runs beside the column it does
     so over several vertebrae; an axis on one body alone, such as a sacral section at the end of the
     field, is not trusted); otherwise 0.0, the curve.
@@ -45,12 +45,23 @@ def midlines(st: Straightened, bodies: list[BodyFinding]) -> list[float]:
     mids = [b.ap_centre for b in bodies]
     axes = [mirror_axis(st, b, (mid - 25, mid + 45)) for b, mid in zip(bodies, mids)]
     clear = [ncc >= T.MIRROR_MIN_NCC for _, ncc in axes]
+    least = min_midline_shift(st)
     out = []
     for i, (shift, _) in enumerate(axes):
         agreed = any(0 <= j < len(axes) and clear[j] and abs(axes[j][0] - shift) <= T.MIRROR_AGREE_MM
                      for j in (i - 1, i + 1))
-        out.append(shift if clear[i] and agreed and abs(shift) > T.MIRROR_MIN_SHIFT_MM else 0.0)
+        out.append(shift if clear[i] and agreed and abs(shift) > least else 0.0)
     return out
+
+
+def min_midline_shift(st: Straightened) -> float:
+    """How far (mm) a vertebra's mirror axis must lie from the curve to be taken instead of it: MIRROR_MIN_SHIFT_MM,
+    or MIRROR_MIN_SHIFT_THICK_MM where the CT samples across the spine coarsely (THICK_SLICE_MM or more: a
+    sagittal series' slices). There the curve's own lateral place is the less sure of the two: the bodies'
+    side walls run within the slices, and averaged over them they break up, so the body-centre track finds
+    fewer rings (body_centre.py), while the mirror axis compares the whole vertebra."""
+    coarse = st.lat_spacing_mm is not None and st.lat_spacing_mm >= T.THICK_SLICE_MM
+    return T.MIRROR_MIN_SHIFT_THICK_MM if coarse else T.MIRROR_MIN_SHIFT_MM
 
 
 def mirror_axis(st: Straightened, body: BodyFinding, ap: tuple[float, float]) -> tuple[float, float]:

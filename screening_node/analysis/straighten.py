@@ -40,6 +40,8 @@ class Straightened:
     rolls: np.ndarray | None = None  # (rows,) where the column directions follow the vertebrae's own (roll.py):
                                      # each row's roll (radians) about the patient's long axis; else None
     row_spacing_mm: np.ndarray | None = None  # (rows,) the CT's sample spacing along each row's tangent
+    lat_spacing_mm: float | None = None  # the CT's sample spacing across the spine (median over the rows' lateral
+                                         # directions): an axial series' pixels, a sagittal one's slices
 
     @property
     def turned(self) -> bool:
@@ -163,7 +165,8 @@ def sample_planes(image: sitk.Image, points: np.ndarray, t: np.ndarray, r: np.nd
 
     with ThreadPoolExecutor(max_workers=SAMPLE_THREADS) as pool:
         list(pool.map(sample_rows, range(0, len(points), SAMPLE_ROWS)))
-    return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm, rolls, voxel_extent_along(image, t))
+    return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm, rolls, voxel_extent_along(image, t),
+                        float(np.median(voxel_extent_along(image, s))))
 
 
 def voxel_extent_along(image: sitk.Image, directions: np.ndarray, slice_thickness_mm: float | None = None
