@@ -91,3 +91,20 @@ def test_the_mirror_axis_is_trusted_nearer_the_curve_where_the_slices_run_along_
 
     assert min_midline_shift(straightened(None)) == min_midline_shift(straightened(0.8)) == T.MIRROR_MIN_SHIFT_MM
     assert min_midline_shift(straightened(3.0)) == T.MIRROR_MIN_SHIFT_THICK_MM < T.MIRROR_MIN_SHIFT_MM
+
+
+def test_where_few_sections_close_a_body_ring_the_density_profiles_offer_a_centre_line_too(tmp_path):
+    # Case 9 of the same batch: an osteoporotic chest, 12 degrees of scoliosis. On 3 mm sagittal slabs the
+    # canal's ring closes on most sections but the bodies' on 29 of 335, so the track through the rings
+    # straightened nothing: 9 bodies found for 15, two taken as one, no level named, a false grade 2.
+    options = PhantomOptions(seed=4009, fov="chest", kyphosis=58.16463205434908, lordosis=32.77561259647714,
+                             scoliosis=-11.816568704504316, patient_size="small", bone_density="osteoporotic",
+                             noise=18.925834621241236, slice_thickness=3.0, plane="sagittal", pixel_spacing=1.0,
+                             matrix=400, format="nifti")
+    made = generate_phantom(options, tmp_path)
+    result = analyze_volume(load_volume(made.ct_nifti), None, slice_thickness_mm=3.0)
+    truth = {v["label"]: np.array(v["centroid_lps_mm"]) for v in made.truth["vertebrae"] if v["visible"]}
+    read = {v.label: np.array(v.centroid_lps_mm) for v in result.vertebrae if v.label in truth}
+    assert set(read) == set(truth) - {"C6"} or set(read) == set(truth), sorted(read)
+    assert all(np.linalg.norm(read[label] - truth[label]) < 20 for label in read)
+    assert all(v.grade in (0, None) for v in result.vertebrae)  # no fracture in this patient

@@ -179,7 +179,8 @@ RECENTRE_MIN_MM = 4.0       # a body whose measured outline is centred further t
                             # to the side (tcia L5 and S1: 10 mm), has the spine straightened again through the
                             # measured body centres
 BODY_RING_MIN_SHARE = 0.3  # rows needed on the body-centre track or showing the canal behind a body whose ring
-                           # is open (discs and cut ends make up the rest)
+                           # is open (discs and cut ends make up the rest); with fewer on the track itself the
+                           # density profiles' line is offered after it (body_centre.body_offsets)
 WALL_RIDGE_HU = 40.0        # a cortical wall stands at least this far above the marrow next to it and is a ridge
                             # of this prominence (after 1 mm sampling; osteoporotic walls ~300-450 HU)
 WALL_RIDGE_REACH_MM = 45    # a body's wall ridges lie within this of the straightened (body-centred) curve: half the
