@@ -107,8 +107,8 @@ def route_study(session: Session, settings: Settings, study: Study, *, actor: st
                 job.state, job.outcome, job.reason = "cancelled", "cancelled", "a better series arrived"
             series.state, series.eligible = "superseded", False
             series.routing_reason = (f"superseded by series {best.series_number if best.series_number is not None else best.series_uid}"
-                                     f" (axial before a sagittal reformat, then thinner slices, then the preferred kernel); "
-                                     f"{series.routing_reason}")
+                                     " (axial before a sagittal reformat, then thinner slices, then the preferred "
+                                     f"kernel); {series.routing_reason}")
             _event_superseded(session, series, actor)
 
 

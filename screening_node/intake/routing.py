@@ -174,12 +174,14 @@ def _decide_sagittal(facts: SeriesFacts, rules: RoutingSection) -> Decision:
         return Decision(False, f"sagittal series covers {along:.0f} mm along the spine, less than the "
                                f"{rules.min_z_coverage_mm:.0f} mm required")
     if step > rules.max_slice_spacing_mm + 1e-3:
-        return Decision(False, f"sagittal pixels {step:.1f} mm along the spine exceed {rules.max_slice_spacing_mm:.1f} mm")
+        return Decision(False, f"sagittal pixels {step:.1f} mm along the spine exceed "
+                               f"{rules.max_slice_spacing_mm:.1f} mm")
     spacing, thick = facts.max_spacing_mm, facts.slice_thickness_mm
     width = facts.z_coverage_mm + (spacing or thick or 0.0)  # first to last slice, and half a slab beyond each
     if width < rules.min_sagittal_width_mm:
-        return Decision(False, f"sagittal series {width:.0f} mm wide, less than the {rules.min_sagittal_width_mm:.0f} mm "
-                               "required (the ribs and the pelvis beside the spine label the levels)")
+        return Decision(False, f"sagittal series {width:.0f} mm wide, less than the "
+                               f"{rules.min_sagittal_width_mm:.0f} mm required (the ribs and the pelvis beside the "
+                               "spine label the levels)")
     if spacing is not None and spacing > rules.max_slice_spacing_mm + 1e-3:
         return Decision(False, f"sagittal slices {spacing:.1f} mm apart exceed {rules.max_slice_spacing_mm:.1f} mm")
     if thick is not None and thick > rules.max_slice_thickness_mm + 1e-3:
