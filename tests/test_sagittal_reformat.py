@@ -60,6 +60,7 @@ def test_a_sagittal_reformat_is_measured_at_its_resolution_along_the_spine(tmp_p
     assert np.mean(errors) < 0.6, errors
     # the grade's spread is that of 1 mm sampling: a 4 mm one would span two grades at L2 (31 % on 3 mm axial)
     assert read["L2"].grade_range == (2, 2)
+    assert "read on sagittal slices: 4 mm across the spine, 1 mm along it" in " ".join(result.notes), result.notes
 
 
 def test_on_thick_sagittal_slices_a_body_is_read_on_its_own_mid_sagittal_plane(tmp_path):

@@ -249,10 +249,25 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     turned = turned_note(st, [int(round(b.centre_row)) for b in bodies])
     if turned is not None:
         notes.append(turned)
+    sagittal = sagittal_note(source, slice_thickness_mm)
+    if sagittal is not None:
+        notes.append(sagittal)
     if any(v.assessable and v.label is None for v in vertebrae):
         notes.append("bodies bearing a rib, of lumbar size, or between two such are graded without a level")
     return StudyResult(status=status, reason=reason, engine=eng.name, vertebrae=tuple(vertebrae), input=inp,
                        timings_s=timer.timings, notes=tuple(notes), body_mask_path=body_mask_path)
+
+
+def sagittal_note(source: sitk.Image, slice_thickness_mm: float | None = None) -> str | None:
+    """A note where the CT's slices are sagittal (a reformat, most often: routing screens one where no axial
+    series is eligible), so the reader knows the heights were read across its rows, not across its slices."""
+    normal = np.array(source.GetDirection()).reshape(3, 3)[:, 2]
+    if abs(normal[0]) < T.SAGITTAL_NORMAL_MIN:
+        return None
+    across = max(source.GetSpacing()[2], slice_thickness_mm or 0.0)
+    along = float(voxel_extent_along(source, np.array([0.0, 0.0, 1.0]))[0])
+    return (f"read on sagittal slices: {across:g} mm across the spine, {along:.2g} mm along it "
+            "(heights are measured along the slices, at their pixels)")
 
 
 def spacing_along_spine(image: sitk.Image, st: Straightened, slice_thickness_mm: float | None = None) -> float:
