@@ -105,6 +105,8 @@ class RoutingSection:
     # included) for the ribs and the pelvis beside the spine that label the levels.
     sagittal_reformats: bool = True
     min_sagittal_width_mm: float = 120.0  # 80 mm labelled no level on phantoms, 120 most (sagittal_width.py)
+    # An eligible axial series thicker than this is screened after a sagittal one (0: axial always first).
+    sagittal_before_axial_thicker_than_mm: float = 0.0
     kernel_preference: tuple[str, ...] = ("STANDARD", "SOFT", "B30", "B31", "B40", "I30", "I31", "FC", "BONE", "B60", "B70", "LUNG")
 
 
@@ -189,6 +191,7 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "routing.max_slice_spacing_mm": (_positive, "a number of millimetres > 0"),
     "routing.max_slice_thickness_mm": (_positive, "a number of millimetres > 0"),
     "routing.min_sagittal_width_mm": (_non_negative, "a number of millimetres >= 0"),
+    "routing.sagittal_before_axial_thicker_than_mm": (_non_negative, "a number of millimetres >= 0 (0: never)"),
     "routing.min_patient_age_years": (lambda v: 0 <= v <= 130, "an integer 0..130 (0 disables the rule)"),
     "analysis.engine": (lambda v: v in ("analytic", "neural"), "\"analytic\" or \"neural\""),
     "analysis.suspect_min_grade": (lambda v: v in (1, 2, 3), "a Genant grade 1, 2 or 3"),

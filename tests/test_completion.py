@@ -64,9 +64,10 @@ def test_best_series_is_queued_others_superseded_and_late_instance_reopens(tmp_p
         assert session.query(Job).filter_by(state="queued").count() == 1
 
 
-def _route_study(tmp_path, *series_files) -> dict[str, tuple[str, str, list[str]]]:
+def _route_study(tmp_path, *series_files, **settings_given) -> dict[str, tuple[str, str, list[str]]]:
     """Store the series, complete and route them: per series UID, its state, routing reason and job states."""
-    settings = load_settings(None, {"storage.data_dir": str(tmp_path / "node"), "intake.stable_age_s": 30.0}, environ={})
+    settings = load_settings(None, {"storage.data_dir": str(tmp_path / "node"), "intake.stable_age_s": 30.0,
+                                    **{f"routing.{k}": v for k, v in settings_given.items()}}, environ={})
     db = Database(settings.database_url)
     store = InstanceStore(db, settings.spool_dir, settings.quarantine_dir)
     for files in series_files:
@@ -105,4 +106,15 @@ def test_an_eligible_axial_series_supersedes_the_sagittal_reformat(tmp_path):
     routed = _route_study(tmp_path, axial, reformat)
     assert routed[axial_uid][0] == "eligible" and routed[axial_uid][2] == ["queued"]
     state, reason, jobs = routed[sagittal_uid]
-    assert state == "superseded" and "axial before a sagittal reformat" in reason and jobs == []
+    assert state == "superseded" and "an axial series before a sagittal reformat" in reason and jobs == []
+
+
+def test_a_department_may_screen_the_reformat_before_thick_axial_slices(tmp_path):
+    study, sagittal_uid, axial_uid = generate_uid(), generate_uid(), generate_uid()
+    axial = write_series(tmp_path / "axial", n_slices=60, spacing=3.0, study_uid=study, series_uid=axial_uid,
+                         rows=8, columns=8)
+    reformat = _sagittal_reformat(tmp_path / "sagittal", study, sagittal_uid)
+    routed = _route_study(tmp_path, axial, reformat, sagittal_before_axial_thicker_than_mm=2.5)
+    assert routed[sagittal_uid][0] == "eligible" and routed[sagittal_uid][2] == ["queued"]
+    state, reason, _ = routed[axial_uid]
+    assert state == "superseded" and "a sagittal series before axial slices thicker than 2.5 mm" in reason

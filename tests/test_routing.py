@@ -122,6 +122,15 @@ def test_an_eligible_axial_series_is_screened_before_a_sagittal_reformat():
     assert choose_best([reformat], RULES).series_uid == "sagittal"
 
 
+def test_a_department_may_screen_the_reformat_before_thick_axial_slices():
+    rules = dataclasses.replace(RULES, sagittal_before_axial_thicker_than_mm=2.5)
+    thick = facts(series_uid="axial-3mm", slice_thickness_mm=3.0)
+    thin = facts(series_uid="axial-2mm", slice_thickness_mm=2.0)
+    assert choose_best([thick, sagittal()], rules).series_uid == "sagittal"
+    assert choose_best([thick, thin, sagittal()], rules).series_uid == "axial-2mm"
+    assert choose_best([thick, sagittal()], RULES).series_uid == "axial-3mm"  # by default the axial first
+
+
 def test_sagittal_facts_are_read_from_headers(tmp_path):
     files = write_series(tmp_path, n_slices=4, rows=20, columns=30, pixel_spacing=0.8, spacing=3.0,
                          orientation=(0, 1, 0, 0, 0, -1), image_type=("DERIVED", "SECONDARY", "MPR"))

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from screening_node.audit.events import record_event
 from screening_node.audit.models import Instance, Job, Series, Study, as_utc
 from screening_node.config import Settings
-from screening_node.intake.routing import SeriesFacts, choose_best, decide, facts_from_files
+from screening_node.intake.routing import SeriesFacts, choose_best, decide, facts_from_files, preference_reason
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,9 @@ def route_study(session: Session, settings: Settings, study: Study, *, actor: st
             for job in session.scalars(select(Job).where(Job.series_id == series.id, Job.state == "queued")):
                 job.state, job.outcome, job.reason = "cancelled", "cancelled", "a better series arrived"
             series.state, series.eligible = "superseded", False
+            why = preference_reason(best, facts[series_id], settings.routing)
             series.routing_reason = (f"superseded by series {best.series_number if best.series_number is not None else best.series_uid}"
-                                     " (axial before a sagittal reformat, then thinner slices, then the preferred "
-                                     f"kernel); {series.routing_reason}")
+                                     f" ({why}); {series.routing_reason}")
             _event_superseded(session, series, actor)
 
 
