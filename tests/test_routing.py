@@ -140,3 +140,34 @@ def test_sagittal_facts_are_read_from_headers(tmp_path):
     assert read.in_plane_z_extent_mm == pytest.approx(16.0)  # rows run along -z: 20 x 0.8 mm
     assert read.in_plane_z_step_mm == pytest.approx(0.8)
     assert read.z_coverage_mm == pytest.approx(9.0)  # across the patient, first slice to last
+
+
+def test_an_enhanced_ct_sagittal_series_keeps_its_pixel_spacing_in_the_shared_groups(tmp_path):
+    from pydicom.dataset import Dataset
+
+    def item(**values) -> Dataset:
+        ds = Dataset()
+        for key, value in values.items():
+            setattr(ds, key, value)
+        return ds
+
+    ds = item(Modality="CT", ImageType=["DERIVED", "SECONDARY", "MPR"], Rows=500, Columns=400,
+              BodyPartExamined="ABDOMEN", SliceThickness="3")
+    ds.SharedFunctionalGroupsSequence = [item(
+        PixelMeasuresSequence=[item(PixelSpacing=[0.8, 0.8])],
+        PlaneOrientationSequence=[item(ImageOrientationPatient=[0, 1, 0, 0, 0, -1])])]
+    ds.PerFrameFunctionalGroupsSequence = [item(PlanePositionSequence=[item(ImagePositionPatient=[60 - 3 * k, 0, 0])])
+                                           for k in range(41)]
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.2.1", generate_uid()  # Enhanced CT Image Storage
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    path = tmp_path / "enhanced.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    read = facts_from_files("x", [path])
+    assert read.plane == "sagittal" and read.pixel_spacing_mm == (0.8, 0.8)
+    assert read.in_plane_z_extent_mm == pytest.approx(400.0)  # 500 rows of 0.8 mm along -z
+    assert decide(read, RULES).eligible, decide(read, RULES).reason

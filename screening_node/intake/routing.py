@@ -22,7 +22,7 @@ REJECTED_IMAGE_TYPES = ("LOCALIZER", "SCOUT", "TOPOGRAM", "SURVIEW", "MPR", "REF
                         "MIP", "VOLUME", "SECONDARY")
 # A sagittal reformat (DERIVED\SECONDARY\MPR or REFORMATTED as vendors write it) is a stack of planar sections;
 # these are not: projections, rendered volumes, curved reformats, saved screens.
-NOT_SECTION_IMAGE_TYPES = ("LOCALIZER", "SCOUT", "TOPOGRAM", "SURVIEW", "PROJECTION IMAGE", "MIP", "MINIP", "MinIP",
+NOT_SECTION_IMAGE_TYPES = ("LOCALIZER", "SCOUT", "TOPOGRAM", "SURVIEW", "PROJECTION IMAGE", "MIP", "MINIP",
                            "VOLUME", "VR", "VRT", "3D", "CPR", "CURVED", "SCREEN SAVE")
 HEADER_TAGS = ["Modality", "ImageType", "ImageOrientationPatient", "ImagePositionPatient", "BodyPartExamined",
                "Rows", "Columns", "PixelSpacing",
@@ -273,6 +273,13 @@ def _frames(ds: pydicom.Dataset) -> Iterable[tuple[Sequence[float] | None, Seque
         yield ds.get("ImageOrientationPatient"), ds.get("ImagePositionPatient")
 
 
+def _shared_pixel_spacing(ds: pydicom.Dataset) -> Sequence[float] | None:
+    """An Enhanced CT's PixelSpacing, kept in its shared functional groups (Pixel Measures)."""
+    shared = ds.get("SharedFunctionalGroupsSequence")
+    measures = shared[0].get("PixelMeasuresSequence") if shared else None
+    return measures[0].get("PixelSpacing") if measures else None
+
+
 def facts_from_files(series_uid: str, files: Sequence[Path]) -> SeriesFacts:
     """Read the headers (no pixel data) of a series' spooled files."""
     orientations: set[tuple[float, ...]] = set()
@@ -302,7 +309,7 @@ def facts_from_files(series_uid: str, files: Sequence[Path]) -> SeriesFacts:
         kernel = "\\".join(str(k) for k in kernel)
     thickness = first.get("SliceThickness")
     number = first.get("SeriesNumber")
-    spacing = first.get("PixelSpacing")
+    spacing = first.get("PixelSpacing") or _shared_pixel_spacing(first)
     return SeriesFacts(
         series_uid=series_uid,
         modality=first.get("Modality"),
