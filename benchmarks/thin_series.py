@@ -12,7 +12,10 @@ is most likely to be sent that is largest. This renders a trunk phantom as such 
 Reported: peak resident memory (VmHWM of the child), wall time (median over --repeats), and their ratios
 to the peer.
 
-    .venv/bin/python benchmarks/thin_series.py [--repeats 3] [--work /tmp/thin_series]
+    .venv/bin/python benchmarks/thin_series.py [--repeats 3] [--work /tmp/thin_series] [--series thin|matrix1024]
+
+``--series matrix1024``: the largest matrix instead, 327 slices of 1024 x 1024 at 0.4 mm (an abdomen at
+1.25 mm), whose pixels the node averages 2 x 2 as it reads them (imaging.volume.in_plane_blocks).
 """
 
 from __future__ import annotations
@@ -35,16 +38,23 @@ print(image.GetSize())
 """
 
 
-def render(work: Path) -> Path:
+SERIES = {  # name: phantom options beside an L1 grade 2 wedge
+    "thin": dict(seed=21, fov="trunk", matrix=512, pixel_spacing=0.8, slice_thickness=0.625, slice_spacing=0.625),
+    # a fine matrix as some scanners reconstruct bone or lung: 1024 x 1024 pixels of 0.4 mm, 1.25 mm slices
+    "matrix1024": dict(seed=5, fov="abdomen", matrix=1024, pixel_spacing=0.4, slice_thickness=1.25),
+}
+
+
+def render(work: Path, name: str = "thin") -> Path:
     """The series (rendered once into ``work``)."""
     from screening_node.phantom import PhantomOptions, generate_phantom
     from screening_node.phantom.options import FractureSpec
 
-    series = work / "phantom" / "dicom"
+    folder = work / ("phantom" if name == "thin" else f"phantom-{name}")
+    series = folder / "dicom"
     if not series.exists():
-        generate_phantom(PhantomOptions(seed=21, fov="trunk", matrix=512, pixel_spacing=0.8, slice_thickness=0.625,
-                                        slice_spacing=0.625, format="dicom", fractures=(FractureSpec("L1", 2, "wedge"),)),
-                         work / "phantom")
+        generate_phantom(PhantomOptions(**SERIES[name], format="dicom", fractures=(FractureSpec("L1", 2, "wedge"),)),
+                         folder)
     return series
 
 
@@ -62,8 +72,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "thin_series")
+    ap.add_argument("--series", choices=sorted(SERIES), default="thin",
+                    help="thin: 1037 slices of 512 x 512 (default); matrix1024: 327 slices of 1024 x 1024")
     args = ap.parse_args()
-    series = render(args.work)
+    series = render(args.work, args.series)
     peer, node = [], []
     for _ in range(args.repeats):
         peer.append(peak_of([sys.executable, "-c", PEER, str(series)])[:2])
@@ -73,7 +85,8 @@ def main() -> int:
     summary = next((line for line in stdout.splitlines() if line.startswith("max grade")), "")
     p_mb, p_s = statistics.median(m for m, _ in peer), statistics.median(s for _, s in peer)
     n_mb, n_s = statistics.median(m for m, _ in node), statistics.median(s for _, s in node)
-    print(f"series: {len(list(series.iterdir()))} slices of 512 x 512 ({series})")
+    matrix = SERIES[args.series]["matrix"]
+    print(f"series: {len(list(series.iterdir()))} slices of {matrix} x {matrix} ({series})")
     print(f"peer (GDCM read, float32)   peak {p_mb:7.0f} MB   {p_s:6.1f} s")
     print(f"node (analyze + objects)    peak {n_mb:7.0f} MB   {n_s:6.1f} s   x peer: memory {n_mb / p_mb:.2f}, "
           f"time {n_s / p_s:.2f}")

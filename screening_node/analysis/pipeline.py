@@ -60,7 +60,7 @@ def analyze_path(path: Path | str, out_dir: Path | None, engine: str = "analytic
     """Load a DICOM series folder or a volume file and analyse it."""
     from screening_node.imaging.volume import load_volume
     try:
-        volume = load_volume(Path(path))
+        volume = load_volume(Path(path), coarsest_pixel_mm=T.ANALYSIS_PIXEL_MM)
     except NotAssessable as exc:
         result = StudyResult(status="not_assessable", reason=exc.reason, engine=engine, vertebrae=(),
                              input={"path": str(path)})
@@ -98,6 +98,11 @@ def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "an
     if slice_thickness_mm is not None:
         result = dataclasses.replace(result, notes=result.notes + (
             f"slices taken as {slice_thickness_mm:g} mm thick, as given (the file carries no thickness)",))
+    if meta.get("in_plane_blocks"):
+        (bx, by), (px, py) = meta["in_plane_blocks"], meta["stored_pixel_mm"]
+        result = dataclasses.replace(result, notes=result.notes + (
+            f"pixels of {px:g} x {py:g} mm averaged {bx} x {by} as the series was read: analysed at "
+            f"{px * bx:.2g} x {py * by:.2g} mm",))
     if out_dir is not None:
         result.write(out_dir / RESULTS_NAME)
     return result

@@ -50,6 +50,9 @@ CRUSH_REFERENCE_PER_SIDE = 2  # the crush reference is the median posterior heig
 # --- Working resolution ---
 COARSE_MM = 3.0         # spine search grid: a vertebral body (>= 25 mm) spans 8+ voxels
 STRAIGHT_MM = 1.0       # straightened volume pixel size (issue: 1 mm)
+ANALYSIS_PIXEL_MM = 1.0  # a DICOM series' pixels are averaged in blocks up to this as it is read for analysis
+                         # (imaging.volume.in_plane_blocks): the spine is read on 1 mm planes, and a 1024 x 1024
+                         # series held at its 0.4 mm pixels took 2.7 GB for 327 slices
 STRAIGHT_HALF_AP_MM = 60   # half extent along the column direction: body (~35 mm) + canal + arch
 STRAIGHT_HALF_LAT_MM = 40  # half extent left-right: a lumbar body is ~50 mm wide
 LABEL_STEP_MM = 2.0        # sample spacing of the wide labelling volume: ribs and ilia are >= 5 mm thick

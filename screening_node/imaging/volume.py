@@ -66,8 +66,13 @@ def is_volume_file(path: Path) -> bool:
     return path.is_file() and any(name.endswith(s) for s in VOLUME_SUFFIXES)
 
 
-def load_volume(source: Path | str | Sequence[Path | str]) -> Volume:
+def load_volume(source: Path | str | Sequence[Path | str], *, coarsest_pixel_mm: float | None = None) -> Volume:
     """Build the volume of a DICOM folder, a list of DICOM files, or a NIfTI / NRRD / MHA file.
+
+    ``coarsest_pixel_mm``: a DICOM series' pixels are averaged in blocks of k x k (k per axis, the largest
+    whole number whose block stays within it; 1: as stored) while the volume is filled, so a fine matrix is
+    never held at its own pixels (in_plane_blocks). None: every pixel as stored. Volume files are read as
+    they are.
 
     Raises ``NotAssessable`` (with a plain reason) when the input cannot be a sound
     volume and ``FileNotFoundError`` when a named path does not exist.
@@ -79,13 +84,22 @@ def load_volume(source: Path | str | Sequence[Path | str]) -> Volume:
         if is_volume_file(path):
             return _load_volume_file(path)
         if path.is_dir():  # a folder may hold READMEs and licences: skipped silently
-            return _load_dicom(sorted(p for p in path.rglob("*") if p.is_file()), explicit=False)
-        return _load_dicom([path], explicit=True)
+            return _load_dicom(sorted(p for p in path.rglob("*") if p.is_file()), explicit=False,
+                               coarsest_pixel_mm=coarsest_pixel_mm)
+        return _load_dicom([path], explicit=True, coarsest_pixel_mm=coarsest_pixel_mm)
     files = [Path(p) for p in source]
     missing = [p for p in files if not p.is_file()]
     if missing:
         raise FileNotFoundError(f"{len(missing)} of the given files do not exist (first: {missing[0]})")
-    return _load_dicom(files, explicit=True)
+    return _load_dicom(files, explicit=True, coarsest_pixel_mm=coarsest_pixel_mm)
+
+
+def in_plane_blocks(spacing_xy: Sequence[float], coarsest_pixel_mm: float | None) -> tuple[int, int]:
+    """Pixels averaged per block along x and y: the largest whole number whose block stays within
+    ``coarsest_pixel_mm`` (at least 1; 1 and 1 when None)."""
+    if coarsest_pixel_mm is None:
+        return 1, 1
+    return tuple(max(1, int(np.floor(coarsest_pixel_mm / s + 1e-6))) for s in spacing_xy[:2])  # type: ignore[return-value]
 
 
 def _load_volume_file(path: Path) -> Volume:
@@ -104,7 +118,7 @@ def _load_volume_file(path: Path) -> Volume:
     return Volume(image=image, meta=meta, source_files=(path,))
 
 
-def _load_dicom(paths: Sequence[Path], *, explicit: bool) -> Volume:
+def _load_dicom(paths: Sequence[Path], *, explicit: bool, coarsest_pixel_mm: float | None = None) -> Volume:
     files, skipped = read_files(paths)  # headers only: the pixels are decoded as the volume is filled (_fill)
     if not files:
         volume_files = [p.name for p in skipped if is_volume_file(p)]
@@ -124,14 +138,21 @@ def _load_dicom(paths: Sequence[Path], *, explicit: bool) -> Volume:
         refs.extend(slice_refs_from_dataset(f.path, f.header))
     stack = check_stack(refs)  # raises NotAssessable with the reason
     by_path = {f.path: f for f in files}
-    image = _fill(stack.slices, by_path)
-    image.SetSpacing(stack.spacing_xyz)
-    image.SetOrigin(stack.origin)
+    blocks = in_plane_blocks(stack.spacing_xyz, coarsest_pixel_mm)
+    image = _fill(stack.slices, by_path, blocks)
+    axes = np.array(stack.direction, dtype=float).reshape(3, 3)  # columns: the x, y, slice axes in LPS
+    pixel = np.array(stack.spacing_xyz[:2], dtype=float)
+    image.SetSpacing((pixel[0] * blocks[0], pixel[1] * blocks[1], stack.spacing_xyz[2]))
+    # a block's centre: half a block less half a pixel along each in-plane axis from its first pixel's
+    image.SetOrigin(tuple(np.array(stack.origin, dtype=float) + axes[:, :2] @ (pixel * (np.array(blocks) - 1) / 2)))
     image.SetDirection(stack.direction)
     ordered = list(dict.fromkeys(ref.path for ref in stack.slices))
     first = by_path[ordered[0]].header
     problems = list(stack.problems)
     meta = _meta(first)
+    if blocks != (1, 1):
+        meta["in_plane_blocks"] = list(blocks)
+        meta["stored_pixel_mm"] = [round(float(v), 4) for v in pixel]
     for key, name in (("study_uid", "Study Instance UID"), ("series_uid", "Series Instance UID")):
         if not meta[key]:
             problems.append(f"{name} is empty: results cannot be linked to the study")
@@ -162,26 +183,39 @@ def _meta(first: Dataset) -> dict[str, Any]:
     }
 
 
-def _fill(slices: Sequence[SliceRef], by_path: dict[Path, SeriesFile]) -> sitk.Image:
-    """The float32 HU image (index order as ``slices``; no geometry yet); each file's stored pixels are
-    decoded when its slab is filled and released once used.
+def _fill(slices: Sequence[SliceRef], by_path: dict[Path, SeriesFile], blocks: tuple[int, int] = (1, 1)
+          ) -> sitk.Image:
+    """The float32 HU image (index order as ``slices``; no geometry yet), each ``blocks`` (x, y) of pixels
+    averaged into one (a last partial block is left out); each file's stored pixels are decoded when its
+    slab is filled and released once used.
 
     Filled FILL_SLAB_SLICES slices at a time into the image's own buffer: a whole numpy array handed to
     sitk.GetImageFromArray is copied, and the two copies were the node's peak memory (2.2 GB for 1037
     slices of 512 x 512)."""
     first = slices[0]
-    image = sitk.Image(first.columns, first.rows, len(slices), PIXEL_TYPE)
+    image = sitk.Image(first.columns // blocks[0], first.rows // blocks[1], len(slices), PIXEL_TYPE)
     slab = np.empty((min(FILL_SLAB_SLICES, len(slices)), first.rows, first.columns), dtype=np.float32)
     last_use = {ref.path: z for z, ref in enumerate(slices)}
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
         for z0 in range(0, len(slices), slab.shape[0]):
-            _fill_slab(image, slab[:min(slab.shape[0], len(slices) - z0)], z0, slices, by_path, last_use, pool)
+            _fill_slab(image, slab[:min(slab.shape[0], len(slices) - z0)], z0, slices, by_path, last_use, pool,
+                       blocks)
     return image
 
 
+def _block_means(part: np.ndarray, blocks: tuple[int, int]) -> np.ndarray:
+    """(slices, rows, columns) averaged over blocks of ``blocks`` (x, y) pixels; a last partial block is left out."""
+    bx, by = blocks
+    if (bx, by) == (1, 1):
+        return part
+    n, rows, columns = part.shape[0], part.shape[1] // by, part.shape[2] // bx
+    return part[:, :rows * by, :columns * bx].reshape(n, rows, by, columns, bx).mean(axis=(2, 4), dtype=np.float32)
+
+
 def _fill_slab(image: sitk.Image, part: np.ndarray, z0: int, slices: Sequence[SliceRef],
-               by_path: dict[Path, SeriesFile], last_use: dict[Path, int], pool: ThreadPoolExecutor) -> None:
-    """Slices z0 .. z0 + len(part) in HU into ``image``, through the buffer ``part``."""
+               by_path: dict[Path, SeriesFile], last_use: dict[Path, int], pool: ThreadPoolExecutor,
+               blocks: tuple[int, int] = (1, 1)) -> None:
+    """Slices z0 .. z0 + len(part) in HU into ``image``, through the buffer ``part`` (averaged in ``blocks``)."""
     first, chunk = slices[0], slices[z0:z0 + part.shape[0]]
     _decode_missing([by_path[ref.path] for ref in chunk], pool)
     for k, ref in enumerate(chunk):
@@ -197,7 +231,7 @@ def _fill_slab(image: sitk.Image, part: np.ndarray, z0: int, slices: Sequence[Sl
         part[k] += ref.intercept
         if last_use[ref.path] == z:
             source.pixels = None
-    image[:, :, z0:z0 + part.shape[0]] = sitk.GetImageFromArray(part, isVector=False)
+    image[:, :, z0:z0 + part.shape[0]] = sitk.GetImageFromArray(_block_means(part, blocks), isVector=False)
 
 
 def _decode_missing(sources: Sequence[SeriesFile], pool: ThreadPoolExecutor) -> None:

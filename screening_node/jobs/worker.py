@@ -19,6 +19,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
+from screening_node.analysis.thresholds import ANALYSIS_PIXEL_MM
 from screening_node.audit.db import Database
 from screening_node.audit.events import record_event, study_key
 from screening_node.audit.models import Instance
@@ -113,7 +114,7 @@ class AnalysisWorker:
     def _analyse_and_report(self, job: ClaimedJob, result_dir: Path) -> tuple[str, str | None]:
         files = self._series_files(job.series_id)
         try:
-            volume = load_volume(files)
+            volume = load_volume(files, coarsest_pixel_mm=ANALYSIS_PIXEL_MM)
         except NotAssessable as exc:
             self._record(job, "volume.not_assessable", "warning", {"reason": exc.reason})
             return "not_assessable", exc.reason
