@@ -86,12 +86,18 @@ def _sagittal_reformat(folder, study: str, series_uid: str):
                         image_type=("DERIVED", "SECONDARY", "MPR"))
 
 
-def test_a_sagittal_reformat_is_screened_when_the_axial_slices_are_too_thick(tmp_path):
+def _axial_and_reformat(tmp_path, n_slices: int, spacing: float, **settings_given):
+    """One study: an axial series of ``n_slices`` ``spacing`` mm apart and a sagittal reformat, routed; the
+    routing outcome per series UID, and the axial and sagittal series UIDs."""
     study, sagittal_uid, axial_uid = generate_uid(), generate_uid(), generate_uid()
-    thick_axial = write_series(tmp_path / "axial", n_slices=45, spacing=5.0, study_uid=study, series_uid=axial_uid,
-                               rows=8, columns=8)
+    axial = write_series(tmp_path / "axial", n_slices=n_slices, spacing=spacing, study_uid=study,
+                         series_uid=axial_uid, rows=8, columns=8)
     reformat = _sagittal_reformat(tmp_path / "sagittal", study, sagittal_uid)
-    routed = _route_study(tmp_path, thick_axial, reformat)
+    return _route_study(tmp_path, axial, reformat, **settings_given), axial_uid, sagittal_uid
+
+
+def test_a_sagittal_reformat_is_screened_when_the_axial_slices_are_too_thick(tmp_path):
+    routed, axial_uid, sagittal_uid = _axial_and_reformat(tmp_path, 45, 5.0)
     assert routed[axial_uid][0] == "skipped" and "exceeds 3.5 mm" in routed[axial_uid][1]
     state, reason, jobs = routed[sagittal_uid]
     assert state == "eligible" and "where no axial series is" in reason, reason
@@ -99,22 +105,14 @@ def test_a_sagittal_reformat_is_screened_when_the_axial_slices_are_too_thick(tmp
 
 
 def test_an_eligible_axial_series_supersedes_the_sagittal_reformat(tmp_path):
-    study, sagittal_uid, axial_uid = generate_uid(), generate_uid(), generate_uid()
-    axial = write_series(tmp_path / "axial", n_slices=60, spacing=3.0, study_uid=study, series_uid=axial_uid,
-                         rows=8, columns=8)
-    reformat = _sagittal_reformat(tmp_path / "sagittal", study, sagittal_uid)
-    routed = _route_study(tmp_path, axial, reformat)
+    routed, axial_uid, sagittal_uid = _axial_and_reformat(tmp_path, 60, 3.0)
     assert routed[axial_uid][0] == "eligible" and routed[axial_uid][2] == ["queued"]
     state, reason, jobs = routed[sagittal_uid]
     assert state == "superseded" and "an axial series before a sagittal reformat" in reason and jobs == []
 
 
 def test_a_department_may_screen_the_reformat_before_thick_axial_slices(tmp_path):
-    study, sagittal_uid, axial_uid = generate_uid(), generate_uid(), generate_uid()
-    axial = write_series(tmp_path / "axial", n_slices=60, spacing=3.0, study_uid=study, series_uid=axial_uid,
-                         rows=8, columns=8)
-    reformat = _sagittal_reformat(tmp_path / "sagittal", study, sagittal_uid)
-    routed = _route_study(tmp_path, axial, reformat, sagittal_before_axial_thicker_than_mm=2.5)
+    routed, axial_uid, sagittal_uid = _axial_and_reformat(tmp_path, 60, 3.0, sagittal_before_axial_thicker_than_mm=2.5)
     assert routed[sagittal_uid][0] == "eligible" and routed[sagittal_uid][2] == ["queued"]
     state, reason, _ = routed[axial_uid]
     assert state == "superseded" and "a sagittal series before axial slices thicker than 2.5 mm" in reason
