@@ -76,3 +76,18 @@ def test_real_series_report_matches_gdcm(capsys):
     np.testing.assert_allclose(report["origin"], reference.GetOrigin(), atol=1e-3)
     assert (report["hu_min"], report["hu_max"]) == (float(array.min()), float(array.max()))
     assert report["problems"] == []
+
+
+def test_the_routing_decision_is_shown_as_the_node_would_make_it(tmp_path, capsys):
+    write_series(tmp_path / "axial", n_slices=4, spacing=2.0)
+    code, text = _inspect(capsys, tmp_path / "axial", as_json=False)
+    assert code == 0 and "routing    not screened: 4 slices, fewer than the 40 required" in text
+    write_series(tmp_path / "sagittal", n_slices=41, spacing=3.0, rows=140, columns=8, pixel_spacing=1.0,
+                 orientation=(0, 1, 0, 0, 0, -1), origin=(60.0, -4.0, 0.0), image_type=("DERIVED", "SECONDARY", "MPR"))
+    code, report = _inspect(capsys, tmp_path / "sagittal", as_json=True)
+    assert report["routing"]["eligible"] and "where no axial series is" in report["routing"]["reason"]
+    config = tmp_path / "node.toml"
+    config.write_text("[routing]\nsagittal_reformats = false\n")
+    code = run(argparse.Namespace(path=tmp_path / "sagittal", json=True, config=config))
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and not report["routing"]["eligible"] and "not an original primary" in report["routing"]["reason"]

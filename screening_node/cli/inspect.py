@@ -16,9 +16,11 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from screening_node.config import RoutingSection, load_settings
 from screening_node.errors import NotAssessable
 from screening_node.imaging.geometry import orientation_code
 from screening_node.imaging.volume import is_volume_file, load_volume
+from screening_node.intake.routing import decide, facts_from_files
 
 GEOMETRY_FIELDS = ("size", "spacing", "origin", "direction", "orientation", "hu_min", "hu_max", "slices")
 
@@ -33,20 +35,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("path", type=Path, help="DICOM series folder (or one file) or a volume file")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON object: size/spacing/origin [x,y,z], direction (9, row-major), "
-                             "hu_min, hu_max, slices, problems; geometry null when not assessable")
+                             "hu_min, hu_max, slices, problems, routing; geometry null when not assessable")
+    parser.add_argument("--config", type=Path, default=None, metavar="FILE",
+                        help="the node's settings, whose routing rules are applied (default: the built-in ones)")
     parser.set_defaults(func=run)
 
 
-def describe(path: Path) -> dict[str, Any]:
-    """The inspection report; geometry fields are None when the volume cannot be built."""
+def describe(path: Path, rules: RoutingSection | None = None) -> dict[str, Any]:
+    """The inspection report; geometry fields are None when the volume cannot be built. ``routing``: what the
+    node's routing rules (``rules``, default the built-in ones) decide for a DICOM series, as it would when
+    the series completes (None for a volume file or a series that cannot be built)."""
     kind = "volume file" if is_volume_file(path) else "dicom"
     try:
         volume = load_volume(path)
     except NotAssessable as exc:
         return {"path": str(path), "kind": kind, "study_uid": None, "series_uid": None,
-                **{name: None for name in GEOMETRY_FIELDS}, "problems": [f"not assessable: {exc.reason}"]}
+                **{name: None for name in GEOMETRY_FIELDS}, "problems": [f"not assessable: {exc.reason}"],
+                "routing": None}
     image = volume.image
     array = sitk.GetArrayViewFromImage(image)  # (z, y, x), no copy
+    routing = None
+    if kind == "dicom":
+        decision = decide(facts_from_files(volume.meta.get("series_uid") or "", list(volume.source_files)),
+                          rules or RoutingSection())
+        routing = {"eligible": decision.eligible, "reason": decision.reason}
     return {
         "path": str(path),
         "kind": kind,
@@ -61,6 +73,7 @@ def describe(path: Path) -> dict[str, Any]:
         "hu_max": float(np.max(array)),
         "slices": int(image.GetSize()[2]),
         "problems": list(volume.problems),
+        "routing": routing,
     }
 
 
@@ -80,6 +93,8 @@ def human(report: dict[str, Any]) -> str:
         f"direction  {' '.join(f'{v:.3f}' for v in report['direction'])} (axes point {report['orientation']})",
         f"HU range   {report['hu_min']:.0f} .. {report['hu_max']:.0f}",
         f"problems   {'; '.join(report['problems']) or 'none'}",
+        *([f"routing    {report['routing']['reason']}" if report["routing"]["eligible"]
+           else f"routing    not screened: {report['routing']['reason']}"] if report["routing"] else []),
     ])
 
 
@@ -87,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.path.exists():
         print(f"screening-node inspect: {args.path} does not exist", file=sys.stderr)
         return 2
-    report = describe(args.path)
+    config = getattr(args, "config", None)
+    report = describe(args.path, load_settings(config).routing if config is not None else None)
     print(json.dumps(report, indent=1) if args.json else human(report))
     return 0
