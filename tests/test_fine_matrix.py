@@ -82,6 +82,11 @@ def test_a_fine_matrix_is_analysed_at_a_coarser_pixel_and_its_seg_lies_on_its_ow
     assert (seg.Rows, seg.Columns) == (384, 384)
     check = subprocess.run(["/usr/bin/dciodvfy", str(out / "seg.dcm")], capture_output=True, text=True)
     assert not [line for line in (check.stdout + check.stderr).splitlines() if line.startswith("Error")]
+    (out / "seg.dcm").unlink()  # `report` rebuilds it from the results, reading the CT as the analysis did
+    again = subprocess.run([sys.executable, "-m", "screening_node", "report", str(out), str(phantom / "dicom")],
+                           cwd=REPO, capture_output=True, text=True)
+    assert again.returncode == 0 and "not made" not in again.stdout, again.stdout
+    np.testing.assert_array_equal(pydicom.dcmread(out / "seg.dcm").pixel_array, seg.pixel_array)
 
 
 def test_frames_off_the_mask_grid_are_resampled_into_arrays_of_their_own(tmp_path):
