@@ -21,6 +21,7 @@ import SimpleITK as sitk
 
 from screening_node.analysis.evaluate_metrics import evaluate_pairs
 from screening_node.analysis.pipeline import analyze_volume
+from screening_node.imaging.volume import block_means
 
 
 def sagittal_slabs(case: Path, thickness_mm: int, width_mm: float) -> sitk.Image:
@@ -35,10 +36,7 @@ def sagittal_slabs(case: Path, thickness_mm: int, width_mm: float) -> sitk.Image
         centre_x = float(np.median([v["centroid_lps_mm"][0] for v in truth["vertebrae"] if v.get("visible", True)]))
         middle = centre_x - image.GetOrigin()[0]
         lo, hi = int(max(0, middle - width_mm / 2)), int(min(voxels.shape[2], middle + width_mm / 2))
-    slabs = (hi - lo) // thickness_mm
-    kept = voxels[:, :, lo:lo + slabs * thickness_mm]
-    averaged = kept.reshape(*kept.shape[:2], slabs, thickness_mm).mean(axis=3)
-    out = sitk.GetImageFromArray(averaged.astype(np.float32))
+    out = sitk.GetImageFromArray(block_means(voxels[:, :, lo:hi], (1, 1, thickness_mm)))
     origin = list(image.GetOrigin())
     origin[0] += lo + (thickness_mm - 1) / 2
     out.SetOrigin(origin)

@@ -34,7 +34,7 @@ from screening_node.analysis.uncertainty import (collapse_spread, grade_range, h
 from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
 from screening_node.analysis.vessels import blood_note
 from screening_node.errors import NotAssessable
-from screening_node.imaging.geometry import as_lps
+from screening_node.imaging.geometry import as_lps, slice_plane
 
 log = logging.getLogger(__name__)
 
@@ -266,8 +266,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
 def sagittal_note(source: sitk.Image, slice_thickness_mm: float | None = None) -> str | None:
     """A note where the CT's slices are sagittal (a reformat, most often: routing screens one where no axial
     series is eligible), so the reader knows the heights were read across its rows, not across its slices."""
-    normal = np.array(source.GetDirection()).reshape(3, 3)[:, 2]
-    if abs(normal[0]) < T.SAGITTAL_NORMAL_MIN:
+    if slice_plane(np.array(source.GetDirection()).reshape(3, 3)[:, 2]) != "sagittal":
         return None
     across = max(source.GetSpacing()[2], slice_thickness_mm or 0.0)
     along = float(voxel_extent_along(source, np.array([0.0, 0.0, 1.0]))[0])

@@ -336,8 +336,6 @@ MIRROR_CLIP_HU = 1000.0      # the section is compared in HU clipped to air..thi
 MIRROR_MIN_NCC = 0.6         # a vertebra correlates with its mirror image at 0.6-0.95 (phantoms: 95 % of bodies,
                              # median 0.84; verse19-006 0.86-0.93); below it the section gives no reliable axis
 MIRROR_MIN_SHIFT_MM = 4.0    # an axis this close to the curve is the curve (2 mm samples, a rotated body's asymmetry)
-SAGITTAL_NORMAL_MIN = 0.95  # slices whose normal lies within ~18 degrees of patient left-right are sagittal (the
-                            # results say so: pipeline.sagittal_note; routing uses the same tolerance for axial)
 MIRROR_MIN_SHIFT_THICK_MM = 2.0  # ... where the CT samples across the spine at THICK_SLICE_MM or coarser (a sagittal
                              # series): 3 mm sagittal reformats of the 1 mm seed 4 phantoms read bodies 1.29 mm to the
                              # side on average, 27 of 310 more than 3 mm (a grade 3 biconcave T9 read 0 on a plane 4 mm

@@ -20,7 +20,7 @@ from screening_node.config import RoutingSection, load_settings
 from screening_node.errors import NotAssessable
 from screening_node.imaging.geometry import orientation_code
 from screening_node.imaging.volume import is_volume_file, load_volume
-from screening_node.intake.routing import decide, facts_from_files
+from screening_node.intake.routing import decide, facts_from_datasets
 
 GEOMETRY_FIELDS = ("size", "spacing", "origin", "direction", "orientation", "hu_min", "hu_max", "slices")
 
@@ -56,8 +56,8 @@ def describe(path: Path, rules: RoutingSection | None = None) -> dict[str, Any]:
     array = sitk.GetArrayViewFromImage(image)  # (z, y, x), no copy
     routing = None
     if kind == "dicom":
-        decision = decide(facts_from_files(volume.meta.get("series_uid") or "", list(volume.source_files)),
-                          rules or RoutingSection())
+        decision = decide(facts_from_datasets(volume.meta.get("series_uid") or "", volume.reference_datasets),
+                          rules or RoutingSection())  # the headers the volume was built from, not read again
         routing = {"eligible": decision.eligible, "reason": decision.reason}
     return {
         "path": str(path),

@@ -17,6 +17,17 @@ import SimpleITK as sitk
 from numpy.typing import ArrayLike
 
 
+PLANE_TOLERANCE = 0.95  # a slice normal this close (|cosine|) to a patient axis names the plane: ~18 degrees
+
+
+def slice_plane(normal: ArrayLike) -> str:
+    """axial, sagittal or coronal: the patient axis a slice normal (LPS) lies within PLANE_TOLERANCE of;
+    oblique otherwise. Routing decides by it, and the analysis says when it read sagittal slices."""
+    magnitude = np.abs(np.asarray(normal, dtype=float))
+    axis = int(np.argmax(magnitude))
+    return ("sagittal", "coronal", "axial")[axis] if magnitude[axis] >= PLANE_TOLERANCE else "oblique"
+
+
 def direction_matrix(image: sitk.Image) -> np.ndarray:
     """The 3 x 3 direction matrix; column k is the LPS direction of index axis k (x, y, z)."""
     return np.asarray(image.GetDirection(), dtype=float).reshape(3, 3)

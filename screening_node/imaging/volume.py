@@ -203,13 +203,16 @@ def _fill(slices: Sequence[SliceRef], by_path: dict[Path, SeriesFile], blocks: t
     return image
 
 
-def _block_means(part: np.ndarray, blocks: tuple[int, int]) -> np.ndarray:
-    """(slices, rows, columns) averaged over blocks of ``blocks`` (x, y) pixels; a last partial block is left out."""
-    bx, by = blocks
-    if (bx, by) == (1, 1):
-        return part
-    n, rows, columns = part.shape[0], part.shape[1] // by, part.shape[2] // bx
-    return part[:, :rows * by, :columns * bx].reshape(n, rows, by, columns, bx).mean(axis=(2, 4), dtype=np.float32)
+def block_means(array: np.ndarray, blocks: Sequence[int]) -> np.ndarray:
+    """``array`` averaged (float32) over blocks of ``blocks`` elements per axis (numpy order); a last partial
+    block along an axis is left out. The array itself where every block is one element. A series read at a
+    coarser pixel (_fill) and the phantom's sagittal reformat (phantom.render) average so."""
+    if all(b == 1 for b in blocks):
+        return array
+    counts = [n // b for n, b in zip(array.shape, blocks)]
+    kept = array[tuple(slice(0, c * b) for c, b in zip(counts, blocks))]
+    split = [d for c, b in zip(counts, blocks) for d in (c, b)]
+    return kept.reshape(split).mean(axis=tuple(range(1, 2 * array.ndim, 2)), dtype=np.float32)
 
 
 def _fill_slab(image: sitk.Image, part: np.ndarray, z0: int, slices: Sequence[SliceRef],
@@ -231,7 +234,8 @@ def _fill_slab(image: sitk.Image, part: np.ndarray, z0: int, slices: Sequence[Sl
         part[k] += ref.intercept
         if last_use[ref.path] == z:
             source.pixels = None
-    image[:, :, z0:z0 + part.shape[0]] = sitk.GetImageFromArray(_block_means(part, blocks), isVector=False)
+    image[:, :, z0:z0 + part.shape[0]] = sitk.GetImageFromArray(block_means(part, (1, blocks[1], blocks[0])),
+                                                                 isVector=False)
 
 
 def _decode_missing(sources: Sequence[SeriesFile], pool: ThreadPoolExecutor) -> None:

@@ -16,8 +16,8 @@ import numpy as np
 import pydicom
 
 from screening_node.config import RoutingSection
+from screening_node.imaging.geometry import slice_plane
 
-AXIAL_TOLERANCE = 0.95  # |slice normal . z| above this counts as axial (about 18 degrees of obliquity)
 REJECTED_IMAGE_TYPES = ("LOCALIZER", "SCOUT", "TOPOGRAM", "SURVIEW", "MPR", "REFORMATTED", "PROJECTION IMAGE",
                         "MIP", "VOLUME", "SECONDARY")
 # A sagittal reformat (DERIVED\SECONDARY\MPR or REFORMATTED as vendors write it) is a stack of planar sections;
@@ -51,13 +51,10 @@ class SeriesFacts:
 
     @property
     def plane(self) -> str | None:
-        """axial, sagittal or coronal (the slice normal within AXIAL_TOLERANCE of an axis), oblique, or None
-        without one orientation."""
+        """axial, sagittal, coronal or oblique (geometry.slice_plane), or None without one orientation."""
         if self.orientation is None:
             return None
-        normal = np.abs(np.cross(self.orientation[:3], self.orientation[3:]))
-        axis = int(np.argmax(normal))
-        return ("sagittal", "coronal", "axial")[axis] if normal[axis] >= AXIAL_TOLERANCE else "oblique"
+        return slice_plane(np.cross(self.orientation[:3], self.orientation[3:]))
 
     @property
     def in_plane_z_extent_mm(self) -> float | None:
@@ -282,11 +279,16 @@ def _shared_pixel_spacing(ds: pydicom.Dataset) -> Sequence[float] | None:
 
 def facts_from_files(series_uid: str, files: Sequence[Path]) -> SeriesFacts:
     """Read the headers (no pixel data) of a series' spooled files."""
+    return facts_from_datasets(series_uid, (pydicom.dcmread(path, stop_before_pixels=True) for path in files))
+
+
+def facts_from_datasets(series_uid: str, datasets: Iterable[pydicom.Dataset]) -> SeriesFacts:
+    """The facts of a series from its headers, already read (a Volume's reference_datasets) or read one by
+    one (facts_from_files)."""
     orientations: set[tuple[float, ...]] = set()
     positions: list[np.ndarray] = []
     first: pydicom.Dataset | None = None
-    for path in files:
-        ds = pydicom.dcmread(path, stop_before_pixels=True)
+    for ds in datasets:
         first = first or ds
         for orient, pos in _frames(ds):
             if orient is None or len(orient) != 6:

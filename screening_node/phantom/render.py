@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from screening_node.imaging.volume import block_means
 from screening_node.phantom.anatomy import SpinePlan, apply_fractures, build_spine, parse_levels_for
 from screening_node.phantom.body import Torso, build_torso, paint_organs, paint_table, paint_trunk
 from screening_node.phantom.degeneration import (Degeneration, paint_degeneration, plan_degeneration,
@@ -240,8 +241,7 @@ def sagittal_reformat(options: PhantomOptions, workers: int | None = None) -> Ph
     per_slab = max(1, int(round(options.slice_thickness / pixel)))
     nz, ny, nx = thin.hu.shape
     slabs = nx // per_slab
-    averaged = thin.hu[:, :, :slabs * per_slab].reshape(nz, ny, slabs, per_slab).mean(axis=3, dtype=np.float32)
-    hu = np.rint(averaged).astype(np.int16)
+    hu = np.rint(block_means(thin.hu, (1, 1, per_slab))).astype(np.int16)
     labels = np.ascontiguousarray(thin.labels[:, :, per_slab // 2:slabs * per_slab:per_slab])  # each slab's middle
     g = thin.grid
     grid = Grid((nz, ny, slabs), (round(g.origin[0] + (per_slab - 1) / 2 * pixel, 3), g.origin[1], g.origin[2]),
