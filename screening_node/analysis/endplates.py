@@ -103,11 +103,27 @@ def _corners(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: t
     fitted: _Fits = {}  # shell fits by candidate, shared by both choices
     planes: dict[str, list[list[_RoughEdges] | None]] = {}  # per corner: candidates on the mid plane, then beside
     bridged: set[str] = set()
+    first: dict[str, list[_RoughEdges]] = {}
     for name in columns:
         on_mid = _candidate_edges(columns[name], v, st, 0.0, top, bottom, middle)
         if on_mid is None:
             return None, bridged, _cut_by_field(name)
-        if _chosen(on_mid, top, bottom, blur, False, fitted) is None:
+        first[name] = on_mid
+    slopes: dict[str, tuple[float, float] | None] = {name: None for name in columns}
+    for name, other in (("anterior", "posterior"), ("posterior", "anterior")):
+        on_mid = first[name]
+        if _chosen(on_mid, top, bottom, blur, False, fitted) is not None:
+            continue
+        # A severe wedge: the plate sinks past ENDPLATE_TILT_MM from the middle, in line with the other corner.
+        seen = _chosen(first[other], top, bottom, blur, False, fitted)
+        slopes[name] = None if seen is None else _plate_slopes(middle.rough, seen.rough)
+        if slopes[name] is not None:
+            on_mid = _candidate_edges(columns[name], v, st, 0.0, top, bottom, middle, slopes[name])
+            if on_mid is None:
+                return None, bridged, _cut_by_field(name)
+            if _chosen(on_mid, top, bottom, blur, False, fitted) is None:
+                slopes[name], on_mid = None, first[name]
+        if slopes[name] is None:
             # No endplate near the wall (a front bony over the discs: DISH): further in, on every plane.
             # Not where the field cuts the corner: such a body is only partly in view.
             columns[name] = [deepest[name]]
@@ -115,8 +131,10 @@ def _corners(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: t
             bridged.add(name)
             if on_mid is None or _chosen(on_mid, top, bottom, blur, False, fitted) is None:
                 return None, bridged, _not_found(name)
-        planes[name] = [on_mid] + [_candidate_edges(columns[name], v, st, lat, top, bottom, middle)
-                                   for lat in (-T.PARASAGITTAL_MM, T.PARASAGITTAL_MM)]
+        first[name] = on_mid
+    for name in columns:
+        planes[name] = [first[name]] + [_candidate_edges(columns[name], v, st, lat, top, bottom, middle, slopes[name])
+                                        for lat in (-T.PARASAGITTAL_MM, T.PARASAGITTAL_MM)]
 
     def read(rims: bool) -> dict[str, _ColumnEdges]:
         out = {}
@@ -141,12 +159,14 @@ def _corners(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: t
 
 
 def _candidate_edges(columns: list[float], v: np.ndarray, st: Straightened, lat_mm: float, top: int, bottom: int,
-                     middle: _ColumnEdges) -> list[_RoughEdges] | None:
+                     middle: _ColumnEdges, slopes: tuple[float, float] | None = None) -> list[_RoughEdges] | None:
     """The rough edges of each candidate corner column (ap mm) that shows them, on the sagittal plane lat_mm
-    from the curve, in the columns' order (nearest the wall first); None where one leaves the scanned field."""
+    from the curve, in the columns' order (nearest the wall first); None where one leaves the scanned field.
+    ``slopes``: the plates' sinking per mm towards this corner (_plate_slopes), where they reach past
+    ENDPLATE_TILT_MM."""
     found = []
     for a_mm in columns:
-        rough, cut = _column_edges(v, st, a_mm, lat_mm, top, bottom, middle)
+        rough, cut = _column_edges(v, st, a_mm, lat_mm, top, bottom, middle, slopes)
         if cut:
             return None
         if rough is not None:
@@ -175,6 +195,26 @@ def _chosen(found: list[_RoughEdges], top: int, bottom: int, blur: float | None,
         if edges is not None:
             return edges
     return None
+
+
+def _plate_slopes(middle: _RoughEdges, seen: _RoughEdges) -> tuple[float, float] | None:
+    """How far (rows per mm of depth) each endplate sinks into the body from the corner ``seen`` through the
+    middle column, carried on towards the other corner; None where neither would reach past ENDPLATE_TILT_MM
+    from the middle at the other corner (there the search already looked).
+
+    A wedge tilts a plate as one plane: a grade 3 wedge of L4 (54 % at the front, 13 mm against 29 mm at the
+    back; a sagittal reformat's) had its upper plate 6.6 mm below the back corner's at the middle and 7.3 mm
+    further at the front, past ENDPLATE_TILT_MM: "anterior endplates not found". Its front edge lies where the
+    line from the back corner through the middle goes on.
+    """
+    reach = abs(middle.ap_mm - seen.ap_mm)
+    if reach <= 0:
+        return None
+    superior = (middle.superior - seen.superior) / reach
+    inferior = (seen.inferior - middle.inferior) / reach
+    if max(superior, inferior) * reach + T.ENDPLATE_PLANE_SLACK_MM <= T.ENDPLATE_TILT_MM:
+        return None
+    return max(superior, 0.0), max(inferior, 0.0)
 
 
 def _inside_lines(ap_mm: float, superior: float, inferior: float, front: tuple[float, float, float],
@@ -331,11 +371,14 @@ ENDPLATES_CUT = tuple(_cut_by_field(name) for name in HEIGHT_KEYPOINTS)
 
 
 def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, top: int, bottom: int,
-                  middle: _ColumnEdges | None) -> tuple[_RoughEdges | None, bool]:
+                  middle: _ColumnEdges | None, slopes: tuple[float, float] | None = None
+                  ) -> tuple[_RoughEdges | None, bool]:
     """The endplate edges on one column (None: not found), and whether the column leaves the scanned volume.
 
     Without ``middle`` (the middle column itself) the edges are searched next to the discs, otherwise
-    between the disc and ENDPLATE_TILT_MM past the middle column's, on a column that lies inside the body.
+    between the disc and ENDPLATE_TILT_MM past the middle column's, on a column that lies inside the body;
+    with ``slopes`` (each plate's sinking per mm from the middle towards this column, _plate_slopes), to
+    ENDPLATE_PLANE_SLACK_MM past where the plate's line reaches, where that is further.
     """
     search, margin = int(T.EDGE_SEARCH_MM), T.DISC_MIDDLE_MARGIN_MM
     prof = _column_profile(v, st.half_ap + a_mm, st.half_lat + int(round(lat_mm / st.step_mm)))
@@ -368,13 +411,17 @@ def _column_edges(v: np.ndarray, st: Straightened, a_mm: float, lat_mm: float, t
         # rim 1 mm from the disc, and searched only within ENDPLATE_TILT_MM of the middle, the back corner was
         # read 11 mm in on three of eight grid variants. Where the middle edge was followed into a biconcave
         # depression, the window's inner end is the depression's.
-        tilt = T.ENDPLATE_TILT_MM
+        tilt_sup = tilt_inf = T.ENDPLATE_TILT_MM
+        if slopes is not None:
+            reach = abs(a_mm - middle.rough.ap_mm)
+            tilt_sup = max(tilt_sup, slopes[0] * reach + T.ENDPLATE_PLANE_SLACK_MM)
+            tilt_inf = max(tilt_inf, slopes[1] * reach + T.ENDPLATE_PLANE_SLACK_MM)
         # Sunk: followed past the middle column's window (its last row +- the sub-voxel half row).
         sunk_sup = middle.rough.superior > top + search - 0.5
         sunk_inf = middle.rough.inferior < bottom - search - 0.5
         sup_lo = top - margin
-        sup_hi = (top + search if sunk_sup else middle.rough.superior) + tilt
-        inf_lo = (bottom - search if sunk_inf else middle.rough.inferior) - tilt
+        sup_hi = (top + search if sunk_sup else middle.rough.superior) + tilt_sup
+        inf_lo = (bottom - search if sunk_inf else middle.rough.inferior) - tilt_inf
         inf_hi = bottom + margin
         sup = _edge(grad, int(sup_lo), int(sup_hi) + 1, +1)
         inf = _edge(grad, int(inf_lo), int(inf_hi) + 1, -1)

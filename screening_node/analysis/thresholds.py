@@ -286,6 +286,8 @@ EDGE_SEARCH_MM = 8.0        # an endplate edge lies within this distance of the 
 PARASAGITTAL_MM = 5.0       # corner endplates are also read on sagittal planes this far to each side (the column is
                             # 5 mm wide, so the three do not overlap; a T1 body is ~25 mm wide); the median row is kept
 ENDPLATE_TILT_MM = 5.0      # anterior/posterior endplate points lie at most this much further in than the middle one
+ENDPLATE_PLANE_SLACK_MM = 3.0  # ... but where one corner shows none there, and the line from the other corner through
+                            # the middle sinks past it (a severe wedge), the search goes on to this much past that line
 ENDPLATE_MIN_STEP_HU = 8.0  # an endplate edge rises at least this many HU per mm
 RADIODENSE_HU = 2500.0      # denser than any bone (cortex reads <= ~2000 HU even on 1 mm slices): bone cement made
                             # radiopaque (2500-3500 HU) or metal (titanium, steel: the 12-bit scale's 3071 and beyond)
