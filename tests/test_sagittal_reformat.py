@@ -109,3 +109,77 @@ def test_where_few_sections_close_a_body_ring_the_density_profiles_offer_a_centr
     assert set(read) == set(truth) - {"C6"} or set(read) == set(truth), sorted(read)
     assert all(np.linalg.norm(read[label] - truth[label]) < 20 for label in read)
     assert all(v.grade in (0, None) for v in result.vertebrae)  # no fracture in this patient
+
+
+def _seed5_abdomen(seed: int, fractures: tuple[FractureSpec, ...], **anatomy: object) -> PhantomOptions:
+    """A case of `phantom_eval.py --preset 1mm --plane sagittal --slice-thickness 3 --seed 5`, as drawn."""
+    return PhantomOptions(seed=seed, fov="abdomen", fractures=fractures, patient_size="large", slice_thickness=3.0,
+                          plane="sagittal", pixel_spacing=1.0, matrix=400, format="nifti", **anatomy)  # type: ignore[arg-type]
+
+
+def test_a_severe_wedge_s_front_corner_is_sought_along_its_tilted_plate(tmp_path):
+    # Case 7: L4 a grade 3 wedge (13 mm at the front, 29 mm at the back). Its upper plate sinks 6.6 mm from the
+    # back corner to the middle and 7.3 mm more to the front, past ENDPLATE_TILT_MM from the middle, where the
+    # front corner was sought: "anterior endplates not found", the fracture not graded.
+    options = _seed5_abdomen(5007, (FractureSpec("L1", 2, "crush"), FractureSpec("L4", 3, "wedge")),
+                             kyphosis=52.69136438589277, lordosis=37.042945402390444, scoliosis=-0.9946102659733889,
+                             bone_density="osteopenic", noise=17.884888713931666)
+    made = generate_phantom(options, tmp_path)
+    result = analyze_volume(load_volume(made.ct_nifti), None, slice_thickness_mm=3.0)
+    read = {v.label: v for v in result.vertebrae}
+    truth = next(v for v in made.truth["vertebrae"] if v["label"] == "L4")
+    assert read["L4"].grade == 3 and read["L4"].morphology == "wedge", read["L4"]
+    assert abs(read["L4"].heights_mm["anterior"] - truth["heights_mm"]["anterior"]) < 1.5  # type: ignore[index]
+    assert all(read[level].grade == 0 for level in ("L2", "L3", "L5"))
+
+
+def test_the_bodies_centres_straighten_the_spine_again_while_that_measures_more_of_them(tmp_path):
+    # Case 26: T12 a grade 3 crush (10.7 mm tall between neighbours of 22-25 mm), 19 degrees of scoliosis.
+    # The first curve ran 25 mm in front of the bodies around T12; straightened once through the three bodies
+    # measured on it, six were measured but T12 still lay 30 degrees off its planes: not graded.
+    options = _seed5_abdomen(5026, (FractureSpec("L2", 3, "biconcave"), FractureSpec("T12", 3, "crush")),
+                             kyphosis=39.1211120987817, lordosis=61.174215669925914, scoliosis=18.713864569301236,
+                             bone_density="osteoporotic", noise=13.495504095416456)
+    made = generate_phantom(options, tmp_path)
+    result = analyze_volume(load_volume(made.ct_nifti), None, slice_thickness_mm=3.0)
+    read = {v.label: v for v in result.vertebrae}
+    assert read["T12"].grade == 3 and read["T12"].morphology == "crush", read["T12"]
+    assert read["L2"].grade == 3 and read["L2"].morphology == "biconcave", read["L2"]
+    assert all(read[level].grade == 0 for level in ("T11", "L1", "L3", "L4", "L5"))
+
+
+def test_on_thick_sagittal_slabs_a_fracture_s_bowl_is_not_taken_for_a_schmorl_node(tmp_path):
+    # Case 24: T6 a grade 2 biconcave fracture (middle 11.3 mm, corners 16.4 and 17.8). The focal-pit rule reads
+    # the plate on side planes beside the middle; averaged across 3 mm slabs they read the bowl shallow, as a
+    # node's pit beside the plate, and the middle was moved out 2.5 mm: read 14.5 mm, graded 0.
+    options = PhantomOptions(seed=5024, fov="trunk", fractures=(FractureSpec("L1", 2, "wedge"),
+                                                                 FractureSpec("T6", 2, "biconcave")),
+                             kyphosis=44.75134551559975, lordosis=62.98278309140267, scoliosis=6.899570055230228,
+                             patient_size="medium", bone_density="osteoporotic", noise=10.426199360663178,
+                             slice_thickness=3.0, plane="sagittal", pixel_spacing=1.0, matrix=400, format="nifti")
+    made = generate_phantom(options, tmp_path)
+    result = analyze_volume(load_volume(made.ct_nifti), None, slice_thickness_mm=3.0)
+    read = {v.label: v for v in result.vertebrae}
+    truth = next(v for v in made.truth["vertebrae"] if v["label"] == "T6")
+    assert read["T6"].grade == 2 and read["T6"].morphology == "biconcave", read["T6"]
+    assert abs(read["T6"].heights_mm["middle"] - truth["heights_mm"]["middle"]) < 1.0  # type: ignore[index]
+
+
+def test_on_thick_sagittal_slabs_a_schmorl_node_is_still_read_across(tmp_path):
+    # Case 17 of the same batch with Schmorl's nodes at 30 % of T6-L5 endplates: T7 holds one in each endplate
+    # (9.6 and 6.7 mm wide, 3.2 mm deep). With the focal-pit rule left out on sagittal slabs, as the side
+    # planes cannot tell a node there, T7's middle read 2.5 mm short, a false grade 2. The midline columns
+    # 6 mm before and behind the middle tell it (PIT_NEAR_MM), and the grade 3 bowl of T9 stays a fracture.
+    options = PhantomOptions(seed=4017, fov="chest", fractures=(FractureSpec("T9", 3, "biconcave"),),
+                             kyphosis=20.80285210884551, lordosis=32.124841546075395, scoliosis=18.770872045924122,
+                             patient_size="small", bone_density="osteoporotic", schmorl_nodes=0.3,
+                             noise=19.364579987292892, slice_thickness=3.0, plane="sagittal", pixel_spacing=1.0,
+                             matrix=400, format="nifti")
+    made = generate_phantom(options, tmp_path)
+    assert {n["endplate"] for n in made.truth["degeneration"]["schmorl_nodes"] if n["level"] == "T7"} == {"top", "bottom"}
+    result = analyze_volume(load_volume(made.ct_nifti), None, slice_thickness_mm=3.0)
+    read = {v.label: v for v in result.vertebrae}
+    truth = next(v for v in made.truth["vertebrae"] if v["label"] == "T7")
+    assert read["T7"].grade == 0, read["T7"]
+    assert abs(read["T7"].heights_mm["middle"] - truth["heights_mm"]["middle"]) < 1.0  # type: ignore[index]
+    assert read["T9"].grade == 3 and read["T9"].morphology == "biconcave", read["T9"]

@@ -60,8 +60,7 @@ def min_midline_shift(st: Straightened) -> float:
     sagittal series' slices). There the curve's own lateral place is the less sure of the two: the bodies'
     side walls run within the slices, and averaged over them they break up, so the body-centre track finds
     fewer rings (body_centre.py), while the mirror axis compares the whole vertebra."""
-    coarse = st.lat_spacing_mm is not None and st.lat_spacing_mm >= T.THICK_SLICE_MM
-    return T.MIRROR_MIN_SHIFT_THICK_MM if coarse else T.MIRROR_MIN_SHIFT_MM
+    return T.MIRROR_MIN_SHIFT_THICK_MM if st.coarse_across else T.MIRROR_MIN_SHIFT_MM
 
 
 def mirror_axis(st: Straightened, body: BodyFinding, ap: tuple[float, float]) -> tuple[float, float]:

@@ -21,6 +21,7 @@ import numpy as np
 import SimpleITK as sitk
 from scipy import ndimage
 
+from screening_node.analysis import thresholds as T
 from screening_node.imaging.geometry import lps_direction_to_index, lps_to_index
 
 SAMPLE_ROWS = 32     # rows interpolated per block: a block's index grid stays ~10 MB
@@ -47,6 +48,12 @@ class Straightened:
     def turned(self) -> bool:
         """Whether the column directions follow the vertebrae's own rather than patient posterior."""
         return self.rolls is not None
+
+    @property
+    def coarse_across(self) -> bool:
+        """Whether the CT samples across the spine at THICK_SLICE_MM or coarser (a sagittal series' slices):
+        there a body's side walls and anything read beside its mid-sagittal plane are averaged over the slices."""
+        return self.lat_spacing_mm is not None and self.lat_spacing_mm >= T.THICK_SLICE_MM
 
     def guide(self) -> tuple[np.ndarray, np.ndarray] | None:
         """What another straightening along this spine needs to keep its column directions: the curve's

@@ -271,6 +271,10 @@ PIT_BOWL_SHARE = 0.25       # a node, narrower than either pair's spacing, leave
                             # deep, where a fracture's central depression, spanning the endplate, is still ~0.56 of its
                             # depth (0.3 in the smallest thoracic bodies) ...
 PIT_AP_SHARE_OF_DEPTH = 0.4  # ... and one midline column less than this share (a fracture's bowl: ~0.56 there)
+PIT_NEAR_MM = 6.0           # where the CT samples across the spine coarsely (a sagittal reformat's slabs), a node is told on
+                            # the midline instead: by the columns this far before and behind the middle (a node is 5-10 mm
+                            # wide, at or just off the middle) ...
+PIT_NEAR_SHARE = 0.2        # ... both less than this share as deep as the middle (3 mm reformats: nodes 0.00-0.16, bowls 0.26-0.57)
 PIT_SIDE_MISREAD_MM = 1.0   # an endplate beside the middle read this far outside its corners' line lies in the disc
                             # (tcia: -2 to -10 mm where an edge was taken across the disc), and one this much deeper
                             # than the middle is no plate beside a pit: the corners' lines are not to be trusted
