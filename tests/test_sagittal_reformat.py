@@ -111,6 +111,13 @@ def test_where_few_sections_close_a_body_ring_the_density_profiles_offer_a_centr
     assert all(v.grade in (0, None) for v in result.vertebrae)  # no fracture in this patient
 
 
+def _read_on_3mm_slabs(options: PhantomOptions, tmp_path) -> tuple[dict, dict]:
+    """The phantom rendered and analysed as a 3 mm sagittal reformat: its readings and its truth, by level."""
+    made = generate_phantom(options, tmp_path)
+    result = analyze_volume(load_volume(made.ct_nifti), None, slice_thickness_mm=3.0)
+    return {v.label: v for v in result.vertebrae}, {v["label"]: v for v in made.truth["vertebrae"]}
+
+
 def _seed5_abdomen(seed: int, fractures: tuple[FractureSpec, ...], **anatomy: object) -> PhantomOptions:
     """A case of `phantom_eval.py --preset 1mm --plane sagittal --slice-thickness 3 --seed 5`, as drawn."""
     return PhantomOptions(seed=seed, fov="abdomen", fractures=fractures, patient_size="large", slice_thickness=3.0,
@@ -124,12 +131,9 @@ def test_a_severe_wedge_s_front_corner_is_sought_along_its_tilted_plate(tmp_path
     options = _seed5_abdomen(5007, (FractureSpec("L1", 2, "crush"), FractureSpec("L4", 3, "wedge")),
                              kyphosis=52.69136438589277, lordosis=37.042945402390444, scoliosis=-0.9946102659733889,
                              bone_density="osteopenic", noise=17.884888713931666)
-    made = generate_phantom(options, tmp_path)
-    result = analyze_volume(load_volume(made.ct_nifti), None, slice_thickness_mm=3.0)
-    read = {v.label: v for v in result.vertebrae}
-    truth = next(v for v in made.truth["vertebrae"] if v["label"] == "L4")
+    read, truth = _read_on_3mm_slabs(options, tmp_path)
     assert read["L4"].grade == 3 and read["L4"].morphology == "wedge", read["L4"]
-    assert abs(read["L4"].heights_mm["anterior"] - truth["heights_mm"]["anterior"]) < 1.5  # type: ignore[index]
+    assert abs(read["L4"].heights_mm["anterior"] - truth["L4"]["heights_mm"]["anterior"]) < 1.5
     assert all(read[level].grade == 0 for level in ("L2", "L3", "L5"))
 
 
@@ -140,9 +144,7 @@ def test_the_bodies_centres_straighten_the_spine_again_while_that_measures_more_
     options = _seed5_abdomen(5026, (FractureSpec("L2", 3, "biconcave"), FractureSpec("T12", 3, "crush")),
                              kyphosis=39.1211120987817, lordosis=61.174215669925914, scoliosis=18.713864569301236,
                              bone_density="osteoporotic", noise=13.495504095416456)
-    made = generate_phantom(options, tmp_path)
-    result = analyze_volume(load_volume(made.ct_nifti), None, slice_thickness_mm=3.0)
-    read = {v.label: v for v in result.vertebrae}
+    read, _ = _read_on_3mm_slabs(options, tmp_path)
     assert read["T12"].grade == 3 and read["T12"].morphology == "crush", read["T12"]
     assert read["L2"].grade == 3 and read["L2"].morphology == "biconcave", read["L2"]
     assert all(read[level].grade == 0 for level in ("T11", "L1", "L3", "L4", "L5"))
@@ -157,12 +159,9 @@ def test_on_thick_sagittal_slabs_a_fracture_s_bowl_is_not_taken_for_a_schmorl_no
                              kyphosis=44.75134551559975, lordosis=62.98278309140267, scoliosis=6.899570055230228,
                              patient_size="medium", bone_density="osteoporotic", noise=10.426199360663178,
                              slice_thickness=3.0, plane="sagittal", pixel_spacing=1.0, matrix=400, format="nifti")
-    made = generate_phantom(options, tmp_path)
-    result = analyze_volume(load_volume(made.ct_nifti), None, slice_thickness_mm=3.0)
-    read = {v.label: v for v in result.vertebrae}
-    truth = next(v for v in made.truth["vertebrae"] if v["label"] == "T6")
+    read, truth = _read_on_3mm_slabs(options, tmp_path)
     assert read["T6"].grade == 2 and read["T6"].morphology == "biconcave", read["T6"]
-    assert abs(read["T6"].heights_mm["middle"] - truth["heights_mm"]["middle"]) < 1.0  # type: ignore[index]
+    assert abs(read["T6"].heights_mm["middle"] - truth["T6"]["heights_mm"]["middle"]) < 1.0
 
 
 def test_on_thick_sagittal_slabs_a_schmorl_node_is_still_read_across(tmp_path):

@@ -94,6 +94,8 @@ def _corners(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: t
     Each candidate column's edges are read once. The sharpest candidate is chosen on each plane; where the
     middle then lies PIT_MIN_DEPTH_MM or more inside the corners' lines (a bowl), the choice is made again
     among the same candidates, nearest the wall (_chosen), and no column is read or fitted twice.
+    A corner that shows no endplate near its disc is sought first along the plate's line from the other
+    corner through the middle (_plate_slopes: a severe wedge), then KEYPOINT_DEEP_INSET_MM in (bridged).
     """
     ant, post = ap_range
     columns = {"anterior": [ant + inset for inset in T.KEYPOINT_INSETS_MM],

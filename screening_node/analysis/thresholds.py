@@ -177,7 +177,8 @@ DISC_TILT_MIN_COLUMNS = 5   # ... in at least this many columns (1 mm apart)
 BODY_TILT_MARGIN_MM = 20.0  # the local frame reaches this far beyond each disc (the neighbours' endplates)
 DISC_LOCAL_REACH_MM = 7.0  # on the body's own frame its disc is the darkest row this close to where the tilted disc crosses its axis
 SAME_DISCS_MIN_SPAN = 0.75  # the second straightening's discs hold no body shorter than this share of the first's shortest
-RECENTRE_EXTRA_ROUNDS = 2   # the bodies' centres re-straightened again at most this often, while each round measures more
+RECENTRE_EXTRA_ROUNDS = 2   # the bodies' centres re-straightened again at most this often, each round kept where it measures more,
+RECENTRE_AGAIN_GAIN = 1.5   # ... and only after a round that measured this many times as many bodies as the curve before it
 RECENTRE_MIN_MM = 4.0       # a body whose measured outline is centred further than this from the curve (phantoms:
                             # within 3 mm; ts-example's lordotic L3-L5 7-11 mm), or whose mirror axis lies further
                             # to the side (tcia L5 and S1: 10 mm), has the spine straightened again through the
