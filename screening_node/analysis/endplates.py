@@ -207,7 +207,9 @@ def _plate_slopes(middle: _RoughEdges, seen: _RoughEdges) -> tuple[float, float]
     A wedge tilts a plate as one plane: a grade 3 wedge of L4 (54 % at the front, 13 mm against 29 mm at the
     back; a sagittal reformat's) had its upper plate 6.6 mm below the back corner's at the middle and 7.3 mm
     further at the front, past ENDPLATE_TILT_MM: "anterior endplates not found". Its front edge lies where the
-    line from the back corner through the middle goes on.
+    line from the back corner through the middle goes on. A wedge collapses one plate: where both lines
+    sink more than ENDPLATE_TILT_MM from the other corner to the middle, the body lies across its planes (tcia's S1 below the lumbosacral
+    bend, both plates 0.4 rows per mm, read a front 5 mm tall), and the search is not carried on.
     """
     reach = abs(middle.ap_mm - seen.ap_mm)
     if reach <= 0:
@@ -216,6 +218,8 @@ def _plate_slopes(middle: _RoughEdges, seen: _RoughEdges) -> tuple[float, float]
     inferior = (seen.inferior - middle.inferior) / reach
     if max(superior, inferior) * reach + T.ENDPLATE_PLANE_SLACK_MM <= T.ENDPLATE_TILT_MM:
         return None
+    if min(superior, inferior) * reach > T.ENDPLATE_TILT_MM:
+        return None  # both plates converge: a body lying across its planes, no wedge (one plate collapses)
     return max(superior, 0.0), max(inferior, 0.0)
 
 
