@@ -137,7 +137,7 @@ def test_a_severe_wedge_s_front_corner_is_sought_along_its_tilted_plate(tmp_path
     assert all(read[level].grade == 0 for level in ("L2", "L3", "L5"))
 
 
-def test_the_bodies_centres_straighten_the_spine_again_while_that_measures_more_of_them(tmp_path):
+def test_the_spine_is_recentred_again_after_a_round_that_measured_many_more_bodies(tmp_path):
     # Case 26: T12 a grade 3 crush (10.7 mm tall between neighbours of 22-25 mm), 19 degrees of scoliosis.
     # The first curve ran 25 mm in front of the bodies around T12; straightened once through the three bodies
     # measured on it, six were measured but T12 still lay 30 degrees off its planes: not graded.

@@ -208,8 +208,9 @@ def _plate_slopes(middle: _RoughEdges, seen: _RoughEdges) -> tuple[float, float]
     back; a sagittal reformat's) had its upper plate 6.6 mm below the back corner's at the middle and 7.3 mm
     further at the front, past ENDPLATE_TILT_MM: "anterior endplates not found". Its front edge lies where the
     line from the back corner through the middle goes on. A wedge collapses one plate: where both lines
-    sink more than ENDPLATE_TILT_MM from the other corner to the middle, the body lies across its planes (tcia's S1 below the lumbosacral
-    bend, both plates 0.4 rows per mm, read a front 5 mm tall), and the search is not carried on.
+    sink more than ENDPLATE_TILT_MM from the other corner to the middle, the body lies across its planes
+    (tcia's S1 below the lumbosacral bend, both plates 0.4 rows per mm, read a front 5 mm tall), and the
+    search is not carried on.
     """
     reach = abs(middle.ap_mm - seen.ap_mm)
     if reach <= 0:
