@@ -105,26 +105,26 @@ def _corners(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: t
     fitted: _Fits = {}  # shell fits by candidate, shared by both choices
     planes: dict[str, list[list[_RoughEdges] | None]] = {}  # per corner: candidates on the mid plane, then beside
     bridged: set[str] = set()
-    first: dict[str, list[_RoughEdges]] = {}
+    on_mid_plane: dict[str, list[_RoughEdges]] = {}  # per corner: its candidates on the mid-sagittal plane
     for name in columns:
         on_mid = _candidate_edges(columns[name], v, st, 0.0, top, bottom, middle)
         if on_mid is None:
             return None, bridged, _cut_by_field(name)
-        first[name] = on_mid
+        on_mid_plane[name] = on_mid
     slopes: dict[str, tuple[float, float] | None] = {name: None for name in columns}
     for name, other in (("anterior", "posterior"), ("posterior", "anterior")):
-        on_mid = first[name]
+        on_mid = on_mid_plane[name]
         if _chosen(on_mid, top, bottom, blur, False, fitted) is not None:
             continue
         # A severe wedge: the plate sinks past ENDPLATE_TILT_MM from the middle, in line with the other corner.
-        seen = _chosen(first[other], top, bottom, blur, False, fitted)
+        seen = _chosen(on_mid_plane[other], top, bottom, blur, False, fitted)
         slopes[name] = None if seen is None else _plate_slopes(middle.rough, seen.rough)
         if slopes[name] is not None:
             on_mid = _candidate_edges(columns[name], v, st, 0.0, top, bottom, middle, slopes[name])
             if on_mid is None:
                 return None, bridged, _cut_by_field(name)
             if _chosen(on_mid, top, bottom, blur, False, fitted) is None:
-                slopes[name], on_mid = None, first[name]
+                slopes[name], on_mid = None, on_mid_plane[name]
         if slopes[name] is None:
             # No endplate near the wall (a front bony over the discs: DISH): further in, on every plane.
             # Not where the field cuts the corner: such a body is only partly in view.
@@ -133,10 +133,11 @@ def _corners(v: np.ndarray, st: Straightened, top: int, bottom: int, ap_range: t
             bridged.add(name)
             if on_mid is None or _chosen(on_mid, top, bottom, blur, False, fitted) is None:
                 return None, bridged, _not_found(name)
-        first[name] = on_mid
+        on_mid_plane[name] = on_mid
     for name in columns:
-        planes[name] = [first[name]] + [_candidate_edges(columns[name], v, st, lat, top, bottom, middle, slopes[name])
-                                        for lat in (-T.PARASAGITTAL_MM, T.PARASAGITTAL_MM)]
+        planes[name] = [on_mid_plane[name]] + [
+            _candidate_edges(columns[name], v, st, lat, top, bottom, middle, slopes[name])
+            for lat in (-T.PARASAGITTAL_MM, T.PARASAGITTAL_MM)]
 
     def read(rims: bool) -> dict[str, _ColumnEdges]:
         out = {}

@@ -11,7 +11,7 @@ import logging
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 import SimpleITK as sitk
@@ -36,6 +36,9 @@ from screening_node.analysis.vessels import blood_note
 from screening_node.errors import NotAssessable
 from screening_node.imaging.geometry import as_lps, slice_plane
 
+if TYPE_CHECKING:
+    from screening_node.imaging.volume import Volume
+
 log = logging.getLogger(__name__)
 
 RESULTS_NAME = "results.json"
@@ -56,11 +59,18 @@ class _Timer:
             self.timings[name] = round(self.timings.get(name, 0.0) + time.perf_counter() - t0, 4)
 
 
+def load_for_analysis(source: Path | str | Sequence[Path | str]) -> Volume:
+    """The CT volume as the analysis reads it (imaging.volume.load_volume, a fine matrix's pixels averaged up to
+    ANALYSIS_PIXEL_MM): the analysis, the node's worker, and the report CLI, which must rebuild the body mask's
+    grid, all read it so."""
+    from screening_node.imaging.volume import load_volume
+    return load_volume(source, coarsest_pixel_mm=T.ANALYSIS_PIXEL_MM)
+
+
 def analyze_path(path: Path | str, out_dir: Path | None, engine: str = "analytic") -> StudyResult:
     """Load a DICOM series folder or a volume file and analyse it."""
-    from screening_node.imaging.volume import load_volume
     try:
-        volume = load_volume(Path(path), coarsest_pixel_mm=T.ANALYSIS_PIXEL_MM)
+        volume = load_for_analysis(Path(path))
     except NotAssessable as exc:
         result = StudyResult(status="not_assessable", reason=exc.reason, engine=engine, vertebrae=(),
                              input={"path": str(path)})

@@ -42,17 +42,15 @@ def _positive_mm(text: str) -> float:
 
 
 def run(args: argparse.Namespace) -> int:
-    from screening_node.analysis.pipeline import RESULTS_NAME, analyze_volume
+    from screening_node.analysis.pipeline import RESULTS_NAME, analyze_volume, load_for_analysis
     from screening_node.analysis.stages import EngineNotAvailable
-    from screening_node.analysis.thresholds import ANALYSIS_PIXEL_MM
     from screening_node.errors import NotAssessable
-    from screening_node.imaging.volume import load_volume
 
     if not args.path.exists():
         print(f"screening-node analyze: {args.path} does not exist", file=sys.stderr)
         return 2
     try:
-        volume = load_volume(args.path, coarsest_pixel_mm=ANALYSIS_PIXEL_MM)
+        volume = load_for_analysis(args.path)
     except NotAssessable as exc:
         result = StudyResult(status="not_assessable", reason=exc.reason, engine=args.engine, vertebrae=(),
                              input={"path": str(args.path)}, suspect_min_grade=args.suspect_grade)

@@ -14,9 +14,8 @@ import sys
 from pathlib import Path
 
 from screening_node.analysis.results import StudyResult
-from screening_node.analysis.thresholds import ANALYSIS_PIXEL_MM
+from screening_node.analysis.pipeline import load_for_analysis
 from screening_node.errors import NotAssessable
-from screening_node.imaging.volume import load_volume
 from screening_node.reporting import write_report_objects
 
 
@@ -37,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         result = StudyResult.read(results_path)
-        volume = load_volume(args.ct, coarsest_pixel_mm=ANALYSIS_PIXEL_MM)  # as the analysis read it: its mask's grid
+        volume = load_for_analysis(args.ct)  # as the analysis read it: its mask's grid
     except (ValueError, NotAssessable) as exc:
         print(f"screening-node report: {exc}", file=sys.stderr)
         return 2

@@ -102,6 +102,16 @@ def in_plane_blocks(spacing_xy: Sequence[float], coarsest_pixel_mm: float | None
     return tuple(max(1, int(np.floor(coarsest_pixel_mm / s + 1e-6))) for s in spacing_xy[:2])  # type: ignore[return-value]
 
 
+def first_block_centre(first_pixel: Sequence[float], direction: Sequence[float], pixel_xy: Sequence[float],
+                       blocks: Sequence[int]) -> np.ndarray:
+    """LPS centre of a slice's first block of ``blocks`` (x, y) pixels, from its first pixel's centre: half a
+    block less half a pixel along each in-plane axis (``direction``: 3 x 3 row-major, columns the x, y, slice
+    axes). The origin of a series read in blocks (_load_dicom), and where the SEG finds a frame's block on it."""
+    axes = np.asarray(direction, dtype=float).reshape(3, 3)[:, :2]
+    offset = np.asarray(pixel_xy, dtype=float) * (np.asarray(blocks, dtype=float) - 1) / 2
+    return np.asarray(first_pixel, dtype=float) + axes @ offset
+
+
 def _load_volume_file(path: Path) -> Volume:
     """NIfTI / NRRD / MetaImage through SimpleITK, which maps their frames to LPS physical space."""
     try:
@@ -140,11 +150,9 @@ def _load_dicom(paths: Sequence[Path], *, explicit: bool, coarsest_pixel_mm: flo
     by_path = {f.path: f for f in files}
     blocks = in_plane_blocks(stack.spacing_xyz, coarsest_pixel_mm)
     image = _fill(stack.slices, by_path, blocks)
-    axes = np.array(stack.direction, dtype=float).reshape(3, 3)  # columns: the x, y, slice axes in LPS
     pixel = np.array(stack.spacing_xyz[:2], dtype=float)
     image.SetSpacing((pixel[0] * blocks[0], pixel[1] * blocks[1], stack.spacing_xyz[2]))
-    # a block's centre: half a block less half a pixel along each in-plane axis from its first pixel's
-    image.SetOrigin(tuple(np.array(stack.origin, dtype=float) + axes[:, :2] @ (pixel * (np.array(blocks) - 1) / 2)))
+    image.SetOrigin(tuple(float(v) for v in first_block_centre(stack.origin, stack.direction, pixel, blocks)))
     image.SetDirection(stack.direction)
     ordered = list(dict.fromkeys(ref.path for ref in stack.slices))
     first = by_path[ordered[0]].header

@@ -19,13 +19,11 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from screening_node.analysis.thresholds import ANALYSIS_PIXEL_MM
 from screening_node.audit.db import Database
 from screening_node.audit.events import record_event, study_key
 from screening_node.audit.models import Instance
 from screening_node.config import Settings
 from screening_node.errors import NotAssessable
-from screening_node.imaging.volume import load_volume
 from screening_node.jobs import queue
 from screening_node.jobs.queue import ClaimedJob
 
@@ -112,14 +110,14 @@ class AnalysisWorker:
         return [self.settings.spool_dir / p for p in paths]
 
     def _analyse_and_report(self, job: ClaimedJob, result_dir: Path) -> tuple[str, str | None]:
+        # Imported on first use: the node starts receiving before the analysis stack is loaded.
+        from screening_node.analysis.pipeline import analyze_volume, load_for_analysis
         files = self._series_files(job.series_id)
         try:
-            volume = load_volume(files, coarsest_pixel_mm=ANALYSIS_PIXEL_MM)
+            volume = load_for_analysis(files)
         except NotAssessable as exc:
             self._record(job, "volume.not_assessable", "warning", {"reason": exc.reason})
             return "not_assessable", exc.reason
-        # Imported on first use: the node starts receiving before the analysis stack is loaded.
-        from screening_node.analysis.pipeline import analyze_volume
         from screening_node.delivery.outbox import enqueue
         from screening_node.reporting import write_report_objects
         self._record(job, "volume.built", "ok", {"size": list(volume.image.GetSize()),

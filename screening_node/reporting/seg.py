@@ -17,6 +17,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from screening_node.analysis.results import StudyResult, Vertebra
+from screening_node.imaging.volume import first_block_centre
 from screening_node.reporting import codes as sn_codes
 from screening_node.reporting.common import (
     ALGORITHM_NAME, DEVICE_SERIAL, MANUFACTURER, MODEL_NAME, SEG_SERIES, SOFTWARE_VERSION,
@@ -99,8 +100,8 @@ def _slice_index_on_grid(mask: sitk.Image, plane: Plane) -> tuple[int, int, int]
     if np.any(blocks < 1) or not np.allclose(ratio, blocks, atol=1e-4) \
             or tuple(int(n) for n in np.array([plane.columns, plane.rows]) // blocks) != mask.GetSize()[:2]:
         return None
-    first_block_centre = np.asarray(plane.position) + direction[:, :2] @ (frame_pixel * (blocks - 1) / 2)
-    index = mask.TransformPhysicalPointToContinuousIndex(tuple(float(v) for v in first_block_centre))
+    centre = first_block_centre(plane.position, mask.GetDirection(), frame_pixel, blocks)
+    index = mask.TransformPhysicalPointToContinuousIndex(tuple(float(v) for v in centre))
     z = int(round(index[2]))
     if abs(index[0]) > 1e-3 or abs(index[1]) > 1e-3 or abs(index[2] - z) > 1e-3 or not 0 <= z < mask.GetSize()[2]:
         return None
