@@ -11,6 +11,7 @@ import numpy as np
 from scipy import optimize, special
 
 from screening_node.analysis import thresholds as T
+from screening_node.analysis.slice_sampling import ColumnSampling
 
 _SQRT_2PI = float(np.sqrt(2.0 * np.pi))
 
@@ -77,3 +78,68 @@ def shell_model_jacobian(p: np.ndarray, u: np.ndarray, shell_mm: float) -> np.nd
     return np.column_stack([1.0 - cdf_a, cdf_a - cdf_b, cdf_b,
                             -(step_a * pdf_a + step_b * pdf_b),
                             -(step_a * pdf_a * a + step_b * pdf_b * b)])
+
+
+def sampled_shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess: float,
+                          sampling: ColumnSampling) -> float | None:
+    """Sub-voxel outer surface of a cortical shell crossed by a thick-slice profile whose rows are linear
+    mixes of slices (``sampling``, one row per row of prof[lo:hi]).
+
+    The same shell (tissue, a CORTEX_SHELL_MM cortex, marrow), averaged over each slice's thickness
+    (a box) and the scanner's own blur (SCANNER_BLUR_MM), taken at the slices' centres and mixed as the
+    straightening mixed them. Free: the three densities and the surface. A window of few slices holds
+    few samples, so the fit is given more rows inside the edge (the caller's window) than shell_surface.
+    Returns a position on prof's axis, or None as shell_surface does.
+    """
+    lo, hi = max(0, int(lo)), min(len(prof), int(hi))
+    y = np.asarray(prof[lo:hi], dtype=float)
+    if len(y) < 5 or sampling.centres.shape[0] != len(y):
+        return None
+    u = (np.arange(lo, hi) - guess) * inward
+    x = (sampling.centres - guess) * inward  # the slices' centres, inward coordinate
+    weights = sampling.weights
+    half, sigma, w = 0.5 * sampling.box_rows, T.SCANNER_BLUR_MM, T.CORTEX_SHELL_MM
+
+    def parts(s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        a, b = x - s, x - s - w
+        return _box_step(a, half, sigma), _box_step(b, half, sigma), _box_slope(a, half, sigma), \
+            _box_slope(b, half, sigma)
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        outside, shell, marrow, s = p
+        step_a, step_b, _, _ = parts(s)
+        g = outside + (shell - outside) * step_a + (marrow - shell) * step_b
+        return (weights * g).sum(axis=1) - y
+
+    def jacobian(p: np.ndarray) -> np.ndarray:
+        outside, shell, marrow, s = p
+        step_a, step_b, slope_a, slope_b = parts(s)
+        return np.column_stack([(weights * (1.0 - step_a)).sum(axis=1), (weights * (step_a - step_b)).sum(axis=1),
+                                (weights * step_b).sum(axis=1),
+                                -(weights * ((shell - outside) * slope_a + (marrow - shell) * slope_b)).sum(axis=1)])
+
+    p0 = np.array([y[np.argmin(u)], y.max(), y[np.argmax(u)], -0.5 * w])
+    bounds = ([-1100.0, -1100.0, -1100.0, u.min()], [3000.0, 4000.0, 3000.0, u.max()])
+    p0 = np.clip(p0, np.add(bounds[0], 1e-6), np.subtract(bounds[1], 1e-6))
+    fit = optimize.least_squares(residual, p0, jac=jacobian, bounds=bounds, x_scale=[100.0, 100.0, 100.0, 1.0],
+                                 xtol=T.SHELL_FIT_XTOL)
+    outside, shell, marrow, surface = fit.x
+    if not u.min() + 1.0 <= surface <= u.max() - 1.0 or max(shell, marrow) - outside < T.WALL_RIDGE_HU:
+        return None
+    return guess + inward * float(surface)
+
+
+def _box_step(x: np.ndarray, half: float, sigma: float) -> np.ndarray:
+    """A unit step at 0, blurred by a Gaussian (sigma) and averaged over a box of half width ``half``."""
+    return (_integrated_step(x + half, sigma) - _integrated_step(x - half, sigma)) / (2.0 * half)
+
+
+def _box_slope(x: np.ndarray, half: float, sigma: float) -> np.ndarray:
+    """d _box_step / dx."""
+    return (special.ndtr((x + half) / sigma) - special.ndtr((x - half) / sigma)) / (2.0 * half)
+
+
+def _integrated_step(x: np.ndarray, sigma: float) -> np.ndarray:
+    """The integral of the Gaussian-blurred unit step from -inf to x."""
+    z = x / sigma
+    return x * special.ndtr(z) + sigma * np.exp(-0.5 * z * z) / _SQRT_2PI

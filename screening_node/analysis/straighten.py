@@ -29,6 +29,26 @@ SAMPLE_THREADS = 2   # the machines this runs on have two cores or more
 
 
 @dataclass(frozen=True)
+class SliceStack:
+    """Where the CT's slices lie (its third image axis): a straightened sample between two slices is their
+    linear mix, and on thick slices a fit that knows which two reads an endplate twice as closely
+    (slice_sampling.py)."""
+    origin: np.ndarray     # LPS of voxel index (0, 0, 0)
+    index_row: np.ndarray  # (3,) a point's continuous slice index is index_row @ (point - origin)
+    spacing_mm: float
+
+    @classmethod
+    def of(cls, image: sitk.Image) -> SliceStack:
+        """The slice stack of an image (its third axis, as lps_to_index counts it)."""
+        unit_steps = lps_direction_to_index(image, np.eye(3))  # row i: index change per mm along LPS axis i
+        return cls(np.asarray(image.GetOrigin(), dtype=float), unit_steps[:, 2].copy(), float(image.GetSpacing()[2]))
+
+    def index(self, points_lps: np.ndarray) -> np.ndarray:
+        """Continuous slice index of LPS points (..., 3)."""
+        return (np.asarray(points_lps, dtype=float) - self.origin) @ self.index_row
+
+
+@dataclass(frozen=True)
 class Straightened:
     volume: np.ndarray       # (rows, n_ap, n_lat) float32 HU
     points: np.ndarray       # (rows, 3) LPS of the curve
@@ -43,6 +63,7 @@ class Straightened:
     row_spacing_mm: np.ndarray | None = None  # (rows,) the CT's sample spacing along each row's tangent
     lat_spacing_mm: float | None = None  # the CT's sample spacing across the spine (median over the rows' lateral
                                          # directions): an axial series' pixels, a sagittal one's slices
+    slices: SliceStack | None = None  # where the CT's slices lie, to tell which ones each sample mixed
 
     @property
     def turned(self) -> bool:
@@ -173,7 +194,7 @@ def sample_planes(image: sitk.Image, points: np.ndarray, t: np.ndarray, r: np.nd
     with ThreadPoolExecutor(max_workers=SAMPLE_THREADS) as pool:
         list(pool.map(sample_rows, range(0, len(points), SAMPLE_ROWS)))
     return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm, rolls, voxel_extent_along(image, t),
-                        float(np.median(voxel_extent_along(image, s))))
+                        float(np.median(voxel_extent_along(image, s))), SliceStack.of(image))
 
 
 def voxel_extent_along(image: sitk.Image, directions: np.ndarray, slice_thickness_mm: float | None = None

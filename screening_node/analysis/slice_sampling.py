@@ -1,0 +1,75 @@
+"""Which CT slices each row of a straightened column mixed, on a thick-slice series: what the sampled
+shell fit (shell.sampled_shell_surface) models.
+
+Why: a straightened row between two slices is their linear mix (straighten.py interpolates linearly),
+so a profile along the spine is a broken line through the slices' values. Each slice averages the
+anatomy over its thickness. A Gaussian standing for both (the blur slice_blur gives) moves a fitted
+endplate by up to 0.7 mm with the slices' phase: on four batches of 3 mm phantoms a normal body's
+middle endplate read 0.5 mm in at one phase and 0.9 mm out at another, most of the 1.1 mm spread of its
+error. Modelled as sampled, the surface's error on simulated 3 mm profiles halves (mean 0.43 mm
+against 0.82).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from screening_node.analysis import thresholds as T
+from screening_node.analysis.straighten import Straightened
+
+
+@dataclass(frozen=True)
+class ColumnSampling:
+    """How each row of a column's profile was made from slices: row i is sum_j weights[i, j] times the
+    slice-averaged anatomy at row position centres[i, j] (the slices' centres, in rows along the column)."""
+    centres: np.ndarray   # (rows, m)
+    weights: np.ndarray   # (rows, m), each row sums to 1
+    box_rows: float       # a slice's extent along the column, rows (its thickness crossed obliquely)
+
+
+def column_block(ap: float, cl: int, n_ap: int) -> list[tuple[int, int, float]]:
+    """(ap index, lat index, weight) of the straightened columns that endplates._column_profile averages
+    for a column at fractional ap index ``ap`` and lat index ``cl``: ap columns i-1 .. i+2 mixed as the
+    fractional position falls, five lat columns, all equal."""
+    i = int(np.floor(ap))
+    f = ap - i
+    lo = max(0, i - 1)
+    ap_cols = list(range(lo, min(i + 3, n_ap)))
+    if len(ap_cols) < 4:
+        ap_weights = [1.0 / len(ap_cols)] * len(ap_cols)
+    else:
+        ap_weights = [(1 - f) / 3, 1 / 3, 1 / 3, f / 3]
+    return [(a, c, w / 5) for a, w in zip(ap_cols, ap_weights) for c in range(cl - 2, cl + 3)]
+
+
+def column_sampling(st: Straightened, ap: float, cl: int, rows: np.ndarray) -> ColumnSampling | None:
+    """The slices each of ``rows`` (row indices of the column at fractional ap index ``ap``, lat index
+    ``cl``) mixed; None where the CT samples the spine finely (under THICK_SLICE_MM along it), where the
+    shell fit finds the blur itself, or where the straightening kept no slice geometry.
+
+    Each of the column's straightened columns crosses the slices at its own rows (a plane tilted
+    against the slices crosses them at different heights front and back), so the mix is built per
+    column and weighted as the profile averages them. A slice is taken as thick as the slices are apart.
+    """
+    if st.slices is None or st.row_spacing_mm is None:
+        return None
+    rows = np.asarray(rows, dtype=float)
+    middle = int(np.clip(round(float(rows.mean())), 0, len(st.row_spacing_mm) - 1))
+    if st.row_spacing_mm[middle] < T.THICK_SLICE_MM:
+        return None
+    centres, weights, boxes = [], [], []
+    for a_idx, l_idx, w in column_block(ap, cl, st.volume.shape[1]):
+        a_mm, l_mm = (a_idx - st.half_ap) * st.step_mm, (l_idx - st.half_lat) * st.step_mm
+        k = st.slices.index(st.to_lps(rows, np.full_like(rows, a_mm), np.full_like(rows, l_mm)))
+        ahead = st.slices.index(st.to_lps(rows + 1.0, np.full_like(rows, a_mm), np.full_like(rows, l_mm)))
+        per_row = ahead - k  # slices crossed per row along this column
+        if np.any(np.abs(per_row) < 1e-6):
+            return None  # the column runs along a slice: no stack to model
+        before = np.floor(k)
+        phase = k - before
+        centres += [rows - phase / per_row, rows + (1.0 - phase) / per_row]
+        weights += [w * (1.0 - phase), w * phase]
+        boxes.append(float(np.median(1.0 / np.abs(per_row))))
+    return ColumnSampling(np.column_stack(centres), np.column_stack(weights), float(np.median(boxes)))
