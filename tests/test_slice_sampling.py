@@ -40,6 +40,15 @@ def test_the_slice_stack_of_an_image_counts_slices_as_its_index_does() -> None:
         assert stack.index(np.array(point)) == pytest.approx(index[2])
 
 
+def test_a_grid_as_coarse_within_its_slices_as_across_them_has_no_stack_to_model() -> None:
+    # 3 mm cubes (ts-example) were resampled: their voxels are interpolated, not averaged over a slice.
+    image = sitk.Image(4, 5, 6, sitk.sitkFloat32)
+    image.SetSpacing((3.0, 3.0, 3.0))
+    assert SliceStack.of(image) is None
+    image.SetSpacing((1.5, 1.5, 3.0))  # a scanner's thick slices (pixels averaged to the analysis's 1.5 mm)
+    assert SliceStack.of(image) is not None
+
+
 def test_each_row_mixes_the_two_slices_around_it_as_linear_interpolation_does() -> None:
     st = _straight_column(60, (10.4, 3.0))
     rows = np.arange(20, 30)

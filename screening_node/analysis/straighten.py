@@ -38,10 +38,16 @@ class SliceStack:
     spacing_mm: float
 
     @classmethod
-    def of(cls, image: sitk.Image) -> SliceStack:
-        """The slice stack of an image (its third axis, as lps_to_index counts it)."""
+    def of(cls, image: sitk.Image) -> SliceStack | None:
+        """The slice stack of an image (its third axis, as lps_to_index counts it); None where its slices are
+        not SLICES_OVER_PIXELS times as far apart as its pixels: a grid as coarse within the slices as across
+        them (ts-example's 3 mm cubes) was resampled, its voxels interpolated rather than averaged over a
+        slice, and the slices' sampling is not what made it."""
+        spacing = image.GetSpacing()
+        if spacing[2] < T.SLICES_OVER_PIXELS * max(spacing[0], spacing[1]):
+            return None
         unit_steps = lps_direction_to_index(image, np.eye(3))  # row i: index change per mm along LPS axis i
-        return cls(np.asarray(image.GetOrigin(), dtype=float), unit_steps[:, 2].copy(), float(image.GetSpacing()[2]))
+        return cls(np.asarray(image.GetOrigin(), dtype=float), unit_steps[:, 2].copy(), float(spacing[2]))
 
     def index(self, points_lps: np.ndarray) -> np.ndarray:
         """Continuous slice index of LPS points (..., 3)."""

@@ -204,6 +204,10 @@ CORTEX_SHELL_MM = 1.0       # thickness of the cortical shell in the surface mod
 SHELL_FIT_OUT_MM = 5        # the surface model is fitted from this far outside the cortical ridge ...
 SHELL_FIT_IN_MM = 4         # ... to this far inside it (marrow level, not the far wall)
 SHELL_FIT_IN_THICK_MM = 8   # ... on thick slices, modelled as sampled, this far: two slices' samples inside the edge
+SLICES_OVER_PIXELS = 1.5    # slices at least this many times as far apart as the pixels are a scanner's (each averages
+                            # its thickness; in-plane pixels are 0.5-1 mm): the endplate fit models their sampling.
+                            # A grid about as coarse in-plane (ts-example, 3 mm cubes) was resampled: interpolated,
+                            # not averaged, and modelled so its L1's front read 4.4 mm taller than the peer's
 SHELL_MIN_BLUR_MM = 0.3     # blur of the fitted surface: below a 1 mm voxel's own width ...
 SHELL_MAX_BLUR_MM = 3.0     # ... up to a 5 mm slice's profile
 THICK_SLICE_MM = 2.0        # slices this far apart along the spine set the blur of the shell fit (endplates.slice_blur);
