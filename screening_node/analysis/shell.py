@@ -89,6 +89,10 @@ def sampled_shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess
     (a box) and the scanner's own blur (SCANNER_BLUR_MM), taken at the slices' centres and mixed as the
     straightening mixed them. Free: the three densities and the surface. A window of few slices holds
     few samples, so the fit is given more rows inside the edge (the caller's window) than shell_surface.
+    Given the surface the model is linear in the densities, so they are solved for directly at every
+    surface on a SAMPLED_FIT_STEP_MM grid across the window, and the best surface is refined between its
+    grid neighbours (bounded Brent): a general least-squares fit of all four read tcia's heights as this
+    does (within 0.01 mm) and took 1.5 s more of its 5 s analysis.
     Returns a position on prof's axis, or None as shell_surface does.
     """
     lo, hi = max(0, int(lo)), min(len(prof), int(hi))
@@ -97,46 +101,35 @@ def sampled_shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess
         return None
     u = (np.arange(lo, hi) - guess) * inward
     x = (sampling.centres - guess) * inward  # the slices' centres, inward coordinate
-    weights = sampling.weights
-    half, sigma, w = 0.5 * sampling.box_rows, T.SCANNER_BLUR_MM, T.CORTEX_SHELL_MM
+    weights, half = sampling.weights, 0.5 * sampling.box_rows
 
-    def parts(s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        a, b = x - s, x - s - w
-        return _box_step(a, half, sigma), _box_step(b, half, sigma), _box_slope(a, half, sigma), \
-            _box_slope(b, half, sigma)
+    def solved(surfaces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best densities (outside, shell, marrow) and residual sum of squares at each surface."""
+        d = x[None, :, :] - surfaces[:, None, None]
+        step_a = (weights * _box_step(d, half, T.SCANNER_BLUR_MM)).sum(axis=2)
+        step_b = (weights * _box_step(d - T.CORTEX_SHELL_MM, half, T.SCANNER_BLUR_MM)).sum(axis=2)
+        design = np.stack([1.0 - step_a, step_a - step_b, step_b], axis=2)  # (surfaces, rows, 3)
+        gram = np.einsum("grj,grk->gjk", design, design) + 1e-9 * np.eye(3)
+        densities = np.linalg.solve(gram, np.einsum("grj,r->gj", design, y)[..., None])[..., 0]
+        residual = np.einsum("grj,gj->gr", design, densities) - y
+        return densities, (residual ** 2).sum(axis=1)
 
-    def residual(p: np.ndarray) -> np.ndarray:
-        outside, shell, marrow, s = p
-        step_a, step_b, _, _ = parts(s)
-        g = outside + (shell - outside) * step_a + (marrow - shell) * step_b
-        return (weights * g).sum(axis=1) - y
-
-    def jacobian(p: np.ndarray) -> np.ndarray:
-        outside, shell, marrow, s = p
-        step_a, step_b, slope_a, slope_b = parts(s)
-        return np.column_stack([(weights * (1.0 - step_a)).sum(axis=1), (weights * (step_a - step_b)).sum(axis=1),
-                                (weights * step_b).sum(axis=1),
-                                -(weights * ((shell - outside) * slope_a + (marrow - shell) * slope_b)).sum(axis=1)])
-
-    p0 = np.array([y[np.argmin(u)], y.max(), y[np.argmax(u)], -0.5 * w])
-    bounds = ([-1100.0, -1100.0, -1100.0, u.min()], [3000.0, 4000.0, 3000.0, u.max()])
-    p0 = np.clip(p0, np.add(bounds[0], 1e-6), np.subtract(bounds[1], 1e-6))
-    fit = optimize.least_squares(residual, p0, jac=jacobian, bounds=bounds, x_scale=[100.0, 100.0, 100.0, 1.0],
-                                 xtol=T.SHELL_FIT_XTOL)
-    outside, shell, marrow, surface = fit.x
+    grid = np.arange(u.min(), u.max() + 1e-9, T.SAMPLED_FIT_STEP_MM)
+    _, rss = solved(grid)
+    best = int(np.argmin(rss))
+    low, high = grid[max(0, best - 1)], grid[min(len(grid) - 1, best + 1)]
+    refined = optimize.minimize_scalar(lambda s: float(solved(np.array([s]))[1][0]), bounds=(low, high),
+                                       method="bounded", options={"xatol": 1e-3})
+    surface = float(refined.x)
+    outside, shell, marrow = solved(np.array([surface]))[0][0]
     if not u.min() + 1.0 <= surface <= u.max() - 1.0 or max(shell, marrow) - outside < T.WALL_RIDGE_HU:
         return None
-    return guess + inward * float(surface)
+    return guess + inward * surface
 
 
 def _box_step(x: np.ndarray, half: float, sigma: float) -> np.ndarray:
     """A unit step at 0, blurred by a Gaussian (sigma) and averaged over a box of half width ``half``."""
     return (_integrated_step(x + half, sigma) - _integrated_step(x - half, sigma)) / (2.0 * half)
-
-
-def _box_slope(x: np.ndarray, half: float, sigma: float) -> np.ndarray:
-    """d _box_step / dx."""
-    return (special.ndtr((x + half) / sigma) - special.ndtr((x - half) / sigma)) / (2.0 * half)
 
 
 def _integrated_step(x: np.ndarray, sigma: float) -> np.ndarray:

@@ -204,6 +204,7 @@ CORTEX_SHELL_MM = 1.0       # thickness of the cortical shell in the surface mod
 SHELL_FIT_OUT_MM = 5        # the surface model is fitted from this far outside the cortical ridge ...
 SHELL_FIT_IN_MM = 4         # ... to this far inside it (marrow level, not the far wall)
 SHELL_FIT_IN_THICK_MM = 8   # ... on thick slices, modelled as sampled, this far: two slices' samples inside the edge
+SAMPLED_FIT_STEP_MM = 0.25  # the sampled shell fit tries surfaces this far apart before refining the best one
 SLICES_OVER_PIXELS = 1.5    # slices at least this many times as far apart as the pixels are a scanner's (each averages
                             # its thickness; in-plane pixels are 0.5-1 mm): the endplate fit models their sampling.
                             # A grid about as coarse in-plane (ts-example, 3 mm cubes) was resampled: interpolated,
