@@ -91,8 +91,9 @@ def sampled_shell_surface(prof: np.ndarray, lo: int, hi: int, inward: int, guess
     few samples, so the fit is given more rows inside the edge (the caller's window) than shell_surface.
     Given the surface the model is linear in the densities, so they are solved for directly at every
     surface on a SAMPLED_FIT_STEP_MM grid across the window, and the best surface is refined between its
-    grid neighbours (bounded Brent): a general least-squares fit of all four read tcia's heights as this
-    does (within 0.01 mm) and took 1.5 s more of its 5 s analysis.
+    grid neighbours (bounded Brent). A general least-squares fit of all four, started at the edge, finds a
+    nearer local minimum where the window holds two (tcia: 31 of 36 heights the same, five 0.6-0.8 mm
+    apart), and took 1.5 s more of a 5 s analysis.
     Returns a position on prof's axis, or None as shell_surface does.
     """
     lo, hi = max(0, int(lo)), min(len(prof), int(hi))
