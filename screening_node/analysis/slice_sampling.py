@@ -6,8 +6,9 @@ so a profile along the spine is a broken line through the slices' values. Each s
 anatomy over its thickness. A Gaussian standing for both (the blur slice_blur gives) moves a fitted
 endplate by up to 0.7 mm with the slices' phase: on four batches of 3 mm phantoms a normal body's
 middle endplate read 0.5 mm in at one phase and 0.9 mm out at another, most of the 1.1 mm spread of its
-error. Modelled as sampled, the surface's error on simulated 3 mm profiles halves (mean 0.43 mm
-against 0.82).
+error. The endplate is read as the mean of that fit and one of the slices' own sampling
+(endplates._endplate_surface): on the simulated 3 mm profiles of tests/test_slice_sampling.py it errs
+0.68 mm (mean) against the Gaussian's 0.91.
 """
 
 from __future__ import annotations
