@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from screening_node.analysis import thresholds as T
 from screening_node.analysis.straighten import Straightened
 
 
@@ -54,11 +53,8 @@ def column_sampling(st: Straightened, ap: float, cl: int, rows: np.ndarray) -> C
     against the slices crosses them at different heights front and back), so the mix is built per
     column and weighted as the profile averages them. A slice is taken as thick as the slices are apart.
     """
-    if st.slices is None or st.row_spacing_mm is None:
-        return None
     rows = np.asarray(rows, dtype=float)
-    middle = int(np.clip(round(float(rows.mean())), 0, len(st.row_spacing_mm) - 1))
-    if st.row_spacing_mm[middle] < T.THICK_SLICE_MM:
+    if st.slices is None or st.thick_spacing_at(float(rows.mean())) is None:
         return None
     block = np.array(column_block(ap, cl, st.volume.shape[1]))  # (m, 3): ap index, lat index, weight
     a_mm = (block[:, 0] - st.half_ap) * st.step_mm

@@ -76,6 +76,15 @@ class Straightened:
         """Whether the column directions follow the vertebrae's own rather than patient posterior."""
         return self.rolls is not None
 
+    def thick_spacing_at(self, row: float) -> float | None:
+        """The CT's sample spacing along the spine at the row nearest ``row`` where it is THICK_SLICE_MM or
+        more (thick slices: the endplate fits model their blur, endplates.slice_blur, and their sampling,
+        slice_sampling.py); None where it is finer or not known."""
+        if self.row_spacing_mm is None:
+            return None
+        spacing = float(self.row_spacing_mm[int(np.clip(round(row), 0, len(self.row_spacing_mm) - 1))])
+        return spacing if spacing >= T.THICK_SLICE_MM else None
+
     @property
     def coarse_across(self) -> bool:
         """Whether the CT samples across the spine at THICK_SLICE_MM or coarser (a sagittal series' slices):
