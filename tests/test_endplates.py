@@ -397,6 +397,35 @@ def test_a_body_whose_own_wall_ran_far_off_its_neighbours_is_measured_between_th
             assert middle.reason == missing and middle.ap_range == own
 
 
+def test_a_measured_body_whose_outline_is_far_deeper_than_its_neighbours_is_measured_between_theirs() -> None:
+    from screening_node.analysis.vertebrae import BodyFinding, _outline_from_neighbours
+    # tcia with 45 HU of noise added: T8's back wall was placed on the arch, 16 mm behind its own (an outline
+    # 43.5 mm deep between neighbours 25-30 mm deep), and its posterior keypoints read in the arch. The
+    # straightening through the measured bodies' centres then ran 5 mm behind T7-T9, and T8 read a false
+    # grade 3. No body is 1.35 times as deep as its neighbours: such an outline is replaced by theirs, and it
+    # is no neighbour's outline either. A body a little deeper than its neighbours keeps its own.
+    st = _straight_column(_body_volume())
+
+    def body(top: float, bottom: float, ap: tuple[float, float]) -> BodyFinding:
+        return BodyFinding(top, bottom, 0.5 * (top + bottom), ap, 15.0, None, None)
+
+    neighbours = (body(0.0, 27.0, (-15.0, 15.0)), body(62.0, 99.0, (-15.5, 15.5)))
+    for own, borrowed in (((-15.0, 31.0), True), ((-15.0, 19.0), False)):
+        found = _outline_from_neighbours(st.volume, st, [neighbours[0], body(27.0, 62.0, own), neighbours[1]])
+        middle = found[1]
+        if borrowed:
+            assert middle.reason is None and middle.ap_range == (-15.25, 15.25)
+            assert middle.keypoints is not None
+            assert abs(_heights(st, middle.keypoints)["posterior"] - 30.0) <= 0.6
+        else:
+            assert middle.ap_range == own and middle.keypoints is None  # left as it was found
+    # the too deep body lends no outline: an unmeasured neighbour borrows from its other side only
+    deep = body(0.0, 27.0, (-15.0, 31.0))
+    unmeasured = BodyFinding(27.0, 62.0, 44.5, (-15.0, 15.0), 15.0, None, "body outline not found on the mid-sagittal plane")
+    found = _outline_from_neighbours(st.volume, st, [deep, unmeasured, neighbours[1]])
+    assert found[1].ap_range == (-15.5, 15.5) and found[1].keypoints is not None
+
+
 def _thick_slice_profile(rng: np.random.Generator, surface: float, spacing: float = 3.0) -> np.ndarray:
     """1 mm rows of a superior endplate (tissue, a cortical shell from ``surface`` on, marrow) scanned in
     slices ``spacing`` mm thick and apart at a random phase, then interpolated linearly, as the

@@ -197,6 +197,9 @@ FRAMED_SHARE = 0.8          # between a body's two wall ridges nearly every colu
 FRAME_GAP_MM = 6            # body columns without a visible endplate at one end (Schmorl node, vein) are bridged
 CURVE_OFF_BODY_MM = 8       # the straightened curve lies inside the body or at most this far outside it (in the canal)
 WALL_OFF_NEIGHBOURS_MM = 8.0  # a body's walls lie within this of its neighbours' (the column's walls run on smoothly)
+OUTLINE_DEPTH_OVER_NEIGHBOURS = 1.35  # no body is this many times as deep as its neighbours (median of up to two on
+                            # each side); first outlines on phantoms and real scans: 0.5-1.25 times, and tcia with
+                            # 45 HU of noise added 1.6 (T8's back wall placed in the arch, 16 mm behind its own)
 WALL_NEAR_RUN_MM = 4       # a wall's ridge lies within this of the last column framed by endplates
 WALL_INSIDE_RUN_MM = 8     # ... or this far inside it with only tissue darker than marrow beyond (osteophytes frame
                             # the tissue in front of a degenerate body)

@@ -8,6 +8,7 @@ between two discs is measured by endplates.py (walls and the six Genant keypoint
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -183,12 +184,18 @@ def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyF
     (1 mm phantom T12, its front wall placed 25 mm into the liver), or out of the field (a grade 3 wedge
     of a tight 1 mm crop, framed 48 mm forward to the crop's edge: "anterior endplates cut by the field").
     """
-    def own_outline(j: int) -> bool:
+    def outlined(j: int) -> bool:
         return 0 <= j < len(bodies) and bodies[j].whole and bodies[j].reason not in (OUTLINE_NOT_FOUND, UNSEEN_DISC)
+
+    too_deep = {k for k in range(len(bodies)) if outlined(k) and _deeper_than_neighbours(bodies, k, outlined)}
+
+    def own_outline(j: int) -> bool:
+        return outlined(j) and j not in too_deep
 
     out = list(bodies)
     for k, b in enumerate(bodies):
-        if b.reason not in (OUTLINE_NOT_FOUND, *ENDPLATES_NOT_FOUND, *ENDPLATES_CUT) or not b.whole:
+        if (b.reason not in (OUTLINE_NOT_FOUND, *ENDPLATES_NOT_FOUND, *ENDPLATES_CUT) and k not in too_deep) \
+                or not b.whole:
             continue
         # the nearest whole body with its own outline on each side, within two places
         nearest = (next((j for j in (k + step, k + 2 * step) if own_outline(j)), None) for step in (-1, 1))
@@ -196,12 +203,22 @@ def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyF
         if not walls:
             continue
         ap_range = (float(np.mean([w[0] for w in walls])), float(np.mean([w[1] for w in walls])))
-        if b.reason != OUTLINE_NOT_FOUND and np.abs(np.subtract(b.ap_range, ap_range)).max() <= T.WALL_OFF_NEIGHBOURS_MM:
+        if b.reason != OUTLINE_NOT_FOUND and k not in too_deep \
+                and np.abs(np.subtract(b.ap_range, ap_range)).max() <= T.WALL_OFF_NEIGHBOURS_MM:
             continue  # its own outline, in line with its neighbours': its endplates are missing for another reason
         kps, _ = body_keypoints(v, st, int(b.top_disc), int(b.bottom_disc), ap_range)  # type: ignore[arg-type]
         if kps is not None:  # a borrowed outline that measures nothing leaves the body as it was
             out[k] = replace(b, ap_range=ap_range, keypoints=kps, reason=None)
     return out
+
+
+def _deeper_than_neighbours(bodies: list[BodyFinding], k: int, outlined: Callable[[int], bool]) -> bool:
+    """Whether body k's own outline is OUTLINE_DEPTH_OVER_NEIGHBOURS times as deep as the median of its outlined
+    neighbours' (within two places on each side), or deeper: no body is, so its outline ran on into the canal
+    or the arch behind it (its posterior wall at a lamina) or into an organ in front."""
+    depths = [bodies[j].ap_range[1] - bodies[j].ap_range[0] for j in (k - 2, k - 1, k + 1, k + 2) if outlined(j)]
+    own = bodies[k].ap_range[1] - bodies[k].ap_range[0]
+    return bool(depths) and own >= T.OUTLINE_DEPTH_OVER_NEIGHBOURS * float(np.median(depths))
 
 
 def find_discs(core: np.ndarray, walls: np.ndarray, valid: np.ndarray) -> list[int]:
