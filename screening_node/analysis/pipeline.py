@@ -28,7 +28,8 @@ from screening_node.analysis.mirror import midlines
 from screening_node.analysis.results import GRADED_LEVELS, KEYPOINT_NAMES, StudyResult, Vertebra, keypoint_heights
 from screening_node.analysis.roll import turned_note
 from screening_node.analysis.stages import Engine, get_engine
-from screening_node.analysis.straighten import Straightened, sample_planes, voxel_extent_along
+from screening_node.analysis.straighten import (SLICE_THICKNESS_KEY, Straightened, sample_planes,
+                                               voxel_extent_along)
 from screening_node.analysis.uncertainty import (collapse_spread, grade_range, height_sampling_sd, loss_range,
                                                  loss_spread)
 from screening_node.analysis.vertebrae import BodyFinding, disc_rows, same_discs
@@ -104,6 +105,9 @@ def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "an
     except NotAssessable as exc:
         result = StudyResult(status="not_assessable", reason=exc.reason, engine=eng.name, vertebrae=(),
                              input=inp, timings_s=timer.timings)
+    finally:
+        if image.HasMetaDataKey(SLICE_THICKNESS_KEY):  # the caller's image, where _run read it as it came
+            image.EraseMetaData(SLICE_THICKNESS_KEY)
     result = dataclasses.replace(result, suspect_min_grade=suspect_min_grade)
     if slice_thickness_mm is not None:
         result = dataclasses.replace(result, notes=result.notes + (
@@ -241,6 +245,7 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
     source, received = image, as_lps(image)
     with timer.stage("blood"):
         image, blood = eng.blood(received)
+    _carry_slice_thickness(image, source, slice_thickness_mm)
     array = sitk.GetArrayViewFromImage(image)
     st, bodies = measured_spine(eng, image, array, timer)
     pts = st.points
@@ -287,6 +292,23 @@ def _run(eng: Engine, image: sitk.Image, inp: dict, timer: _Timer, out_dir: Path
         notes.append("bodies bearing a rib, of lumbar size, or between two such are graded without a level")
     return StudyResult(status=status, reason=reason, engine=eng.name, vertebrae=tuple(vertebrae), input=inp,
                        timings_s=timer.timings, notes=tuple(notes), body_mask_path=body_mask_path)
+
+
+def _carry_slice_thickness(image: sitk.Image, source: sitk.Image, slice_thickness_mm: float | None) -> None:
+    """Mark ``image`` (the CT the spine is read on, in LPS) with its slices' thickness where they overlap (thicker
+    than they are apart: 3 mm every 2 mm), so the endplate fits model the blur of the thickness rather than
+    of the spacing (straighten.slice_thickness_of). Only where its slices are the stored ones (its third axis
+    the source's: as_lps turns a sagittal series' slices to lie across the spine's rows). A mark on the image,
+    not one more argument through every straightening: each reads the image it samples. It may be the
+    caller's own image (already in LPS, no blood set aside); analyze_volume removes the mark again."""
+    if image.HasMetaDataKey(SLICE_THICKNESS_KEY):
+        image.EraseMetaData(SLICE_THICKNESS_KEY)
+    if not slice_thickness_mm or slice_thickness_mm <= image.GetSpacing()[2]:
+        return
+    stacked = np.array(source.GetDirection()).reshape(3, 3)[:, 2]
+    if abs(float(np.dot(stacked, np.array(image.GetDirection()).reshape(3, 3)[:, 2]))) < 0.99:
+        return
+    image.SetMetaData(SLICE_THICKNESS_KEY, f"{float(slice_thickness_mm):g}")
 
 
 def sagittal_note(source: sitk.Image, slice_thickness_mm: float | None = None) -> str | None:

@@ -46,15 +46,16 @@ def column_block(ap: float, cl: int, n_ap: int) -> list[tuple[int, int, float]]:
 
 def column_sampling(st: Straightened, ap: float, cl: int, rows: np.ndarray) -> ColumnSampling | None:
     """The slices each of ``rows`` (row indices of the column at fractional ap index ``ap``, lat index
-    ``cl``) mixed; None where the CT samples the spine finely (under THICK_SLICE_MM along it), where the
+    ``cl``) mixed; None where the CT samples the spine finely (under MODELLED_BLUR_SPACING_MM along it), where the
     shell fit finds the blur itself, or where the straightening kept no slice geometry.
 
     Each of the column's straightened columns crosses the slices at its own rows (a plane tilted
     against the slices crosses them at different heights front and back), so the mix is built per
-    column and weighted as the profile averages them. A slice is taken as thick as the slices are apart.
+    column and weighted as the profile averages them. A slice is taken as thick as the slices are apart, or
+    where they overlap, as thick as the series says (SliceStack.thickness_mm).
     """
     rows = np.asarray(rows, dtype=float)
-    if st.slices is None or st.thick_spacing_at(float(rows.mean())) is None:
+    if st.slices is None or st.thick_sampling_at(float(rows.mean())) is None:
         return None
     block = np.array(column_block(ap, cl, st.volume.shape[1]))  # (m, 3): ap index, lat index, weight
     a_mm = (block[:, 0] - st.half_ap) * st.step_mm
@@ -72,7 +73,8 @@ def column_sampling(st: Straightened, ap: float, cl: int, rows: np.ndarray) -> C
     phase = k - np.floor(k)
     centres = np.concatenate([rows[:, None] - phase / per_row, rows[:, None] + (1.0 - phase) / per_row], axis=1)
     weights = np.concatenate([block[None, :, 2] * (1.0 - phase), block[None, :, 2] * phase], axis=1)
-    return ColumnSampling(centres, weights, float(np.median(1.0 / np.abs(per_row))))
+    box_rows = float(np.median(1.0 / np.abs(per_row))) * st.slices.thickness_over_spacing
+    return ColumnSampling(centres, weights, box_rows)
 
 
 def _slice_index(st: Straightened, rows: np.ndarray, a_mm: np.ndarray, l_mm: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import SimpleITK as sitk
@@ -28,6 +29,24 @@ SAMPLE_ROWS = 32     # rows interpolated per block: a block's index grid stays ~
 SAMPLE_THREADS = 2   # the machines this runs on have two cores or more
 
 
+SLICE_THICKNESS_KEY = "screening_node|slice_thickness_mm"  # the image's own key for its overlapping slices' thickness
+
+
+def slice_thickness_of(image: sitk.Image) -> float | None:
+    """The thickness (mm) of the image's slices, along its third axis, where the image carries one larger than
+    their spacing (overlapping slices: 3 mm every 2 mm or every 1.5 mm), else None. The analysis sets it
+    from the series' SliceThickness or the user (pipeline._run); a slice averages the anatomy over its
+    thickness, however closely the slices are placed. (A private key, not DICOM's 0018|0050 that SimpleITK's
+    readers may carry: that one belongs to the stored slices, whose axis as_lps can move.)"""
+    if not image.HasMetaDataKey(SLICE_THICKNESS_KEY):
+        return None
+    try:
+        thickness = float(image.GetMetaData(SLICE_THICKNESS_KEY))
+    except ValueError:
+        return None
+    return thickness if thickness > image.GetSpacing()[2] else None
+
+
 @dataclass(frozen=True)
 class SliceStack:
     """Where the CT's slices lie (its third image axis): a straightened sample between two slices is their
@@ -36,22 +55,38 @@ class SliceStack:
     origin: np.ndarray     # LPS of voxel index (0, 0, 0)
     index_row: np.ndarray  # (3,) a point's continuous slice index is index_row @ (point - origin)
     spacing_mm: float
+    thickness_mm: float | None = None  # where the slices overlap (thicker than they are apart), their thickness
 
     @classmethod
     def of(cls, image: sitk.Image) -> SliceStack | None:
         """The slice stack of an image (its third axis, as lps_to_index counts it); None where its slices are
         not SLICES_OVER_PIXELS times as far apart as its pixels: a grid as coarse within the slices as across
         them (ts-example's 3 mm cubes) was resampled, its voxels interpolated rather than averaged over a
-        slice, and the slices' sampling is not what made it."""
+        slice, and the slices' sampling is not what made it. Slices known to overlap (slice_thickness_of) are
+        slices however close (3 mm every 1.5 mm on 1.5 mm pixels)."""
         spacing = image.GetSpacing()
-        if spacing[2] < T.SLICES_OVER_PIXELS * max(spacing[0], spacing[1]):
+        thickness = slice_thickness_of(image)
+        if thickness is None and spacing[2] < T.SLICES_OVER_PIXELS * max(spacing[0], spacing[1]):
             return None
         unit_steps = lps_direction_to_index(image, np.eye(3))  # row i: index change per mm along LPS axis i
-        return cls(np.asarray(image.GetOrigin(), dtype=float), unit_steps[:, 2].copy(), float(spacing[2]))
+        return cls(np.asarray(image.GetOrigin(), dtype=float), unit_steps[:, 2].copy(), float(spacing[2]),
+                   thickness)
+
+    @property
+    def thickness_over_spacing(self) -> float:
+        """How many times as thick as they are apart the slices are (1 where they do not overlap)."""
+        return 1.0 if self.thickness_mm is None else self.thickness_mm / self.spacing_mm
 
     def index(self, points_lps: np.ndarray) -> np.ndarray:
         """Continuous slice index of LPS points (..., 3)."""
         return (np.asarray(points_lps, dtype=float) - self.origin) @ self.index_row
+
+
+class SpineSampling(NamedTuple):
+    """How finely the CT samples the spine at a row: its samples' spacing along the spine and a voxel's
+    extent there (larger where the slices overlap)."""
+    spacing_mm: float
+    thickness_mm: float
 
 
 @dataclass(frozen=True)
@@ -70,20 +105,28 @@ class Straightened:
     lat_spacing_mm: float | None = None  # the CT's sample spacing across the spine (median over the rows' lateral
                                          # directions): an axial series' pixels, a sagittal one's slices
     slices: SliceStack | None = None  # where the CT's slices lie, to tell which ones each sample mixed
+    row_thickness_mm: np.ndarray | None = None  # (rows,) the voxel's extent along each row's tangent with the
+                                                # slices as thick as they are (only where they overlap)
 
     @property
     def turned(self) -> bool:
         """Whether the column directions follow the vertebrae's own rather than patient posterior."""
         return self.rolls is not None
 
-    def thick_spacing_at(self, row: float) -> float | None:
-        """The CT's sample spacing along the spine at the row nearest ``row`` where it is THICK_SLICE_MM or
-        more (thick slices: the endplate fits model their blur, endplates.slice_blur, and their sampling,
-        slice_sampling.py); None where it is finer or not known."""
+    def thick_sampling_at(self, row: float) -> SpineSampling | None:
+        """The CT's sample spacing and voxel extent along the spine at the row nearest ``row`` where the spacing
+        is MODELLED_BLUR_SPACING_MM or more (thick slices: the endplate fits model their blur,
+        endplates.slice_blur, and their sampling, slice_sampling.py); None where it is finer or not known. The
+        extent is the slices' thickness where they overlap (3 mm slices every 2 mm: each averages 3 mm).
+        Sampled closer, the shell fit finds the blur itself (3 mm slices every 1.5 mm read better so)."""
         if self.row_spacing_mm is None:
             return None
-        spacing = float(self.row_spacing_mm[int(np.clip(round(row), 0, len(self.row_spacing_mm) - 1))])
-        return spacing if spacing >= T.THICK_SLICE_MM else None
+        i = int(np.clip(round(row), 0, len(self.row_spacing_mm) - 1))
+        spacing = float(self.row_spacing_mm[i])
+        if spacing < T.MODELLED_BLUR_SPACING_MM:
+            return None
+        return SpineSampling(spacing, spacing if self.row_thickness_mm is None
+                             else max(spacing, float(self.row_thickness_mm[i])))
 
     @property
     def coarse_across(self) -> bool:
@@ -208,8 +251,10 @@ def sample_planes(image: sitk.Image, points: np.ndarray, t: np.ndarray, r: np.nd
 
     with ThreadPoolExecutor(max_workers=SAMPLE_THREADS) as pool:
         list(pool.map(sample_rows, range(0, len(points), SAMPLE_ROWS)))
+    thickness = slice_thickness_of(image)
     return Straightened(out, points, t, r, s, half_ap, half_lat, step_mm, rolls, voxel_extent_along(image, t),
-                        float(np.median(voxel_extent_along(image, s))), SliceStack.of(image))
+                        float(np.median(voxel_extent_along(image, s))), SliceStack.of(image),
+                        None if thickness is None else voxel_extent_along(image, t, thickness))
 
 
 def voxel_extent_along(image: sitk.Image, directions: np.ndarray, slice_thickness_mm: float | None = None

@@ -197,9 +197,10 @@ FRAMED_SHARE = 0.8          # between a body's two wall ridges nearly every colu
 FRAME_GAP_MM = 6            # body columns without a visible endplate at one end (Schmorl node, vein) are bridged
 CURVE_OFF_BODY_MM = 8       # the straightened curve lies inside the body or at most this far outside it (in the canal)
 WALL_OFF_NEIGHBOURS_MM = 8.0  # a body's walls lie within this of its neighbours' (the column's walls run on smoothly)
-OUTLINE_DEPTH_OVER_NEIGHBOURS = 1.35  # no body is this many times as deep as its neighbours (median of up to two on
-                            # each side); first outlines on phantoms and real scans: 0.5-1.25 times, and tcia with
-                            # 45 HU of noise added 1.6 (T8's back wall placed in the arch, 16 mm behind its own)
+OUTLINE_DEPTH_OVER_NEIGHBOURS = 1.35  # no body is this many times as deep as the deepest of its neighbours (two or
+                            # more, within two places on each side); first outlines on phantoms and real scans lie
+                            # 0.5-1.25 times the median, and tcia with 45 HU of noise added 1.46 times the deepest
+                            # (T8's back wall placed in the arch, 16 mm behind its own)
 WALL_NEAR_RUN_MM = 4       # a wall's ridge lies within this of the last column framed by endplates
 WALL_INSIDE_RUN_MM = 8     # ... or this far inside it with only tissue darker than marrow beyond (osteophytes frame
                             # the tissue in front of a degenerate body)
@@ -214,8 +215,13 @@ SLICES_OVER_PIXELS = 1.5    # slices at least this many times as far apart as th
                             # not averaged, and modelled so its L1's front read 4.4 mm taller than the peer's
 SHELL_MIN_BLUR_MM = 0.3     # blur of the fitted surface: below a 1 mm voxel's own width ...
 SHELL_MAX_BLUR_MM = 3.0     # ... up to a 5 mm slice's profile
-THICK_SLICE_MM = 2.0        # slices this far apart along the spine set the blur of the shell fit (endplates.slice_blur);
-                            # on 1.5 mm the free fit is as precise (simulated: 0.2 mm)
+THICK_SLICE_MM = 2.0        # a CT that samples across the spine this coarsely (a sagittal series' slices) averages what
+                            # lies beside the mid-sagittal plane (Straightened.coarse_across)
+MODELLED_BLUR_SPACING_MM = 1.75  # slices this far apart along the spine set the blur of the shell fit and are modelled as
+                            # sampled (Straightened.thick_sampling_at); closer, the free fit finds the blur itself.
+                            # 30 fast phantoms (height MAE): 3 mm slices every 1.5 mm 0.30 mm free, 0.36 modelled;
+                            # every 2 mm (a tilted spine crosses them 1.8-2 mm apart) 0.60 free, 0.37 modelled;
+                            # 2 mm slices 0.51 / 0.48 free (seeds 4 / 5), 0.42 / 0.40 modelled
 SCANNER_BLUR_MM = 0.5       # the scanner's own blur of a bone surface (a Gaussian's sigma, in-plane ~0.4-0.7 mm)
 SHELL_MAX_SHIFT_MM = 2.0    # the blur moves the steepest slope at most ~1.5 mm off the surface; more is a failed fit
 SHELL_FIT_XTOL = 1e-4       # the fit stops when a step moves the (scaled) parameters by this share: surfaces move

@@ -213,12 +213,16 @@ def _outline_from_neighbours(v: np.ndarray, st: Straightened, bodies: list[BodyF
 
 
 def _deeper_than_neighbours(bodies: list[BodyFinding], k: int, outlined: Callable[[int], bool]) -> bool:
-    """Whether body k's own outline is OUTLINE_DEPTH_OVER_NEIGHBOURS times as deep as the median of its outlined
-    neighbours' (within two places on each side), or deeper: no body is, so its outline ran on into the canal
-    or the arch behind it (its posterior wall at a lamina) or into an organ in front."""
+    """Whether body k's own outline is OUTLINE_DEPTH_OVER_NEIGHBOURS times as deep as the deepest of its outlined
+    neighbours (within two places on each side, at least two of them), or deeper: no body is, so its outline ran
+    on into the canal or the arch behind it (its posterior wall at a lamina) or into an organ in front.
+
+    Against the deepest and never one alone: a neighbour's outline can be too shallow itself (first outlines
+    down to half their neighbours'), and so was ts-example's top of S1 in its lower field (20.8 mm beside L5's
+    39.6, the only other outline in view: L5 took it and read a false trace into S1)."""
     depths = [bodies[j].ap_range[1] - bodies[j].ap_range[0] for j in (k - 2, k - 1, k + 1, k + 2) if outlined(j)]
     own = bodies[k].ap_range[1] - bodies[k].ap_range[0]
-    return bool(depths) and own >= T.OUTLINE_DEPTH_OVER_NEIGHBOURS * float(np.median(depths))
+    return len(depths) >= 2 and own >= T.OUTLINE_DEPTH_OVER_NEIGHBOURS * max(depths)
 
 
 def find_discs(core: np.ndarray, walls: np.ndarray, valid: np.ndarray) -> list[int]:
