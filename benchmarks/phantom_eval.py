@@ -139,7 +139,7 @@ def _stale(truth_path: Path, options: PhantomOptions) -> bool:
 
 def run_case(i: int, seed: int, preset: str, out: Path, regenerate: bool, degeneration: str = "none",
              roll: float = 0.0, settings: dict[str, Any] | None = None) -> dict[str, Any]:
-    from screening_node.analysis.pipeline import analyze_path, analyze_volume, load_for_analysis
+    from screening_node.analysis.pipeline import analyze_path
 
     options = draw_options(i, seed, preset, degeneration, roll, settings)
     case = out / f"case{i:03d}"
@@ -147,11 +147,10 @@ def run_case(i: int, seed: int, preset: str, out: Path, regenerate: bool, degene
     if regenerate or not (case / "ct.nii.gz").is_file() or _stale(case / "truth.json", options):
         generate_phantom(options, case)
     t1 = time.perf_counter()
-    if options.slice_spacing is None:
-        result = analyze_path(case / "ct.nii.gz", case / "result")
-    else:  # overlapping slices: their thickness, which the NIfTI does not carry, given as a series gives it
-        result = analyze_volume(load_for_analysis(case / "ct.nii.gz"), case / "result",
-                                path=str(case / "ct.nii.gz"), slice_thickness_mm=options.slice_thickness)
+    # overlapping slices: their thickness, which the NIfTI does not carry, given as a series gives it
+    overlapping = options.slice_spacing is not None
+    result = analyze_path(case / "ct.nii.gz", case / "result",
+                          slice_thickness_mm=options.slice_thickness if overlapping else None)
     t2 = time.perf_counter()
     return {"case": case.name, "options": options.to_dict(), "generate_s": round(t1 - t0, 2),
             "analyze_s": round(t2 - t1, 2), "status": result.status, "reason": result.reason,

@@ -474,7 +474,7 @@ def _surfaces(rough: _RoughEdges, top: int, bottom: int, st: Straightened) -> _C
     margin = T.DISC_MIDDLE_MARGIN_MM
     blur = slice_blur(st, 0.5 * (top + bottom))
     thick = None
-    if blur is not None:
+    if blur is not None and st.slices is not None:  # thick slices whose stack the straightening kept
         ap, cl = st.half_ap + rough.ap_mm, st.half_lat + int(round(rough.lat_mm / st.step_mm))
         thick = _ThickColumn(st, ap, cl, 0.5 * (rough.superior + rough.inferior))
     superior = _endplate_surface(rough.profile, rough.superior, +1, blur, thick)

@@ -68,8 +68,10 @@ def load_for_analysis(source: Path | str | Sequence[Path | str]) -> Volume:
     return load_volume(source, coarsest_pixel_mm=T.ANALYSIS_PIXEL_MM)
 
 
-def analyze_path(path: Path | str, out_dir: Path | None, engine: str = "analytic") -> StudyResult:
-    """Load a DICOM series folder or a volume file and analyse it."""
+def analyze_path(path: Path | str, out_dir: Path | None, engine: str = "analytic",
+                 slice_thickness_mm: float | None = None) -> StudyResult:
+    """Load a DICOM series folder or a volume file and analyse it (``slice_thickness_mm``: as analyze_volume's,
+    for a file that carries none)."""
     try:
         volume = load_for_analysis(Path(path))
     except NotAssessable as exc:
@@ -78,8 +80,7 @@ def analyze_path(path: Path | str, out_dir: Path | None, engine: str = "analytic
         if out_dir is not None:
             result.write(Path(out_dir) / RESULTS_NAME)
         return result
-    result = analyze_volume(volume, out_dir, engine=engine, path=str(path))
-    return result
+    return analyze_volume(volume, out_dir, engine=engine, path=str(path), slice_thickness_mm=slice_thickness_mm)
 
 
 def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "analytic",
