@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from screening_node.analysis.labelling import _first_rib_bearing, _lumbar_sized
 from screening_node.analysis.body_centre import (_enclosed, _fill_smooth, _Lobe, _row_lobes, _track_lobes,
-                                                 _without_stray_ends, offsets_through_bodies)
+                                                 offsets_through_bodies)
 from screening_node.analysis.vertebrae import BodyFinding
 
 
@@ -113,23 +113,6 @@ def test_a_step_between_two_bodies_centres_becomes_a_gentle_bend() -> None:
     curvature = np.abs(np.diff(smooth, 2)).max()  # 1/mm (rows are 1 mm; the slope stays small)
     assert curvature <= 1 / 200
     assert abs(smooth[60] - 4.0) < 0.2 and abs(smooth[180]) < 0.2  # each body's own centre is kept
-
-
-def test_a_lone_stray_row_at_the_lines_end_does_not_bend_it() -> None:
-    # A lumbar phantom with 30 HU of noise: the first row's body centre read 48 mm off the rest (+10 against
-    # -28 .. -38 mm). Padded with copies of its end row, the median filter let that one row outvote the rows
-    # inside over half its window, and the line hooked over the top 30 rows (its planes turned 50 degrees,
-    # the top body's rib was lost, every level one off). A run of end rows moving together is the column's
-    # own course (tcia's last six rows, towards the sacrum) and stays.
-    rng = np.random.default_rng(5)
-    offsets = -33.0 + rng.uniform(-5.0, 5.0, 240)
-    offsets[100:108] = np.nan  # a disc
-    stray = offsets.copy()
-    stray[0] = 10.0
-    assert np.abs(_fill_smooth(stray)[:30] - _fill_smooth(offsets)[:30]).max() < 0.5
-    turning = offsets.copy()
-    turning[-6:] = [-17.0, -16.0, -14.0, -12.0, -11.0, -10.0]
-    assert np.allclose(_without_stray_ends(turning), turning, equal_nan=True)
 
 
 def test_a_track_lagging_behind_the_measured_bodies_is_laid_through_their_centres() -> None:

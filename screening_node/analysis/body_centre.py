@@ -371,7 +371,6 @@ def _fill_smooth(x: np.ndarray) -> np.ndarray:
     The straightened planes must not fan out across a body (BODY_TRACK_SMOOTH_MM): a step between two
     bodies' centres becomes a long, gentle bend.
     """
-    x = _without_stray_ends(x)
     ok = np.isfinite(x)
     if not ok.any():
         return np.zeros_like(x)
@@ -379,26 +378,6 @@ def _fill_smooth(x: np.ndarray) -> np.ndarray:
     x = np.interp(idx, idx[ok], x[ok])
     x = ndimage.median_filter(x, size=31, mode="nearest")
     return ndimage.gaussian_filter1d(x, T.BODY_TRACK_SMOOTH_MM, mode="nearest")
-
-
-def _without_stray_ends(x: np.ndarray) -> np.ndarray:
-    """The offsets with a lone stray value at either end left out (NaN): one more than TRACK_STRAY_END_MM
-    from the median of the TRACK_END_ROWS values next to it, while the next one agrees with them.
-
-    The median filter after it pads with copies of the end value, so a stray end row outvotes the rows inside
-    over half its window: a lumbar phantom with 30 HU of noise read its first row's body centre 48 mm off
-    the rest (the field's edge), the line hooked over the top 30 rows, the top body's planes turned 50
-    degrees, its rib was lost and every level was one off. A run of end rows that moves together is the
-    column's own course (tcia's last six rows, 14-21 mm in front of the rest, towards the sacrum) and stays."""
-    x = np.array(x, dtype=float)
-    for view in (x, x[::-1]):
-        found = np.flatnonzero(np.isfinite(view))
-        if len(found) <= T.TRACK_END_ROWS + 1:
-            continue
-        inside = float(np.median(view[found[1:T.TRACK_END_ROWS + 1]]))
-        if abs(view[found[0]] - inside) > T.TRACK_STRAY_END_MM and abs(view[found[1]] - inside) <= T.TRACK_STRAY_END_MM:
-            view[found[0]] = np.nan
-    return x
 
 
 def offsets_through_bodies(rows: int, centres: list[tuple[float, float]]) -> np.ndarray | None:

@@ -161,9 +161,6 @@ TRACK_WOBBLE_MM = 5.0       # the inscribed circle's centre of an irregular real
 TRACK_DRIFT = 0.5           # and the body drifts at most this many mm per mm of spine against the coarse path;
                             # the canal lobe lies ~25 mm behind the body: switching to it costs ~20 rows' score
 TRACK_SKIP_COST = 0.2       # per mm of rows left out: a disc (5-12 mm) costs less than one jump of a few mm
-TRACK_STRAY_END_MM = 15.0   # a body-centre offset at either end of a line this far from the median of the TRACK_END_ROWS
-TRACK_END_ROWS = 15         # next to it, the next one agreeing with them, is a stray row (the field's edge), left out
-                            # before the line is median-filtered (body_centre._without_stray_ends)
 TRACK_MAX_GAP_MM = 40       # the track may leave out at most this many rows at once (a disc, a cut body)
 BODY_TRACK_SMOOTH_MM = 16.0  # the bodies' centre line is smoothed along the spine with this Gaussian: neighbouring
                             # centres differ by a few mm (depths, listhesis, per-row noise on 3 mm scans), and a curve
