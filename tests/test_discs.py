@@ -34,8 +34,9 @@ def test_a_sharp_disc_dip_beats_a_deeper_broad_marrow_centre() -> None:
 def test_a_shallow_bowl_breaking_the_walls_does_not_outrank_a_deep_disc_where_no_dip_has_a_discs_shape() -> None:
     # A 3 mm spine crop (fast seed 12, --prevalence 0.3, case 22): above a crushed L1 (13 mm tall, dark) the
     # T12/L1 disc dips 93 HU over 10 rows, walls unbroken; T12's marrow 15 rows above dips 18 HU over 13
-    # rows, walls at 0.82. Taken for the disc, it split T12, joined its lower part to L1, and the crush was
-    # read on T12 (with the rib on the body below, every label one off).
+    # rows, walls at 0.82. Taken for the disc, it threw the re-centred straightening away (its discs no longer
+    # paired with the first ones; the crush read 32 %, now 47 %), and on a curve a fraction of a mm away it
+    # split T12 and put every label one off.
     bowl, disc = _Dip(117, 18.0, 0.82, 13.0), _Dip(132, 93.0, 1.00, 10.0)
     assert _likeliest_disc([bowl, disc], None, pitch=30.0) == 132
     # As sharp as half the sharpest, a broken wall still decides among broad dips.

@@ -528,7 +528,9 @@ def _likeliest_disc(cands: list[_Dip], expected: float | None, pitch: float) -> 
     0.70; marrow 109 HU, 13 rows, 0.88). Where every dip is marrow-like, a wall-breaking one counts only when
     at least DISC_CLEAR_SHARE as sharp as the sharpest: above a crushed L1 (13 mm tall, dark) the disc dipped
     93 HU over 10 rows with the walls unbroken, T12's marrow 18 HU over 13 rows with the walls at 0.82; taken
-    for the disc, it split T12 and the crush was read on it (3 mm spine crop, fast seed 12 --prevalence 0.3).
+    for the disc (3 mm spine crop, fast seed 12 --prevalence 0.3), the re-centred straightening's discs did not
+    pair with the first ones and the crush read 32 % on the first planes (47 % now); on a curve a fraction of a
+    mm away it split T12 and every label went one off.
     """
     shaped = [d for d in cands if not d.marrow(pitch)]
     pool = [d for d in (shaped or cands) if d.wall_ratio <= T.DISC_FILL_WALL_RATIO]
