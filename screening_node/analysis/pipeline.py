@@ -28,7 +28,7 @@ from screening_node.analysis.mirror import midlines
 from screening_node.analysis.results import GRADED_LEVELS, KEYPOINT_NAMES, StudyResult, Vertebra, keypoint_heights
 from screening_node.analysis.roll import turned_note
 from screening_node.analysis.stages import Engine, get_engine
-from screening_node.analysis.straighten import (SLICE_THICKNESS_KEY, Straightened, sample_planes,
+from screening_node.analysis.straighten import (Straightened, mark_slice_thickness, sample_planes,
                                                voxel_extent_along)
 from screening_node.analysis.uncertainty import (collapse_spread, grade_range, height_sampling_sd, loss_range,
                                                  loss_spread)
@@ -107,8 +107,7 @@ def analyze_volume(volume_or_image: Any, out_dir: Path | None, engine: str = "an
         result = StudyResult(status="not_assessable", reason=exc.reason, engine=eng.name, vertebrae=(),
                              input=inp, timings_s=timer.timings)
     finally:
-        if image.HasMetaDataKey(SLICE_THICKNESS_KEY):  # the caller's image, where _run read it as it came
-            image.EraseMetaData(SLICE_THICKNESS_KEY)
+        mark_slice_thickness(image, None)  # the caller's image, where _run read it as it came
     result = dataclasses.replace(result, suspect_min_grade=suspect_min_grade)
     if slice_thickness_mm is not None:
         result = dataclasses.replace(result, notes=result.notes + (
@@ -302,14 +301,10 @@ def _carry_slice_thickness(image: sitk.Image, source: sitk.Image, slice_thicknes
     the source's: as_lps turns a sagittal series' slices to lie across the spine's rows). A mark on the image,
     not one more argument through every straightening: each reads the image it samples. It may be the
     caller's own image (already in LPS, no blood set aside); analyze_volume removes the mark again."""
-    if image.HasMetaDataKey(SLICE_THICKNESS_KEY):
-        image.EraseMetaData(SLICE_THICKNESS_KEY)
-    if not slice_thickness_mm or slice_thickness_mm <= image.GetSpacing()[2]:
-        return
     stacked = np.array(source.GetDirection()).reshape(3, 3)[:, 2]
-    if abs(float(np.dot(stacked, np.array(image.GetDirection()).reshape(3, 3)[:, 2]))) < 0.99:
-        return
-    image.SetMetaData(SLICE_THICKNESS_KEY, f"{float(slice_thickness_mm):g}")
+    overlapping = slice_thickness_mm is not None and slice_thickness_mm > image.GetSpacing()[2] \
+        and abs(float(np.dot(stacked, np.array(image.GetDirection()).reshape(3, 3)[:, 2]))) >= 0.99
+    mark_slice_thickness(image, slice_thickness_mm if overlapping else None)
 
 
 def sagittal_note(source: sitk.Image, slice_thickness_mm: float | None = None) -> str | None:

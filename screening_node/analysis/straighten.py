@@ -32,6 +32,14 @@ SAMPLE_THREADS = 2   # the machines this runs on have two cores or more
 SLICE_THICKNESS_KEY = "screening_node|slice_thickness_mm"  # the image's own key for its overlapping slices' thickness
 
 
+def mark_slice_thickness(image: sitk.Image, thickness_mm: float | None) -> None:
+    """Mark ``image`` with its slices' thickness (read back by slice_thickness_of), or clear the mark (None)."""
+    if image.HasMetaDataKey(SLICE_THICKNESS_KEY):
+        image.EraseMetaData(SLICE_THICKNESS_KEY)
+    if thickness_mm is not None:
+        image.SetMetaData(SLICE_THICKNESS_KEY, f"{float(thickness_mm):g}")
+
+
 def slice_thickness_of(image: sitk.Image) -> float | None:
     """The thickness (mm) of the image's slices, along its third axis, where the image carries one larger than
     their spacing (overlapping slices: 3 mm every 2 mm or every 1.5 mm), else None. The analysis sets it

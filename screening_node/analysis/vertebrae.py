@@ -533,11 +533,11 @@ def _likeliest_disc(cands: list[_Dip], expected: float | None, pitch: float) -> 
     mm away it split T12 and every label went one off.
     """
     shaped = [d for d in cands if not d.marrow(pitch)]
-    pool = [d for d in (shaped or cands) if d.wall_ratio <= T.DISC_FILL_WALL_RATIO]
+    cands = shaped or cands
+    pool = [d for d in cands if d.wall_ratio <= T.DISC_FILL_WALL_RATIO]
     if not shaped:
         # No dip has a disc's shape: a broken wall makes a disc only of a clear dip, not of a shallow bowl.
         pool = [d for d in pool if d.sharpness >= T.DISC_CLEAR_SHARE * max(c.sharpness for c in cands)]
-    cands = shaped or cands
     pool = pool or cands
     sharpest = max(pool, key=lambda d: d.sharpness)
     if expected is None:
