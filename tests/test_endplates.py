@@ -336,6 +336,23 @@ def test_a_front_bridged_over_its_discs_is_measured_further_in() -> None:
     assert all(abs(h[k] - 30.0) <= 0.6 for k in h), h
 
 
+def test_a_back_whose_discs_vanish_is_measured_further_in() -> None:
+    from screening_node.analysis.endplates import body_keypoints
+    # Upper thoracic discs thin towards the back, and on 3 mm slices the back of T1-T4 shows a band from one
+    # body into the next (fast seed 4 case 4: T1's back read 19.0 mm for 14.4, a false grade 2). Here both
+    # discs' back 6 mm read 400 HU: the corner columns find only faint slopes there, at the discs' middle
+    # rows (the back read 39.5 mm), while 7 mm in the discs show.
+    v = _body_volume()
+    v[24:31, 49:56, 10:51] = 400.0
+    v[59:66, 49:56, 10:51] = 400.0
+    st = _straight_column(v)
+    kps, reason = body_keypoints(st.volume, st, 27, 62, (-15.0, 15.0))
+    assert reason is None and kps is not None
+    assert kps["superior_posterior"][1] == 15.0 - 7.0  # read 7 mm in and left there
+    h = _heights(st, kps)
+    assert all(abs(h[k] - 30.0) <= 0.6 for k in h), h
+
+
 def test_a_pair_of_ridges_with_the_canal_between_them_is_not_the_body() -> None:
     from screening_node.analysis.walls import ap_extent
     # tcia L5 resampled to 1.5 mm slices: behind the body's posterior wall (+11) the canal shows only

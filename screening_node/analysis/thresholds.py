@@ -310,6 +310,9 @@ PARASAGITTAL_MM = 5.0       # corner endplates are also read on sagittal planes 
 ENDPLATE_TILT_MM = 5.0      # anterior/posterior endplate points lie at most this much further in than the middle one
 ENDPLATE_PLANE_SLACK_MM = 3.0  # ... but where one corner shows none there, and the line from the other corner through
                             # the middle sinks past it (a severe wedge), the search goes on to this much past that line
+FAINT_CORNER_SHARE = 0.35    # corner edges all fainter than this share of the body's sharpest (middle or corner, mid
+                            # plane) show no plate: a disc thinner than the slices vanished there (3 mm, upper
+                            # thoracic backs: 12-26 HU/mm against 49-64); read KEYPOINT_DEEP_INSET_MM in instead
 ENDPLATE_MIN_STEP_HU = 8.0  # an endplate edge rises at least this many HU per mm
 RADIODENSE_HU = 2500.0      # denser than any bone (cortex reads <= ~2000 HU even on 1 mm slices): bone cement made
                             # radiopaque (2500-3500 HU) or metal (titanium, steel: the 12-bit scale's 3071 and beyond)
