@@ -301,10 +301,10 @@ def _carry_slice_thickness(image: sitk.Image, source: sitk.Image, slice_thicknes
     the source's: as_lps turns a sagittal series' slices to lie across the spine's rows). A mark on the image,
     not one more argument through every straightening: each reads the image it samples. It may be the
     caller's own image (already in LPS, no blood set aside); analyze_volume removes the mark again."""
-    stacked = np.array(source.GetDirection()).reshape(3, 3)[:, 2]
-    overlapping = slice_thickness_mm is not None and slice_thickness_mm > image.GetSpacing()[2] \
-        and abs(float(np.dot(stacked, np.array(image.GetDirection()).reshape(3, 3)[:, 2]))) >= 0.99
-    mark_slice_thickness(image, slice_thickness_mm if overlapping else None)
+    thicker = slice_thickness_mm is not None and slice_thickness_mm > image.GetSpacing()[2]
+    stacked, third = (np.array(im.GetDirection()).reshape(3, 3)[:, 2] for im in (source, image))
+    along_stored = abs(float(np.dot(stacked, third))) >= 0.99
+    mark_slice_thickness(image, slice_thickness_mm if thicker and along_stored else None)
 
 
 def sagittal_note(source: sitk.Image, slice_thickness_mm: float | None = None) -> str | None:
