@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import SimpleITK as sitk
 
 from screening_node.analysis import thresholds as T
+from screening_node.analysis.body_centre import end_curves
 from screening_node.analysis.centreline import resample_by_arclength
 from screening_node.analysis.mirror import mirror_axis
 from screening_node.analysis.pipeline import _recentred_on_bodies, _Timer, straightened_spine
@@ -41,3 +44,45 @@ def test_planes_beside_the_bodies_mid_sagittal_planes_are_moved_towards_them(tmp
     assert len(after) >= len(before) - 1, after
     assert np.abs(after).max() < T.RECENTRE_MIN_MM, after
     assert np.abs(after).mean() < 0.6 * np.abs(before).mean(), (before, after)
+
+
+def _curve(points: np.ndarray) -> SimpleNamespace:
+    """What end_curves reads of a straightening: its points and unit tangents (cranial -> caudal)."""
+    t = np.gradient(points, axis=0)
+    return SimpleNamespace(points=points, tangents=t / np.linalg.norm(t, axis=1, keepdims=True))
+
+
+def _column(rows: np.ndarray, bend_per_row: float) -> np.ndarray:
+    """LPS points of a column running caudally (-z) and bending forward gently (kyphosis-like)."""
+    return np.stack([np.zeros_like(rows), bend_per_row * rows ** 2, -rows], axis=1)
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.degrees(np.arccos(min(1.0, abs(float(a @ b)) / (np.linalg.norm(a) * np.linalg.norm(b))))))
+
+
+def test_a_curve_turned_off_the_column_at_the_field_end_is_turned_back() -> None:
+    """A coarse path that wandered from the bodies to the arches at the field's end bent the curve 20 degrees
+    off the field's first body (a 3 mm phantom field ending in T9: read a false grade 2, its front 13.4 mm for
+    19.5), though it passed within a millimetre of the body's centre; the track through the bodies, held
+    constant against the curve beyond the last one, kept the turn. With the three outermost centres on the
+    column, the end follows their parabola and crosses the first body within 2 degrees of the column."""
+    rows = np.arange(200, dtype=float)
+    column = _column(rows, 0.0008)
+    centres_rows = [20.0, 48.0, 76.0, 104.0]
+    second = centres_rows[1]
+    k = np.tan(np.radians(20.0)) / (2 * (second - centres_rows[0]))
+    bent = column + np.where(rows < second, k * (second - rows) ** 2 - k * (second - 20.0) ** 2, 0.0)[:, None] * [0, 1, 0]
+    bent[rows >= second] = column[rows >= second]
+    st = _curve(bent)
+    assert _angle_deg(st.tangents[20], np.gradient(column, axis=0)[20]) > 15.0
+    centres = [(r, column[int(r)], True) for r in centres_rows]
+    track, turned = end_curves(st, centres, bent)
+    assert turned
+    along = np.gradient(track, axis=0)
+    assert _angle_deg(along[20], np.gradient(column, axis=0)[20]) < 2.0
+    assert np.allclose(track[rows >= second], bent[rows >= second])
+    # a curve along the column is left as it is, and so is one whose outermost chords bend sharply (a misread centre)
+    assert np.allclose(end_curves(_curve(column), centres, column)[0], column)
+    kinked = [(r, c + (np.array([0.0, 8.0, 0.0]) if r == 48.0 else 0.0), s) for r, c, s in centres]
+    assert np.allclose(end_curves(st, kinked, bent)[0], bent)

@@ -396,3 +396,47 @@ def offsets_through_bodies(rows: int, centres: list[tuple[float, float]]) -> np.
     r, ap = np.array(centres).T
     track = np.interp(np.arange(rows), r, ap)
     return ndimage.gaussian_filter1d(track, T.BODY_TRACK_SMOOTH_MM, mode="nearest")
+
+
+def end_curves(st: Straightened, centres: list[tuple[float, np.ndarray, bool]],
+               track: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``track`` (per row, LPS) with each end where the curve crosses the outermost measured body END_CURVE_OFF_DEG
+    or more off the chord to the next one's centre replaced, from the field's end to the second measured body,
+    by the parabola through the three outermost measured centres; and whether an end was replaced.
+
+    Why: beyond the outermost measured body the offset track (offsets_through_bodies) is held constant against
+    the curve it corrects, so the field's first body keeps whatever direction the coarse path had there. On a
+    3 mm phantom field ending in T9 the coarse path wandered from the bodies to the arches over its top 50 mm;
+    the curve passed within a millimetre of T9's centre yet crossed it 20 degrees off its axis, and T9 read a
+    false grade 2. The bodies' centres say which way the column runs; the parabola keeps its bend (T9's axis
+    lies 3 degrees off the chord to T10). Only where the three outermost bodies share their discs and their two
+    chords bend less than END_CHORD_MAX_BEND_DEG: a misread centre bends them more, and a parabola through it
+    would turn the end wrongly. ``centres``: (row, LPS centre, shares its lower disc with the next) per
+    measured body, cranial first."""
+    out = track.copy()
+    rows = np.arange(len(st.points), dtype=float)
+    replaced = False
+    for three, top in ((centres[:3], True), (centres[-3:][::-1], False)):
+        if len(three) < 3 or not all(c[2] for c in (three[:2] if top else three[1:])):
+            continue
+        (r1, c1, _), (r2, c2, _), (r3, c3, _) = three
+        chord, next_chord = c2 - c1, c3 - c2
+        if _angle_deg(chord, next_chord) > T.END_CHORD_MAX_BEND_DEG:
+            continue
+        if _angle_deg(chord, st.tangents[int(round(r1))], either_way=True) < T.END_CURVE_OFF_DEG:
+            continue
+        span = rows <= r2 if top else rows >= r2
+        r = rows[span]
+        lagrange = [(r - rj) * (r - rk) / ((ri - rj) * (ri - rk)) for ri, rj, rk in ((r1, r2, r3), (r2, r1, r3), (r3, r1, r2))]
+        parabola = lagrange[0][:, None] * c1 + lagrange[1][:, None] * c2 + lagrange[2][:, None] * c3
+        # the parabola alone beyond the outermost body, handing over to the track towards the second
+        w = np.clip((r - r2) / (r1 - r2), 0.0, 1.0)[:, None]
+        out[span] = w * parabola + (1 - w) * track[span]
+        replaced = True
+    return out, replaced
+
+
+def _angle_deg(a: np.ndarray, b: np.ndarray, either_way: bool = False) -> float:
+    """Angle (degrees) between two directions (``either_way``: as lines, whichever way each points)."""
+    cos = float(a @ b) / (float(np.linalg.norm(a) * np.linalg.norm(b)) or 1.0)
+    return float(np.degrees(np.arccos(np.clip(abs(cos) if either_way else cos, -1.0, 1.0))))

@@ -17,7 +17,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.body_centre import offsets_through_bodies
+from screening_node.analysis.body_centre import end_curves, offsets_through_bodies
 from screening_node.analysis.centreline import resample_by_arclength
 from screening_node.analysis.endplates import slice_blur
 from screening_node.analysis.genant import (bulging_endplates, collapsed_failed_traces, crossed_endplates,
@@ -205,7 +205,8 @@ def _recentred_on_bodies(eng: Engine, image: sitk.Image, array: np.ndarray, st: 
     tcia's L5 and S1 were read 10 mm beside their mirror axis (on the re-centred planes: 2 mm), and on
     3 mm phantoms lumbar bodies are located 0.2 mm nearer their truth (fast seeds 4 and 5).
 
-    Only measured bodies place the new curve (their outline was confirmed by both endplates; an
+    At the field's ends the track follows the bodies' centres where the curve crosses the outermost measured
+    body far off the chord to the next one (body_centre.end_curves). Only measured bodies place the new curve (their outline was confirmed by both endplates; an
     unmeasured "outline" can be the canal or an arch: tcia, 16-36 mm behind the curve). The second
     straightening must not re-decide what the first found: on 3 mm osteoporotic chests whose first curve
     ran in the canal, the core through the bodies' centres dips at a dark marrow centre, a body was split
@@ -214,12 +215,16 @@ def _recentred_on_bodies(eng: Engine, image: sitk.Image, array: np.ndarray, st: 
     """
     measured = [b for b in bodies if b.whole and b.keypoints is not None]
     rows = np.arange(len(st.points))
+    mids = midlines(st, measured)
     ap_c = offsets_through_bodies(len(rows), [(b.centre_row, b.ap_centre) for b in measured])
-    lat_c = offsets_through_bodies(len(rows), [(b.centre_row, m) for b, m in zip(measured, midlines(st, measured))])
-    if ap_c is None and lat_c is None:
-        return st, bodies
+    lat_c = offsets_through_bodies(len(rows), [(b.centre_row, m) for b, m in zip(measured, mids)])
     on_curve = np.zeros(len(rows))
     track = st.to_lps(rows, on_curve if ap_c is None else ap_c, on_curve if lat_c is None else lat_c)
+    shares = [upper.bottom_disc == lower.top_disc for upper, lower in zip(measured, measured[1:])] + [False]
+    track, turned = end_curves(st, [(b.centre_row, st.to_lps(b.centre_row, b.ap_centre, m), shared)
+                                    for b, m, shared in zip(measured, mids, shares)], track)
+    if ap_c is None and lat_c is None and not turned:
+        return st, bodies
     with timer.stage("straighten"):
         again = eng.straighten(image, resample_by_arclength(track, T.STRAIGHT_MM),
                                T.STRAIGHT_HALF_AP_MM, T.STRAIGHT_HALF_LAT_MM, array, guide=st.guide())

@@ -183,6 +183,12 @@ RECENTRE_MIN_MM = 4.0       # a body whose measured outline is centred further t
                             # within 3 mm; ts-example's lordotic L3-L5 7-11 mm), or whose mirror axis lies further
                             # to the side (tcia L5 and S1: 10 mm), has the spine straightened again through the
                             # measured body centres
+END_CURVE_OFF_DEG = 15.0    # ... and so has one whose curve crosses the outermost measured body this far off the chord to
+                            # its neighbour's centre: a coarse path that wandered from the bodies to the arches at the
+                            # field's end (a 3 mm phantom's first body, T9, crossed 20 degrees off: a false grade 2);
+                            # the end then follows the parabola through the three outermost centres
+END_CHORD_MAX_BEND_DEG = 10.0  # ... only where those three centres' two chords bend less than this (neighbouring bodies
+                            # turn 2-6 degrees; a centre misread by 6 mm bends them 25: f4 case 7's T11)
 BODY_RING_MIN_SHARE = 0.3  # rows needed on the body-centre track or showing the canal behind a body whose ring
                            # is open (discs and cut ends make up the rest); with fewer on the track itself the
                            # density profiles' line is offered after it (body_centre.body_offsets)
