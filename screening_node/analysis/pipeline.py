@@ -206,7 +206,9 @@ def _recentred_on_bodies(eng: Engine, image: sitk.Image, array: np.ndarray, st: 
     3 mm phantoms lumbar bodies are located 0.2 mm nearer their truth (fast seeds 4 and 5).
 
     At the field's ends the track follows the bodies' centres where the curve crosses the outermost measured
-    body far off the chord to the next one (body_centre.end_curves). Only measured bodies place the new curve (their outline was confirmed by both endplates; an
+    body far off the chord to the next one (body_centre.end_curves).
+
+    Only measured bodies place the new curve (their outline was confirmed by both endplates; an
     unmeasured "outline" can be the canal or an arch: tcia, 16-36 mm behind the curve). The second
     straightening must not re-decide what the first found: on 3 mm osteoporotic chests whose first curve
     ran in the canal, the core through the bodies' centres dips at a dark marrow centre, a body was split
