@@ -5,14 +5,17 @@ and chest fields whose only anchor is the first rib (T1)."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from screening_node.analysis.evaluate_metrics import nearest_truth
 from screening_node.analysis.evaluate_truth import load_truth
-from screening_node.analysis.labelling import _first_rib_candidates, _rib_count_conflict
+from screening_node.analysis.labelling import _first_rib_candidates, _rib_count_conflict, _short_last_rib
 from screening_node.analysis.pipeline import analyze_path
 from screening_node.analysis.results import StudyResult
+from screening_node.analysis.vertebrae import BodyFinding
 from screening_node.phantom import PhantomOptions, fast_options, generate_phantom
 
 
@@ -86,3 +89,27 @@ def test_a_chest_field_without_the_lowest_ribs_is_labelled_from_its_first_rib(tm
     pairs = _nearest_truth_levels(tmp_path, result)
     right = [ours == truth for ours, truth in pairs if ours.startswith("T")]
     assert len(right) >= 8 and all(right), pairs
+
+
+def _body(top: float | None, bottom: float | None, cut: bool = False) -> BodyFinding:
+    return BodyFinding(top_disc=top, bottom_disc=bottom, centre_row=0.5 * ((top or 0.0) + (bottom or 0.0)),
+                       ap_range=(-15.0, 15.0), lat_half_width=20.0, keypoints=None, reason=None, cut_by_fov=cut)
+
+
+def test_a_short_last_rib_at_the_field_end_leaves_the_body_above_it_as_t12() -> None:
+    """A chest field ending in L2: L1 reaches 52 and 40 mm (a short rib or a long transverse process) and
+    the cut L2 below it shows no rib head, so no rib-free body follows the ribs and no T12 was found. The
+    last body with an unmistakable rib is taken for T12 (the short one, index 3, is L1); not where a body
+    below could still show a rib, nor where the last "rib" is an unmistakable one."""
+    volume = np.zeros((140, 3, 3), np.float32)
+    volume[112:] = -3024.0  # the field ends 4 mm below L2's upper disc
+    st = SimpleNamespace(volume=volume, half_ap=1, half_lat=1)
+    bodies = [_body(0, 25), _body(25, 50), _body(50, 78), _body(78, 108), _body(108, None, cut=True)]
+    rib = [True, True, True, True, False]
+    sure = [True, True, True, False, False]
+    assert _short_last_rib(st, bodies, rib, sure) == 3  # type: ignore[arg-type]
+    assert _short_last_rib(st, bodies[:4] + [_body(108, 136)], rib, sure) is None  # type: ignore[arg-type]
+    assert _short_last_rib(st, bodies, rib, [True] * 4 + [False]) is None  # type: ignore[arg-type]
+    assert _short_last_rib(st, bodies[:4], rib[:4], sure[:4]) == 3  # type: ignore[arg-type]
+    volume[112:] = 0.0  # the field shows L2 to its lower disc: its rib head would show
+    assert _short_last_rib(st, bodies, rib, sure) is None  # type: ignore[arg-type]

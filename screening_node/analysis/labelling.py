@@ -201,6 +201,9 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         if rib[i] and not rib[i + 1] and _rib_would_show(st, bodies[i + 1]):
             t12 = i
             break
+    short_last = _short_last_rib(st, bodies, rib, sure) if t12 is None else None
+    if short_last is not None:
+        t12 = short_last - 1
     s1 = _sacrum(bodies, pelvis, rib, t12, both_sides, alae)  # always below T12 when both are found
     own_reach = [e["own_rows_reach"] for e in evidence]
     # T1 is read within each body's own rows; where the reading with the rows below names another body, the
@@ -249,6 +252,13 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         notes.append("no labelling anchor (no sacrum, no rib-bearing/rib-free transition) in the field of view; "
                      "levels are not labelled")
         return Labelling([None] * n, 0.0, notes, evidence, thoracolumbar)
+    if short_last is not None and anchor == t12 and anchor_level == idx_t12:
+        e = evidence[short_last]
+        notes.append(f"the last rib-bearing body in view reaches {max(e['rib_reach_left'], e['rib_reach_right']):.0f} and "
+                     f"{min(e['rib_reach_left'], e['rib_reach_right']):.0f} mm, a short rib or a long transverse "
+                     "process, and no body below it shows whether ribs go on: it is taken for L1, and the levels may "
+                     "be one too high")
+        conf = min(conf, T.ONE_SIDED_RIB_CONFIDENCE)
     reach = _one_sided_rib_reach(evidence, rib, t12) if anchor_level == idx_t12 else None
     if reach is not None:
         # The body below "T12" reaches as far as a rib on one side (a lumbar transverse process ends short of
@@ -353,6 +363,27 @@ def _one_sided_rib_reach(evidence: list[dict[str, float]], rib: list[bool], t12:
     e = evidence[t12 + 1]
     reach = max(e["rib_reach_left"], e["rib_reach_right"])
     return reach if reach >= T.RIB_REACH_MM else None
+
+
+def _short_last_rib(st: Straightened, bodies: list[BodyFinding], rib: list[bool], sure: list[bool]) -> int | None:
+    """Index of the last body of the first rib-bearing run where its "rib" is no unmistakable one (under
+    RIB_SURE_MM), the body above it bears one, and no body below it could show a rib; else None.
+
+    Such a body reaches between RIB_REACH_MM and RIB_SURE_MM: a short 12th rib or a long L1 transverse process
+    (a 3 mm phantom chest field ending in L2: its L1 read 54 and 36 mm, rib-free, and on planes turned 10
+    degrees at the field's end 52 and 40, "rib-bearing"). With no rib-free body below it in view, no T12 was
+    found and the field lost every label. The body above it, the last with an unmistakable rib, is then taken
+    for T12, the likelier reading, and the labels say they may be one off."""
+    first = next((i for i, r in enumerate(rib) if r), None)
+    if first is None:
+        return None
+    last = first
+    while last + 1 < len(rib) and rib[last + 1]:
+        last += 1
+    below_shows = any(_rib_would_show(st, b) for b in bodies[last + 1:])
+    if last == first or below_shows or sure[last] or not sure[last - 1] or not bodies[last].whole:
+        return None
+    return last
 
 
 def _rib_would_show(st: Straightened, body: BodyFinding) -> bool:
