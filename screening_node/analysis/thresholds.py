@@ -187,8 +187,11 @@ END_CURVE_OFF_DEG = 15.0    # ... and so has one whose curve crosses the outermo
                             # its neighbour's centre: a coarse path that wandered from the bodies to the arches at the
                             # field's end (a 3 mm phantom's first body, T9, crossed 20 degrees off: a false grade 2);
                             # the end then follows the parabola through the three outermost centres
-END_CHORD_MAX_BEND_DEG = 10.0  # ... only where those three centres' two chords bend less than this (neighbouring bodies
-                            # turn 2-6 degrees; a centre misread by 6 mm bends them 25: f4 case 7's T11)
+END_CHORD_MAX_BEND_DEG = 8.0  # ... only where those three centres' two chords bend less than this (neighbouring bodies
+                            # turn 2-6 degrees; a centre misread by 6 mm bends them 25: f4 case 7's T11; and at the
+                            # lumbosacral bend, where the column turns sharply into the sacrum, no parabola through
+                            # the lumbar centres follows it: ts-example under 30 HU of noise, L3-L5 bending 9.2, had
+                            # its end turned, the sacrum read one body up and every label one off)
 BODY_RING_MIN_SHARE = 0.3  # rows needed on the body-centre track or showing the canal behind a body whose ring
                            # is open (discs and cut ends make up the rest); with fewer on the track itself the
                            # density profiles' line is offered after it (body_centre.body_offsets)
