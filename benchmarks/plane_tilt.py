@@ -22,9 +22,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 
-from screening_node.analysis.pipeline import measured_spine
+from screening_node.analysis.pipeline import load_for_analysis, measured_spine
 from screening_node.analysis.stages import get_engine
 from screening_node.imaging.geometry import as_lps
 
@@ -34,7 +33,7 @@ NEAR_MM = 15.0  # a body whose centre lies further than this from the curve is n
 def body_tilts(case: Path) -> list[tuple[str, int, float]]:
     """(level, place from the nearer field end, degrees off in the sagittal plane) per body in view on the curve."""
     engine = get_engine("analytic")
-    image, _ = engine.blood(as_lps(sitk.ReadImage(str(case / "ct.nii.gz"), sitk.sitkFloat32)))
+    image, _ = engine.blood(as_lps(load_for_analysis(case / "ct.nii.gz").image))
     truth = json.loads((case / "truth.json").read_text())
     st, _ = measured_spine(engine, image)
     in_view = [v for v in truth["vertebrae"] if v["visible"]]

@@ -8,11 +8,13 @@ import numpy as np
 import SimpleITK as sitk
 
 from screening_node.analysis import thresholds as T
-from screening_node.analysis.body_centre import end_curves
+from screening_node.analysis.body_centre import _angle_deg, end_curves
 from screening_node.analysis.centreline import resample_by_arclength
 from screening_node.analysis.mirror import mirror_axis
 from screening_node.analysis.pipeline import _recentred_on_bodies, _Timer, straightened_spine
 from screening_node.analysis.stages import ANALYTIC
+from screening_node.analysis.straighten import _tangents
+from screening_node.analysis.vertebrae import BodyFinding
 from screening_node.phantom import fast_options, generate_phantom
 
 
@@ -48,8 +50,7 @@ def test_planes_beside_the_bodies_mid_sagittal_planes_are_moved_towards_them(tmp
 
 def _curve(points: np.ndarray) -> SimpleNamespace:
     """What end_curves reads of a straightening: its points and unit tangents (cranial -> caudal)."""
-    t = np.gradient(points, axis=0)
-    return SimpleNamespace(points=points, tangents=t / np.linalg.norm(t, axis=1, keepdims=True))
+    return SimpleNamespace(points=points, tangents=_tangents(points))
 
 
 def _column(rows: np.ndarray, bend_per_row: float) -> np.ndarray:
@@ -57,8 +58,11 @@ def _column(rows: np.ndarray, bend_per_row: float) -> np.ndarray:
     return np.stack([np.zeros_like(rows), bend_per_row * rows ** 2, -rows], axis=1)
 
 
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.degrees(np.arccos(min(1.0, abs(float(a @ b)) / (np.linalg.norm(a) * np.linalg.norm(b))))))
+def _measured(centre_rows: list[float]) -> list[BodyFinding]:
+    """Measured bodies centred on those rows, each sharing its discs with its neighbours."""
+    discs = [centre_rows[0] - 14.0] + [0.5 * (a + b) for a, b in zip(centre_rows, centre_rows[1:])] + [centre_rows[-1] + 14.0]
+    return [BodyFinding(top_disc=top, bottom_disc=bottom, centre_row=row, ap_range=(-15.0, 15.0), lat_half_width=20.0,
+                        keypoints=None, reason=None) for row, top, bottom in zip(centre_rows, discs, discs[1:])]
 
 
 def test_a_curve_turned_off_the_column_at_the_field_end_is_turned_back() -> None:
@@ -75,14 +79,15 @@ def test_a_curve_turned_off_the_column_at_the_field_end_is_turned_back() -> None
     bent = column + np.where(rows < second, k * (second - rows) ** 2 - k * (second - 20.0) ** 2, 0.0)[:, None] * [0, 1, 0]
     bent[rows >= second] = column[rows >= second]
     st = _curve(bent)
-    assert _angle_deg(st.tangents[20], np.gradient(column, axis=0)[20]) > 15.0
-    centres = [(r, column[int(r)], True) for r in centres_rows]
-    track, turned = end_curves(st, centres, bent)
+    assert _angle_deg(st.tangents[20], np.gradient(column, axis=0)[20], either_way=True) > 15.0
+    bodies = _measured(centres_rows)
+    centres = column[[int(r) for r in centres_rows]]
+    track, turned = end_curves(st, bodies, centres, bent)
     assert turned
     along = np.gradient(track, axis=0)
-    assert _angle_deg(along[20], np.gradient(column, axis=0)[20]) < 2.0
+    assert _angle_deg(along[20], np.gradient(column, axis=0)[20], either_way=True) < 2.0
     assert np.allclose(track[rows >= second], bent[rows >= second])
     # a curve along the column is left as it is, and so is one whose outermost chords bend sharply (a misread centre)
-    assert np.allclose(end_curves(_curve(column), centres, column)[0], column)
-    kinked = [(r, c + (np.array([0.0, 8.0, 0.0]) if r == 48.0 else 0.0), s) for r, c, s in centres]
-    assert np.allclose(end_curves(st, kinked, bent)[0], bent)
+    assert np.allclose(end_curves(_curve(column), bodies, centres, column)[0], column)
+    kinked = centres + np.array([[0.0, 8.0, 0.0] if r == 48.0 else [0.0, 0.0, 0.0] for r in centres_rows])
+    assert np.allclose(end_curves(st, bodies, kinked, bent)[0], bent)

@@ -18,6 +18,7 @@ from scipy import ndimage
 from screening_node.analysis import thresholds as T
 from screening_node.analysis.walls import segments
 from screening_node.analysis.straighten import Straightened
+from screening_node.analysis.vertebrae import BodyFinding
 
 
 def body_offsets(st: Straightened) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -398,7 +399,7 @@ def offsets_through_bodies(rows: int, centres: list[tuple[float, float]]) -> np.
     return ndimage.gaussian_filter1d(track, T.BODY_TRACK_SMOOTH_MM, mode="nearest")
 
 
-def end_curves(st: Straightened, centres: list[tuple[float, np.ndarray, bool]],
+def end_curves(st: Straightened, bodies: list[BodyFinding], centres: np.ndarray,
                track: np.ndarray) -> tuple[np.ndarray, bool]:
     """``track`` (per row, LPS) with each end where the curve crosses the outermost measured body END_CURVE_OFF_DEG
     or more off the chord to the next one's centre replaced, from the field's end to the second measured body,
@@ -411,21 +412,24 @@ def end_curves(st: Straightened, centres: list[tuple[float, np.ndarray, bool]],
     false grade 2. The bodies' centres say which way the column runs; the parabola keeps its bend (T9's axis
     lies 3 degrees off the chord to T10). Only where the three outermost bodies share their discs and their two
     chords bend less than END_CHORD_MAX_BEND_DEG: a misread centre bends them more, and a parabola through it
-    would turn the end wrongly. ``centres``: (row, LPS centre, shares its lower disc with the next) per
-    measured body, cranial first."""
+    would turn the end wrongly. ``bodies``: the measured bodies, cranial first; ``centres``: their centres
+    (LPS, one row each)."""
     out = track.copy()
     rows = np.arange(len(st.points), dtype=float)
     replaced = False
-    for three, top in ((centres[:3], True), (centres[-3:][::-1], False)):
-        if len(three) < 3 or not all(c[2] for c in (three[:2] if top else three[1:])):
+    n = len(bodies)
+    for outermost in ((0, 1, 2), (n - 1, n - 2, n - 3)):
+        if n < 3 or not all(bodies[min(a, b)].bottom_disc == bodies[max(a, b)].top_disc
+                            for a, b in zip(outermost, outermost[1:])):
             continue
-        (r1, c1, _), (r2, c2, _), (r3, c3, _) = three
+        r1, r2, r3 = (bodies[i].centre_row for i in outermost)
+        c1, c2, c3 = (centres[i] for i in outermost)
         chord, next_chord = c2 - c1, c3 - c2
         if _angle_deg(chord, next_chord) > T.END_CHORD_MAX_BEND_DEG:
             continue
         if _angle_deg(chord, st.tangents[int(round(r1))], either_way=True) < T.END_CURVE_OFF_DEG:
             continue
-        span = rows <= r2 if top else rows >= r2
+        span = rows <= r2 if r1 < r2 else rows >= r2
         r = rows[span]
         lagrange = [(r - rj) * (r - rk) / ((ri - rj) * (ri - rk)) for ri, rj, rk in ((r1, r2, r3), (r2, r1, r3), (r3, r1, r2))]
         parabola = lagrange[0][:, None] * c1 + lagrange[1][:, None] * c2 + lagrange[2][:, None] * c3

@@ -252,7 +252,7 @@ def label_bodies(st: Straightened, bodies: list[BodyFinding]) -> Labelling:
         notes.append("no labelling anchor (no sacrum, no rib-bearing/rib-free transition) in the field of view; "
                      "levels are not labelled")
         return Labelling([None] * n, 0.0, notes, evidence, thoracolumbar)
-    if short_last is not None and anchor == t12 and anchor_level == idx_t12:
+    if short_last is not None and anchor_level == idx_t12:
         e = evidence[short_last]
         notes.append(f"the last rib-bearing body in view reaches {max(e['rib_reach_left'], e['rib_reach_right']):.0f} and "
                      f"{min(e['rib_reach_left'], e['rib_reach_right']):.0f} mm, a short rib or a long transverse "

@@ -222,9 +222,9 @@ def _recentred_on_bodies(eng: Engine, image: sitk.Image, array: np.ndarray, st: 
     lat_c = offsets_through_bodies(len(rows), [(b.centre_row, m) for b, m in zip(measured, mids)])
     on_curve = np.zeros(len(rows))
     track = st.to_lps(rows, on_curve if ap_c is None else ap_c, on_curve if lat_c is None else lat_c)
-    shares = [upper.bottom_disc == lower.top_disc for upper, lower in zip(measured, measured[1:])] + [False]
-    track, turned = end_curves(st, [(b.centre_row, st.to_lps(b.centre_row, b.ap_centre, m), shared)
-                                    for b, m, shared in zip(measured, mids, shares)], track)
+    centres = st.to_lps(np.array([b.centre_row for b in measured]), np.array([b.ap_centre for b in measured]),
+                        np.array(mids))
+    track, turned = end_curves(st, measured, centres, track)
     if ap_c is None and lat_c is None and not turned:
         return st, bodies
     with timer.stage("straighten"):
